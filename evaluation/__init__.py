@@ -1,0 +1,1 @@
+"""Numbers from features: CMC, mAP, mINP, distances and re-ranking. Imports no TensorFlow."""
