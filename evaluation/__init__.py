@@ -1,1 +1,15 @@
 """Numbers from features: CMC, mAP, mINP, distances and re-ranking. Imports no TensorFlow."""
+
+from .distances import compute_distance_matrix, iterate_distance_chunks
+from .metrics import RankingMetrics, compute_CMC_mAP, compute_ranking_metrics
+from .re_ranking import re_ranking, re_ranking_from_features
+
+__all__ = [
+    "RankingMetrics",
+    "compute_CMC_mAP",
+    "compute_distance_matrix",
+    "compute_ranking_metrics",
+    "iterate_distance_chunks",
+    "re_ranking",
+    "re_ranking_from_features",
+]

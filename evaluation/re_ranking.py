@@ -1,0 +1,254 @@
+"""k-reciprocal re-ranking (Zhong, Zheng, Cao and Li, CVPR 2017, arXiv 1701.08398).
+
+Over all N = query_num + gallery_num images, with d the input distance squared and divided by
+its row maximum:
+  1. R(i, k): the k-reciprocal neighbours of i, the j among i's k + 1 nearest whose own k + 1
+     nearest include i.
+  2. The expanded set R*(i): R(i, k1) united with every R(c, round(k1 / 2)), c in R(i, k1), that
+     shares more than two thirds of its members with R(i, k1).
+  3. V(i, j) = exp(-d(i, j)) on R*(i), normalised to sum 1; local query expansion replaces
+     V(i) by the mean of V over i's k2 nearest neighbours.
+  4. Jaccard distance J(q, g) = 1 - m / (2 - m), m = sum_j min(V(q, j), V(g, j)).
+  5. Result: (1 - lambda) J(q, g) + lambda d(q, g), for queries q and gallery items g.
+Neighbours are ordered by distance, ties by position. `re_ranking` works on the three distance
+matrices, like the public implementation; `re_ranking_from_features` never holds an N x N
+matrix: neighbours come from a blockwise pass over the upper triangle, V is sparse and the
+Jaccard distances are computed for the query rows only.
+"""
+
+import numpy as np
+from scipy import sparse
+
+from .distances import DEFAULT_CHUNK_BYTES, distance_block, prepare, rows_per_chunk
+
+NO_NEIGHBOUR = -1
+
+
+def re_ranking(
+    q_g_dist: np.ndarray,
+    q_q_dist: np.ndarray,
+    g_g_dist: np.ndarray,
+    k1: int = 20,
+    k2: int = 6,
+    lambda_value: float = 0.3,
+) -> np.ndarray:
+    """Re-ranked (query_num, gallery_num) float32 distances from the three distance matrices."""
+    query_num = len(q_q_dist)
+    original = np.block(
+        [[np.asarray(q_q_dist), np.asarray(q_g_dist)], [np.asarray(q_g_dist).T, g_g_dist]]
+    ).astype(np.float32)
+    original = np.square(original, out=original)
+    # Divide each column by its maximum and transpose: row i is scaled by max of column i.
+    normalized = np.ascontiguousarray((original / original.max(axis=0)).T)
+    del original
+    initial_rank = np.concatenate(
+        [
+            smallest_keys_to_indices(smallest_keys(sortable_keys(block, start=0), k1 + 1))
+            for block in np.array_split(normalized, max(1, len(normalized) // 1024))
+        ]
+    )
+
+    def pair_distances(rows, columns):
+        return normalized[rows, columns]
+
+    weights = expanded_neighbour_weights(initial_rank, k1, pair_distances)
+    weights = local_query_expansion(weights, initial_rank, k2)
+    jaccard = jaccard_distances(
+        weights, np.arange(query_num), np.arange(query_num, len(normalized))
+    )
+    return combine(jaccard, normalized[:query_num, query_num:], lambda_value)
+
+
+def re_ranking_from_features(
+    query_features: np.ndarray,
+    gallery_features: np.ndarray,
+    k1: int = 20,
+    k2: int = 6,
+    lambda_value: float = 0.3,
+    metric: str = "cosine",
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+) -> np.ndarray:
+    """Re-ranked (query_num, gallery_num) float32 distances, computed from features.
+
+    Equals re_ranking on the distance matrices of `metric` (up to float32 rounding), with
+    memory O(N (k1 + chunk)) beside the returned matrix instead of several N x N matrices.
+    """
+    query_num = len(query_features)
+    features = prepare(np.concatenate([query_features, gallery_features]), metric)
+    initial_rank, row_maxima = nearest_neighbours(features, k1 + 1, metric, chunk_bytes)
+
+    def pair_distances(rows, columns):
+        return paired_squared_distances(features, rows, columns, metric) / row_maxima[rows]
+
+    weights = expanded_neighbour_weights(initial_rank, k1, pair_distances)
+    weights = local_query_expansion(weights, initial_rank, k2)
+    gallery_positions = np.arange(query_num, len(features))
+    result = np.empty((query_num, len(gallery_positions)), dtype=np.float32)
+    step = rows_per_chunk(len(features), chunk_bytes)
+    for start in range(0, query_num, step):
+        rows = np.arange(start, min(start + step, query_num))
+        squared = np.square(distance_block(features[rows], features[gallery_positions], metric))
+        jaccard = jaccard_distances(weights, rows, gallery_positions)
+        result[rows] = combine(jaccard, squared / row_maxima[rows, None], lambda_value)
+    return result
+
+
+def combine(jaccard: np.ndarray, original: np.ndarray, lambda_value: float) -> np.ndarray:
+    return (jaccard * np.float32(1 - lambda_value) + original * np.float32(lambda_value)).astype(
+        np.float32
+    )
+
+
+def sortable_keys(values: np.ndarray, start: int) -> np.ndarray:
+    """uint64 keys ordering non-negative float32 values by (value, column + start)."""
+    values = np.asarray(values, dtype=np.float32) + np.float32(0)  # -0.0 becomes +0.0
+    if (values < 0).any():
+        raise ValueError("Re-ranking needs non-negative distances.")
+    columns = np.arange(start, start + values.shape[1], dtype=np.uint64)
+    return (values.view(np.uint32).astype(np.uint64) << np.uint64(32)) | columns
+
+
+def smallest_keys(keys: np.ndarray, k: int, axis: int = 1) -> np.ndarray:
+    """The k smallest keys along axis, sorted; for axis 0 the result is transposed to rows."""
+    keys = keys if axis == 1 else keys.T
+    if keys.shape[1] > k:
+        keys = np.partition(keys, k - 1, axis=1)[:, :k]
+    return np.sort(keys, axis=1)
+
+
+def smallest_keys_to_indices(keys: np.ndarray) -> np.ndarray:
+    return (keys & np.uint64(0xFFFFFFFF)).astype(np.int64)
+
+
+def nearest_neighbours(
+    features: np.ndarray, k: int, metric: str, chunk_bytes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(N, k) positions of each row's k nearest (itself included) and each row's largest
+    squared distance, from one pass over the blocks of the upper triangle."""
+    count = len(features)
+    step = max(k, int(np.sqrt(chunk_bytes / 8)))  # a step x step block of uint64 keys
+    best = np.full((count, k), np.iinfo(np.uint64).max, dtype=np.uint64)
+    row_maxima = np.zeros(count, dtype=np.float32)
+    for row_start in range(0, count, step):
+        rows = slice(row_start, min(row_start + step, count))
+        for column_start in range(row_start, count, step):
+            columns = slice(column_start, min(column_start + step, count))
+            squared = np.square(distance_block(features[rows], features[columns], metric))
+            np.maximum(row_maxima[rows], squared.max(axis=1), out=row_maxima[rows])
+            best[rows] = merge_smallest(best[rows], sortable_keys(squared, column_start), k)
+            if column_start != row_start:  # the mirrored block serves the column rows
+                np.maximum(row_maxima[columns], squared.max(axis=0), out=row_maxima[columns])
+                best[columns] = merge_smallest(
+                    best[columns], sortable_keys(squared.T, row_start), k
+                )
+    return smallest_keys_to_indices(best), row_maxima
+
+
+def merge_smallest(current: np.ndarray, new_keys: np.ndarray, k: int) -> np.ndarray:
+    candidates = np.concatenate([current, smallest_keys(new_keys, k)], axis=1)
+    return smallest_keys(candidates, k)
+
+
+def paired_squared_distances(
+    features: np.ndarray, rows: np.ndarray, columns: np.ndarray, metric: str
+) -> np.ndarray:
+    """Squared distance between features[rows[t]] and features[columns[t]] for each t."""
+    result = np.empty(len(rows), dtype=np.float32)
+    step = 65536
+    for start in range(0, len(rows), step):
+        a, b = features[rows[start : start + step]], features[columns[start : start + step]]
+        if metric == "cosine":
+            distances = 1 - np.einsum("ij,ij->i", a, b)
+        else:
+            distances = np.sqrt(np.maximum(np.einsum("ij,ij->i", a - b, a - b), 0))
+        result[start : start + step] = np.square(distances)
+    return result
+
+
+def reciprocal_neighbours(initial_rank: np.ndarray, k: int) -> np.ndarray:
+    """(N, k + 1) k-reciprocal neighbours of each row, NO_NEIGHBOUR where not reciprocal."""
+    forward = initial_rank[:, : k + 1]
+    result = np.full_like(forward, NO_NEIGHBOUR)
+    for start in range(0, len(forward), 4096):
+        rows = np.arange(start, min(start + 4096, len(forward)))
+        backward = forward[forward[rows]]  # (rows, k + 1, k + 1)
+        is_reciprocal = (backward == rows[:, None, None]).any(axis=2)
+        result[rows] = np.where(is_reciprocal, forward[rows], NO_NEIGHBOUR)
+    return result
+
+
+def expanded_neighbour_weights(
+    initial_rank: np.ndarray, k1: int, pair_distances
+) -> sparse.csr_matrix:
+    """Sparse (N, N) V: exp(-d) on the expanded k-reciprocal set of each row, rows summing to 1."""
+    count = len(initial_rank)
+    neighbours = reciprocal_neighbours(initial_rank, k1)
+    half_neighbours = reciprocal_neighbours(initial_rank, int(np.around(k1 / 2.0)))
+    half_sizes = (half_neighbours != NO_NEIGHBOUR).sum(axis=1)
+    row_parts, column_parts = [], []
+    for start in range(0, count, 2048):
+        rows = np.arange(start, min(start + 2048, count))
+        own = neighbours[rows]  # (rows, k1 + 1)
+        candidates = half_neighbours[np.where(own == NO_NEIGHBOUR, 0, own)]  # (rows, k1+1, h+1)
+        overlap = (
+            (candidates[..., None] == own[:, None, None, :]) & (candidates[..., None] >= 0)
+        ).sum(axis=(2, 3))
+        candidate_sizes = half_sizes[np.where(own == NO_NEIGHBOUR, 0, own)]
+        accepted = (own != NO_NEIGHBOUR) & (overlap > 2.0 / 3.0 * candidate_sizes)
+        added = np.where(accepted[..., None], candidates, NO_NEIGHBOUR)
+        members = np.sort(np.concatenate([own, added.reshape(len(rows), -1)], axis=1), axis=1)
+        keep = members != NO_NEIGHBOUR
+        keep[:, 1:] &= members[:, 1:] != members[:, :-1]  # unique per row
+        row_index, slot = np.nonzero(keep)
+        row_parts.append(rows[row_index])
+        column_parts.append(members[row_index, slot])
+    row_ids, column_ids = np.concatenate(row_parts), np.concatenate(column_parts)
+    weights = np.exp(-pair_distances(row_ids, column_ids)).astype(np.float32)
+    row_sums = np.bincount(row_ids, weights=weights, minlength=count).astype(np.float32)
+    weights /= row_sums[row_ids]
+    return sparse.csr_matrix((weights, (row_ids, column_ids)), shape=(count, count))
+
+
+def local_query_expansion(
+    weights: sparse.csr_matrix, initial_rank: np.ndarray, k2: int
+) -> sparse.csr_matrix:
+    """Each row of V replaced by the mean of the rows of its k2 nearest neighbours."""
+    if k2 == 1:
+        return weights
+    count = weights.shape[0]
+    averaging = sparse.csr_matrix(
+        (
+            np.full(count * k2, 1.0 / k2, dtype=np.float32),
+            (np.repeat(np.arange(count), k2), initial_rank[:, :k2].ravel()),
+        ),
+        shape=(count, count),
+    )
+    return (averaging @ weights).tocsr()
+
+
+def jaccard_distances(
+    weights: sparse.csr_matrix, query_rows: np.ndarray, gallery_rows: np.ndarray
+) -> np.ndarray:
+    """(len(query_rows), len(gallery_rows)) Jaccard distances 1 - m / (2 - m) of rows of V."""
+    by_column = weights.tocsc()
+    result = np.empty((len(query_rows), len(gallery_rows)), dtype=np.float32)
+    for start in range(0, len(query_rows), 256):
+        rows = query_rows[start : start + 256]
+        overlap = summed_minima(weights[rows].tocoo(), by_column)[:, gallery_rows]
+        result[start : start + len(rows)] = 1 - overlap / (2 - overlap)
+    return result
+
+
+def summed_minima(query_weights: sparse.coo_matrix, by_column: sparse.csc_matrix) -> np.ndarray:
+    """(query rows, N) sum over columns f of min(V(q, f), V(g, f)), through V's columns."""
+    count = by_column.shape[0]
+    # For every stored V(q, f), every stored V(g, f) of the same column f: add min of the two.
+    starts = by_column.indptr[query_weights.col]
+    lengths = by_column.indptr[query_weights.col + 1] - starts
+    owner = np.repeat(np.arange(len(query_weights.data)), lengths)
+    offsets = np.arange(len(owner)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    entries = starts[owner] + offsets
+    minima = np.minimum(query_weights.data[owner], by_column.data[entries])
+    flat = query_weights.row[owner].astype(np.int64) * count + by_column.indices[entries]
+    overlap = np.bincount(flat, weights=minima, minlength=query_weights.shape[0] * count)
+    return overlap.reshape(query_weights.shape[0], count).astype(np.float32)

@@ -1,0 +1,250 @@
+"""Evaluation against plain reference computations written here: per-query loops, NumPy, SciPy."""
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import cdist
+
+from evaluation import (
+    compute_CMC_mAP,
+    compute_distance_matrix,
+    compute_ranking_metrics,
+    re_ranking,
+    re_ranking_from_features,
+)
+from evaluation.metrics import MetricAccumulator
+
+
+def reference_market1501(distmat, q_pids, g_pids, q_camids, g_camids, max_rank):
+    """The protocol as usually written: one query at a time, a full stable sort per query."""
+    cmc_rows, average_precisions, inverse_negative_penalties = [], [], []
+    for q in range(len(q_pids)):
+        order = np.argsort(distmat[q], kind="stable")
+        removed = (g_pids[order] == q_pids[q]) & (g_camids[order] == q_camids[q])
+        hits = (g_pids[order] == q_pids[q])[~removed].astype(float)
+        if hits.sum() == 0:
+            continue
+        cmc_row = np.zeros(max_rank)
+        first = int(np.argmax(hits))
+        if first < max_rank:
+            cmc_row[first:] = 1
+        cmc_rows.append(cmc_row)
+        precisions = [hits[: r + 1].sum() / (r + 1) for r in range(len(hits)) if hits[r]]
+        average_precisions.append(np.mean(precisions))
+        last = np.flatnonzero(hits)[-1]
+        inverse_negative_penalties.append(hits.sum() / (last + 1))
+    if not cmc_rows:
+        return None
+    return (
+        np.mean(cmc_rows, axis=0),
+        np.mean(average_precisions),
+        np.mean(inverse_negative_penalties),
+        len(cmc_rows),
+    )
+
+
+def random_case(rng, query_num, gallery_num, identity_num, camera_num, tie_levels):
+    q_pids = rng.integers(1, identity_num + 1, query_num)
+    g_pids = rng.integers(-1, identity_num + 1, gallery_num)  # includes junk -1, distractor 0
+    q_camids = rng.integers(1, camera_num + 1, query_num)
+    g_camids = rng.integers(1, camera_num + 1, gallery_num)
+    distmat = rng.random((query_num, gallery_num))
+    if tie_levels:  # many exact ties
+        distmat = np.floor(distmat * tie_levels) / tie_levels
+    return distmat, q_pids, g_pids, q_camids, g_camids
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_metrics_match_per_query_reference(seed):
+    rng = np.random.default_rng(seed)
+    case = random_case(
+        rng,
+        query_num=int(rng.integers(1, 30)),
+        gallery_num=int(rng.integers(5, 80)),
+        identity_num=int(rng.integers(2, 12)),
+        camera_num=int(rng.integers(1, 4)),
+        tie_levels=[0, 3, 10][seed % 3],
+    )
+    case = (case[0].astype([np.float64, np.float32][seed % 2]),) + case[1:]
+    max_rank = [1, 5, 20, 100][seed % 4]
+    expected = reference_market1501(*case, max_rank)
+    if expected is None:
+        with pytest.raises(ValueError, match="No query has a true match"):
+            compute_ranking_metrics(*case, max_rank=max_rank)
+        return
+    metrics = compute_ranking_metrics(*case, max_rank=max_rank)
+    np.testing.assert_allclose(metrics.cmc, expected[0], atol=1e-6)
+    assert abs(metrics.mAP - expected[1]) < 1e-6
+    assert abs(metrics.mINP - expected[2]) < 1e-6
+    assert metrics.valid_query_num == expected[3]
+    cmc, mAP = compute_CMC_mAP(*case, max_rank=max_rank)
+    assert cmc.shape == (max_rank,) and mAP == metrics.mAP
+
+
+def test_hand_made_case():
+    # Query 1 (camera 1): gallery ranked g2 (id 2), g0 (id 1, camera 1: removed), g1 (id 1, cam 2),
+    # g3 (id 1, cam 3). Kept ranking: id2, id1, id1 -> first match rank 2, AP = (1/2 + 2/3) / 2.
+    # Query 5 has its only match in its own camera: skipped. Query 9 has no match: skipped.
+    distmat = np.array([[0.2, 0.5, 0.1, 0.7], [0.3, 0.3, 0.3, 0.3], [0.9, 0.8, 0.7, 0.6]])
+    q_pids, q_camids = np.array([1, 5, 9]), np.array([1, 4, 1])
+    g_pids, g_camids = np.array([1, 1, 2, 1]), np.array([1, 2, 3, 3])
+    g_pids_with_5 = g_pids.copy()
+    g_pids_with_5[2] = 5
+    g_camids_with_5 = g_camids.copy()
+    g_camids_with_5[2] = 4
+    metrics = compute_ranking_metrics(distmat, q_pids, g_pids_with_5, q_camids, g_camids_with_5, 3)
+    # With gallery 2 now id 5 in camera 4, query 1 ranks id5, id1, id1 -> the same numbers.
+    assert metrics.valid_query_num == 1
+    np.testing.assert_allclose(metrics.cmc, [0, 1, 1])
+    assert metrics.mAP == pytest.approx((1 / 2 + 2 / 3) / 2)
+    assert metrics.mINP == pytest.approx(2 / 3)
+
+
+def test_ties_follow_gallery_order():
+    distmat = np.zeros((1, 4))  # everything tied: the ranking is the gallery order
+    metrics = compute_ranking_metrics(
+        distmat, np.array([1]), np.array([0, 1, 0, 1]), np.array([1]), np.array([2, 2, 2, 2]), 4
+    )
+    np.testing.assert_allclose(metrics.cmc, [0, 1, 1, 1])
+    assert metrics.mAP == pytest.approx((1 / 2 + 2 / 4) / 2)
+
+
+def test_streaming_accumulator_equals_whole_matrix():
+    rng = np.random.default_rng(7)
+    distmat, q_pids, g_pids, q_camids, g_camids = random_case(rng, 50, 200, 8, 3, 0)
+    accumulator = MetricAccumulator(g_pids, g_camids, 10)
+    for start in range(0, 50, 7):
+        accumulator.add(
+            distmat[start : start + 7], q_pids[start : start + 7], q_camids[start : start + 7]
+        )
+    streamed = accumulator.result()
+    whole = compute_ranking_metrics(distmat, q_pids, g_pids, q_camids, g_camids, 10)
+    np.testing.assert_array_equal(streamed.cmc, whole.cmc)
+    assert streamed.mAP == whole.mAP
+
+
+def test_bad_inputs_are_named():
+    with pytest.raises(ValueError, match=r"shape \(2, 3\).*\(2, 4\)"):
+        compute_CMC_mAP(np.zeros((2, 3)), np.ones(2), np.ones(4), np.ones(2), np.ones(4))
+    with pytest.raises(ValueError, match="NaN"):
+        compute_CMC_mAP(np.full((1, 2), np.nan), np.ones(1), np.ones(2), np.ones(1), np.ones(2) * 2)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_distances_match_scipy_in_chunks(metric):
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((37, 16)), rng.standard_normal((53, 16))
+    distmat = compute_distance_matrix(a, b, metric)
+    assert distmat.dtype == np.float32
+    np.testing.assert_allclose(distmat, cdist(a, b, metric), atol=2e-5)
+    from evaluation.distances import iterate_distance_chunks
+
+    chunks = list(iterate_distance_chunks(a, b, metric, chunk_bytes=4 * 53 * 5))
+    assert len(chunks) == 8  # 5 rows at a time
+    # BLAS may round a block differently from the whole matrix in the last bit.
+    np.testing.assert_allclose(np.concatenate([block for _, block in chunks]), distmat, atol=1e-6)
+
+
+def reference_re_ranking(q_g, q_q, g_g, k1, k2, lambda_value):
+    """The CVPR 2017 steps with Python sets and loops, on dense float32 matrices."""
+    query_num = len(q_q)
+    d = np.square(np.block([[q_q, q_g], [q_g.T, g_g]]).astype(np.float32))
+    d = (d / d.max(axis=0)).T
+    count = len(d)
+    rank = np.argsort(d, axis=1, kind="stable")
+
+    def reciprocal(i, k):
+        return [j for j in rank[i, : k + 1] if i in rank[j, : k + 1]]
+
+    V = np.zeros((count, count), dtype=np.float32)
+    for i in range(count):
+        neighbours = reciprocal(i, k1)
+        expanded = set(neighbours)
+        for candidate in neighbours:
+            candidate_neighbours = reciprocal(candidate, int(round(k1 / 2)))
+            if len(set(candidate_neighbours) & set(neighbours)) > 2 / 3 * len(candidate_neighbours):
+                expanded |= set(candidate_neighbours)
+        members = sorted(expanded)
+        weights = np.exp(-d[i, members])
+        V[i, members] = weights / weights.sum()
+    if k2 != 1:
+        V = np.stack([V[rank[i, :k2]].mean(axis=0) for i in range(count)])
+    result = np.zeros((query_num, count - query_num))
+    for q in range(query_num):
+        for g in range(query_num, count):
+            m = np.minimum(V[q], V[g]).sum()
+            result[q, g - query_num] = (1 - lambda_value) * (1 - m / (2 - m)) + lambda_value * d[
+                q, g
+            ]
+    return result
+
+
+def clustered_features(rng, count, dimension, cluster_num):
+    centers = rng.standard_normal((cluster_num, dimension))
+    return centers[rng.integers(0, cluster_num, count)] + 0.6 * rng.standard_normal(
+        (count, dimension)
+    )
+
+
+@pytest.mark.parametrize(
+    "seed,k1,k2,lambda_value",
+    [(0, 20, 6, 0.3), (1, 5, 3, 0.5), (2, 7, 1, 0.0), (3, 4, 2, 1.0), (4, 11, 6, 0.3)],
+)
+def test_dense_re_ranking_matches_reference(seed, k1, k2, lambda_value):
+    rng = np.random.default_rng(seed)
+    query_features = clustered_features(rng, 9, 8, 5)
+    gallery_features = clustered_features(rng, 40, 8, 5)
+    q_g = cdist(query_features, gallery_features, "cosine")
+    q_q = cdist(query_features, query_features, "cosine")
+    g_g = cdist(gallery_features, gallery_features, "cosine")
+    expected = reference_re_ranking(q_g, q_q, g_g, k1, k2, lambda_value)
+    result = re_ranking(q_g, q_q, g_g, k1=k1, k2=k2, lambda_value=lambda_value)
+    assert result.shape == (9, 40) and result.dtype == np.float32
+    np.testing.assert_allclose(result, expected, atol=2e-6)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_re_ranking_from_features_equals_dense(metric):
+    rng = np.random.default_rng(5)
+    query_features = clustered_features(rng, 30, 16, 12)
+    gallery_features = clustered_features(rng, 150, 16, 12)
+    q_g = compute_distance_matrix(query_features, gallery_features, metric)
+    q_q = compute_distance_matrix(query_features, query_features, metric)
+    g_g = compute_distance_matrix(gallery_features, gallery_features, metric)
+    dense = re_ranking(q_g, q_q, g_g, k1=20, k2=6, lambda_value=0.3)
+    # A small chunk forces many blocks in the neighbour search and the query loop.
+    scalable = re_ranking_from_features(
+        query_features,
+        gallery_features,
+        k1=20,
+        k2=6,
+        lambda_value=0.3,
+        metric=metric,
+        chunk_bytes=4 * 180 * 8,
+    )
+    np.testing.assert_allclose(scalable, dense, atol=1e-5)
+    reference = reference_re_ranking(q_g, q_q, g_g, 20, 6, 0.3)
+    np.testing.assert_allclose(scalable, reference, atol=1e-5)
+
+
+def test_re_ranking_improves_retrieval_on_clusters():
+    rng = np.random.default_rng(11)
+    centers = rng.standard_normal((25, 32))
+    q_pids, g_pids = np.repeat(np.arange(25), 2), np.repeat(np.arange(25), 8)
+    query_features = centers[q_pids] + 1.1 * rng.standard_normal((50, 32))
+    gallery_features = centers[g_pids] + 1.1 * rng.standard_normal((200, 32))
+    q_camids, g_camids = np.zeros(50), np.ones(200)
+    plain = compute_CMC_mAP(
+        compute_distance_matrix(query_features, gallery_features),
+        q_pids,
+        g_pids,
+        q_camids,
+        g_camids,
+    )[1]
+    re_ranked = compute_CMC_mAP(
+        re_ranking_from_features(query_features, gallery_features),
+        q_pids,
+        g_pids,
+        q_camids,
+        g_camids,
+    )[1]
+    assert re_ranked > plain + 0.02
