@@ -19,7 +19,7 @@ Jaccard distances are computed for the query rows only.
 import numpy as np
 from scipy import sparse
 
-from .distances import DEFAULT_CHUNK_BYTES, distance_block, prepare, rows_per_chunk
+from .distances import DEFAULT_CHUNK_BYTES, distance_block, prepare
 
 NO_NEIGHBOUR = -1
 
@@ -43,7 +43,7 @@ def re_ranking(
     del original
     initial_rank = np.concatenate(
         [
-            smallest_keys_to_indices(smallest_keys(sortable_keys(block, start=0), k1 + 1))
+            smallest_keys_to_indices(block_smallest_keys(block, 0, k1 + 1))
             for block in np.array_split(normalized, max(1, len(normalized) // 1024))
         ]
     )
@@ -75,7 +75,8 @@ def re_ranking_from_features(
     """
     query_num = len(query_features)
     features = prepare(np.concatenate([query_features, gallery_features]), metric)
-    initial_rank, row_maxima = nearest_neighbours(features, k1 + 1, metric, chunk_bytes)
+    result = np.empty((query_num, len(features) - query_num), dtype=np.float32)
+    initial_rank, row_maxima = nearest_neighbours(features, k1 + 1, metric, chunk_bytes, result)
 
     def pair_distances(rows, columns):
         return paired_squared_distances(features, rows, columns, metric) / row_maxima[rows]
@@ -83,13 +84,11 @@ def re_ranking_from_features(
     weights = expanded_neighbour_weights(initial_rank, k1, pair_distances)
     weights = local_query_expansion(weights, initial_rank, k2)
     gallery_positions = np.arange(query_num, len(features))
-    result = np.empty((query_num, len(gallery_positions)), dtype=np.float32)
-    step = rows_per_chunk(len(features), chunk_bytes)
+    step = 1024
     for start in range(0, query_num, step):
         rows = np.arange(start, min(start + step, query_num))
-        squared = np.square(distance_block(features[rows], features[gallery_positions], metric))
         jaccard = jaccard_distances(weights, rows, gallery_positions)
-        result[rows] = combine(jaccard, squared / row_maxima[rows, None], lambda_value)
+        result[rows] = combine(jaccard, result[rows] / row_maxima[rows, None], lambda_value)
     return result
 
 
@@ -99,13 +98,36 @@ def combine(jaccard: np.ndarray, original: np.ndarray, lambda_value: float) -> n
     )
 
 
-def sortable_keys(values: np.ndarray, start: int) -> np.ndarray:
-    """uint64 keys ordering non-negative float32 values by (value, column + start)."""
+def sortable_keys(values: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """uint64 keys ordering non-negative float32 values by (value, column).
+
+    Callers pass squared distances, which are never negative; for those the IEEE bit pattern
+    read as an unsigned integer has the order of the values.
+    """
     values = np.asarray(values, dtype=np.float32) + np.float32(0)  # -0.0 becomes +0.0
-    if (values < 0).any():
-        raise ValueError("Re-ranking needs non-negative distances.")
-    columns = np.arange(start, start + values.shape[1], dtype=np.uint64)
-    return (values.view(np.uint32).astype(np.uint64) << np.uint64(32)) | columns
+    return (values.view(np.uint32).astype(np.uint64) << np.uint64(32)) | columns.astype(np.uint64)
+
+
+def block_smallest_keys(block: np.ndarray, column_start: int, k: int) -> np.ndarray:
+    """Sorted keys of the k smallest entries of each row of a block, ties broken by column.
+
+    A float argpartition finds k candidates; keys are built for those only, except in rows with
+    a tie at the cut, which are keyed in full so that the lower column wins exactly.
+    """
+    if block.shape[1] <= k:
+        columns = np.broadcast_to(np.arange(block.shape[1]) + column_start, block.shape)
+        return np.sort(sortable_keys(block, columns), axis=1)
+    candidates = np.argpartition(block, k - 1, axis=1)[:, :k]
+    candidate_values = np.take_along_axis(block, candidates, axis=1)
+    keys = sortable_keys(candidate_values, candidates + column_start)
+    cut_values = candidate_values.max(axis=1)
+    tied_rows = np.flatnonzero((block <= cut_values[:, None]).sum(axis=1) > k)
+    if len(tied_rows):
+        columns = np.broadcast_to(
+            np.arange(block.shape[1]) + column_start, (len(tied_rows), block.shape[1])
+        )
+        keys[tied_rows] = smallest_keys(sortable_keys(block[tied_rows], columns), k)
+    return np.sort(keys, axis=1)
 
 
 def smallest_keys(keys: np.ndarray, k: int, axis: int = 1) -> np.ndarray:
@@ -121,31 +143,41 @@ def smallest_keys_to_indices(keys: np.ndarray) -> np.ndarray:
 
 
 def nearest_neighbours(
-    features: np.ndarray, k: int, metric: str, chunk_bytes: int
+    features: np.ndarray, k: int, metric: str, chunk_bytes: int, query_gallery: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """(N, k) positions of each row's k nearest (itself included) and each row's largest
-    squared distance, from one pass over the blocks of the upper triangle."""
-    count = len(features)
-    step = max(k, int(np.sqrt(chunk_bytes / 8)))  # a step x step block of uint64 keys
+    squared distance, from one pass over the blocks of the upper triangle. The squared
+    query x gallery distances met on the way are written into query_gallery."""
+    count, query_num = len(features), len(query_gallery)
+    step = max(k, int(np.sqrt(chunk_bytes / 8)))
     best = np.full((count, k), np.iinfo(np.uint64).max, dtype=np.uint64)
     row_maxima = np.zeros(count, dtype=np.float32)
     for row_start in range(0, count, step):
-        rows = slice(row_start, min(row_start + step, count))
+        row_stop = min(row_start + step, count)
         for column_start in range(row_start, count, step):
-            columns = slice(column_start, min(column_start + step, count))
-            squared = np.square(distance_block(features[rows], features[columns], metric))
+            column_stop = min(column_start + step, count)
+            squared = np.square(
+                distance_block(
+                    features[row_start:row_stop], features[column_start:column_stop], metric
+                )
+            )
+            rows, columns = slice(row_start, row_stop), slice(column_start, column_stop)
             np.maximum(row_maxima[rows], squared.max(axis=1), out=row_maxima[rows])
-            best[rows] = merge_smallest(best[rows], sortable_keys(squared, column_start), k)
+            best[rows] = merge_smallest(best[rows], squared, column_start, k)
             if column_start != row_start:  # the mirrored block serves the column rows
                 np.maximum(row_maxima[columns], squared.max(axis=0), out=row_maxima[columns])
-                best[columns] = merge_smallest(
-                    best[columns], sortable_keys(squared.T, row_start), k
-                )
+                best[columns] = merge_smallest(best[columns], squared.T, row_start, k)
+            if row_start < query_num and column_stop > query_num:
+                first_gallery = max(column_start, query_num)
+                query_gallery[
+                    row_start : min(row_stop, query_num),
+                    first_gallery - query_num : column_stop - query_num,
+                ] = squared[: min(row_stop, query_num) - row_start, first_gallery - column_start :]
     return smallest_keys_to_indices(best), row_maxima
 
 
-def merge_smallest(current: np.ndarray, new_keys: np.ndarray, k: int) -> np.ndarray:
-    candidates = np.concatenate([current, smallest_keys(new_keys, k)], axis=1)
+def merge_smallest(current: np.ndarray, block: np.ndarray, column_start: int, k: int):
+    candidates = np.concatenate([current, block_smallest_keys(block, column_start, k)], axis=1)
     return smallest_keys(candidates, k)
 
 
@@ -154,7 +186,7 @@ def paired_squared_distances(
 ) -> np.ndarray:
     """Squared distance between features[rows[t]] and features[columns[t]] for each t."""
     result = np.empty(len(rows), dtype=np.float32)
-    step = 65536
+    step = 4096  # rows of gathered features at a time: 64 MB at 4,096-d
     for start in range(0, len(rows), step):
         a, b = features[rows[start : start + step]], features[columns[start : start + step]]
         if metric == "cosine":

@@ -1,0 +1,163 @@
+"""Time and peak memory of CMC/mAP and re-ranking at Market1501 and MSMT17 size.
+
+    python benchmarks/evaluation_benchmark.py                 # every case, writes a table
+    python benchmarks/evaluation_benchmark.py --cases cmc_map_market1501,import_evaluation
+
+Each case runs in a fresh process; its peak resident memory (the input data included) comes from
+the operating system when the process ends. Features are random and clustered by identity, with
+cameras drawn at random, so every code path (camera rule, distractors) is exercised.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPOSITORY)
+
+SIZES = {  # query images, gallery images, identities, cameras
+    "market1501": (3368, 15913, 751, 6),
+    "msmt17": (11659, 82161, 3060, 15),
+}
+CASES = {
+    "import_evaluation": "import evaluation (fresh interpreter)",
+    "cmc_map_market1501": "CMC/mAP/mINP from a distance matrix, 3,368 x 15,913",
+    "cmc_map_msmt17": "CMC/mAP/mINP from a distance matrix, 11,659 x 82,161",
+    "re_ranking_features_market1501": "re-ranking from 4,096-d features, 3,368 + 15,913",
+    "re_ranking_dense_market1501": "dense re-ranking from 3 distance matrices, 3,368 + 15,913",
+    "re_ranking_features_msmt17": "re-ranking from 4,096-d features, 11,659 + 82,161",
+}
+
+
+def clustered_data(size_name: str, dimension: int, seed: int = 0):
+    import numpy as np
+
+    query_num, gallery_num, identity_num, camera_num = SIZES[size_name]
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((identity_num + 1, dimension), dtype=np.float32)
+    q_pids = rng.integers(1, identity_num + 1, query_num)
+    g_pids = np.concatenate(
+        [
+            rng.permutation(np.arange(1, identity_num + 1)),
+            rng.integers(0, identity_num + 1, gallery_num - identity_num),
+        ]
+    )
+    q_camids = rng.integers(1, camera_num + 1, query_num)
+    g_camids = rng.integers(1, camera_num + 1, gallery_num)
+
+    def features(pids):
+        noise = rng.standard_normal((len(pids), dimension), dtype=np.float32)
+        return centers[pids] + np.float32(1.2) * noise
+
+    return features(q_pids), features(g_pids), q_pids, g_pids, q_camids, g_camids
+
+
+def run_case(name: str) -> dict:
+    """Run one case in this process; return what was measured (seconds excludes data setup)."""
+    if name == "import_evaluation":
+        start = time.perf_counter()
+        import evaluation  # noqa: F401
+
+        return {"seconds": time.perf_counter() - start}
+    import evaluation
+
+    size_name = name.rsplit("_", 1)[1]
+    if name.startswith("cmc_map"):
+        query_features, gallery_features, *labels = clustered_data(size_name, 128)
+        distmat = evaluation.compute_distance_matrix(query_features, gallery_features)
+        del query_features, gallery_features
+        start = time.perf_counter()
+        metrics = evaluation.compute_ranking_metrics(distmat, *labels)
+        return {
+            "seconds": time.perf_counter() - start,
+            "mAP": metrics.mAP,
+            "rank1": float(metrics.cmc[0]),
+        }
+    query_features, gallery_features, q_pids, g_pids, q_camids, g_camids = clustered_data(
+        size_name, 4096
+    )
+    if name.startswith("re_ranking_features"):
+        start = time.perf_counter()
+        distmat = evaluation.re_ranking_from_features(query_features, gallery_features)
+    else:
+        q_g = evaluation.compute_distance_matrix(query_features, gallery_features)
+        q_q = evaluation.compute_distance_matrix(query_features, query_features)
+        g_g = evaluation.compute_distance_matrix(gallery_features, gallery_features)
+        del query_features, gallery_features
+        start = time.perf_counter()
+        distmat = evaluation.re_ranking(q_g, q_q, g_g)
+    seconds = time.perf_counter() - start
+    metrics = evaluation.compute_ranking_metrics(distmat, q_pids, g_pids, q_camids, g_camids)
+    return {"seconds": seconds, "mAP": metrics.mAP, "rank1": float(metrics.cmc[0])}
+
+
+def measure_in_subprocess(name: str) -> dict:
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--run-one", name],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPOSITORY,
+    )
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    if status != 0:
+        return {"error": f"exit status {status}"}
+    result = json.loads(output.strip().splitlines()[-1])
+    result["peak_gb"] = usage.ru_maxrss / 2**20  # ru_maxrss is in KiB on Linux
+    return result
+
+
+def machine_description() -> str:
+    import platform
+
+    memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (
+        f"{os.cpu_count()} cores, {memory_gb:.0f} GB, {platform.machine()}, "
+        f"Python {platform.python_version()}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", default=",".join(CASES), help="comma-separated case names")
+    parser.add_argument("--run-one", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--output", default=os.path.join(REPOSITORY, "benchmarks", "results", "evaluation.md")
+    )
+    arguments = parser.parse_args()
+    if arguments.run_one:
+        print(json.dumps(run_case(arguments.run_one)))
+        return
+    lines = [
+        f"Machine: {machine_description()}",
+        "",
+        "| case | seconds | peak memory (GB) | mAP | rank-1 |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    print("\n".join(lines), flush=True)
+    for name in arguments.cases.split(","):
+        result = measure_in_subprocess(name)
+        if "error" in result:
+            line = f"| {CASES[name]} | failed: {result['error']} | | | |"
+        else:
+            quality = (
+                f"{100 * result['mAP']:.1f} | {100 * result['rank1']:.1f}"
+                if "mAP" in result
+                else "- | -"
+            )
+            line = (
+                f"| {CASES[name]} | {result['seconds']:.2f} | {result['peak_gb']:.2f} | {quality} |"
+            )
+        lines.append(line)
+        print(line, flush=True)
+    os.makedirs(os.path.dirname(arguments.output), exist_ok=True)
+    with open(arguments.output, "w") as output_file:
+        output_file.write("\n".join(lines) + "\n")
+    print(f"Written to {arguments.output}")
+
+
+if __name__ == "__main__":
+    main()
