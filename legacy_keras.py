@@ -12,8 +12,9 @@ os.environ["TF_USE_LEGACY_KERAS"] = "1"
 def require_keras2() -> None:
     """Raise a clear error if `tf.keras` was already bound to Keras 3 before we were imported."""
     import tensorflow as tf
+    import tf_keras
 
-    if not tf.keras.__name__.startswith("tf_keras"):
+    if tf.keras.layers.Layer is not tf_keras.layers.Layer:
         raise ImportError(
             f"tf.keras is {tf.keras.__name__!r} (Keras 3), but tf2cv backbones need Keras 2. "
             "Something used tf.keras before this project was imported; import the project first, "
