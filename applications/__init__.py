@@ -3,10 +3,10 @@
     training_model, inference_model = init_model(backbone_model_name="resnet50",
                                                  input_shape=(384, 128, 3), class_num=751)
 
-image -> preprocessing -> stem -> stage1..3 -> +- global stage4 -> pool -> clip
-                                              +- regional stage4 -> stripes -> 3x3 conv -> pool -> clip
-Each embedding gets a BN -> Dense -> softmax head. With use_horizontal_flipping the training model
-runs the batch and its mirror through the same weights and trains on the mean embeddings.
+image -> preprocessing -> stem -> stages 1-3 -+- global stage 4 -> pool -> clip
+                                              +- regional stage 4 -> stripes -> conv -> pool -> clip
+Each embedding gets a BN -> Dense -> softmax head. With use_horizontal_flipping the training
+model runs the batch and its mirror through the same weights and trains on the mean embeddings.
 """
 
 import legacy_keras  # noqa: I001  (Keras 2 must be selected before TensorFlow is imported)
