@@ -1,0 +1,297 @@
+"""The FlipReID network, its losses and regularisers, against NumPy references written here."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import applications
+import load_backbones
+from applications.layers import GeneralizedMeanPooling
+from metric_learning import batch_hard_triplet_loss
+from regularizers import add_l2_regularization
+
+INPUT_SHAPE = (64, 32, 3)
+CLASS_NUM = 4
+MODEL_OPTIONS = dict(
+    backbone_model_name="resnet18",
+    input_shape=INPUT_SHAPE,
+    class_num=CLASS_NUM,
+    use_pretrained_backbone=False,
+)
+
+
+@pytest.fixture(scope="module")
+def flip_models():
+    tf.keras.utils.set_random_seed(0)
+    return applications.init_model(**MODEL_OPTIONS, use_horizontal_flipping=True)
+
+
+def random_images(seed, count=8):
+    return np.random.default_rng(seed).uniform(0, 255, (count, *INPUT_SHAPE)).astype(np.float32)
+
+
+def targets(training_model, labels):
+    one_hot = np.eye(CLASS_NUM, dtype=np.float32)[labels]
+    return [
+        labels if name.endswith("_embedding") else one_hot for name in training_model.output_names
+    ]
+
+
+def reference_triplet(embeddings, labels, margin):
+    losses = []
+    for anchor in range(len(labels)):
+        distances = np.sqrt(((embeddings - embeddings[anchor]) ** 2).sum(axis=1) + 1e-12)
+        positive = max(distances[j] for j in range(len(labels)) if labels[j] == labels[anchor])
+        negative = min(distances[j] for j in range(len(labels)) if labels[j] != labels[anchor])
+        difference = positive - negative
+        if margin == "soft":
+            losses.append(np.log1p(np.exp(difference)))
+        elif margin is None:
+            losses.append(difference)
+        else:
+            losses.append(max(difference + margin, 0.0))
+    return np.array(losses)
+
+
+@pytest.mark.parametrize("margin", ["soft", 0.3, None])
+def test_triplet_loss_matches_reference(margin):
+    rng = np.random.default_rng(1)
+    embeddings = rng.standard_normal((12, 7)).astype(np.float32)
+    labels = np.repeat(np.arange(4), 3)
+    loss = batch_hard_triplet_loss(tf.constant(embeddings), tf.constant(labels), margin=margin)
+    assert loss.shape == (12,)
+    np.testing.assert_allclose(
+        loss.numpy(), reference_triplet(embeddings, labels, margin), rtol=1e-5, atol=1e-6
+    )
+
+
+@pytest.mark.parametrize("dtype", [tf.float16, tf.bfloat16])
+def test_triplet_loss_in_half_precision_with_equal_embeddings(dtype):
+    embeddings = np.random.default_rng(2).standard_normal((8, 16)).astype(np.float32)
+    embeddings[1] = embeddings[0]  # equal embeddings: sqrt(0) must not give NaN gradients
+    variable = tf.Variable(tf.cast(embeddings, dtype))
+    labels = tf.constant([0, 0, 1, 1, 2, 2, 3, 3])
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(batch_hard_triplet_loss(variable, labels))
+    gradient = tape.gradient(loss, variable)
+    assert np.isfinite(loss.numpy()) and np.isfinite(tf.cast(gradient, tf.float32).numpy()).all()
+    expected = reference_triplet(
+        tf.cast(variable, tf.float32).numpy(), labels.numpy(), "soft"
+    ).mean()
+    assert loss.numpy() == pytest.approx(expected, rel=1e-3)
+
+
+def test_gem_pooling_matches_reference_and_serialises():
+    layer = GeneralizedMeanPooling()
+    inputs = np.random.default_rng(3).uniform(-0.5, 2.0, (2, 5, 3, 4)).astype(np.float32)
+    layer(inputs)
+    layer.power.assign(3.0)
+    expected = (np.maximum(inputs, 1e-6) ** 3).mean(axis=(1, 2)) ** (1 / 3)
+    np.testing.assert_allclose(layer(inputs).numpy(), expected, rtol=1e-5)
+    assert layer.trainable_weights == [layer.power]
+    restored = tf.keras.layers.deserialize(tf.keras.layers.serialize(layer))
+    assert isinstance(restored, GeneralizedMeanPooling)
+
+
+def test_l2_terms_match_reference_with_separate_factors():
+    inputs = tf.keras.Input((6, 6, 2))
+    x = tf.keras.layers.Conv2D(3, 3)(inputs)
+    x = tf.keras.layers.BatchNormalization()(x)
+    x = tf.keras.layers.DepthwiseConv2D(3, use_bias=False)(x)
+    x = tf.keras.layers.Dense(2)(tf.keras.layers.Flatten()(x))
+    model = tf.keras.Model(inputs, x)
+    for variable in model.weights:
+        variable.assign(np.random.default_rng(len(variable.name)).standard_normal(variable.shape))
+    factors = {"kernel": 1e-3, "bias": 2e-2, "gamma": 0.0, "beta": 0.5}
+    counts = add_l2_regularization(model, *factors.values())
+    assert counts == {"kernel": 3, "bias": 2, "gamma": 0, "beta": 1}
+    expected = 0.0
+    for variable in model.weights:
+        kind = variable.name.split("/")[-1].split(":")[0].replace("depthwise_kernel", "kernel")
+        if kind in factors:
+            expected += factors[kind] * float((variable.numpy().astype(np.float64) ** 2).sum())
+    assert float(tf.add_n(model.losses)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_structure_and_regularisation_counts(flip_models):
+    training_model, inference_model = flip_models
+    assert [output.shape[-1] for output in inference_model.outputs] == [512, 256, 256]
+    assert training_model.output_names == [
+        "global_embedding",
+        "region1_embedding",
+        "region2_embedding",
+        "global_probability",
+        "region1_probability",
+        "region2_probability",
+    ]
+    global_stage = training_model.get_layer("global_stage")
+    regional_stage = training_model.get_layer("regional_stage")
+    global_count = global_stage.count_params()
+    assert global_count > 8_000_000 and regional_stage.count_params() == global_count
+    # Same initial values, separate variables.
+    for a, b in zip(global_stage.weights, regional_stage.weights, strict=True):
+        assert a is not b
+    no_regularisation = applications.init_model(**MODEL_OPTIONS, use_horizontal_flipping=False)[0]
+    assert no_regularisation.losses == []
+
+
+def test_flip_averaged_embeddings_are_mirror_invariant(flip_models):
+    training_model, inference_model = flip_models
+    images = random_images(4)
+    outputs = training_model(images, training=False)
+    mirrored_outputs = training_model(images[:, :, ::-1], training=False)
+    for output, mirrored in zip(outputs, mirrored_outputs, strict=True):
+        np.testing.assert_allclose(output.numpy(), mirrored.numpy(), atol=1e-5)
+    # The mean the training model uses is the mean of the inference model's two embeddings.
+    plain = inference_model(images, training=False)
+    flipped = inference_model(images[:, :, ::-1], training=False)
+    for index in range(3):
+        np.testing.assert_allclose(
+            outputs[index].numpy(), (plain[index] + flipped[index]) / 2, atol=1e-5
+        )
+
+
+def test_flipping_loss_matches_reference_and_is_zero_for_symmetric_images(flip_models):
+    training_model, inference_model = flip_models
+    applications.compile_training_model(training_model)
+    labels = np.array([0, 0, 1, 1, 2, 2, 3, 3])
+    images = random_images(5)
+    plain = [e.numpy() for e in inference_model(images, training=False)]
+    flipped = [e.numpy() for e in inference_model(images[:, :, ::-1], training=False)]
+    expected = sum(((a - b) ** 2).mean() for a, b in zip(plain, flipped, strict=True))
+    assert expected > 0
+    logs = training_model.test_on_batch(images, targets(training_model, labels), return_dict=True)
+    assert logs["flipping"] == pytest.approx(expected, rel=1e-4)
+    symmetric = (images + images[:, :, ::-1]) / 2
+    logs = training_model.test_on_batch(
+        symmetric, targets(training_model, labels), return_dict=True
+    )
+    assert logs["flipping"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_freezing_stops_and_unfreezing_restarts_backbone_updates(flip_models):
+    training_model, _ = flip_models
+    labels = np.array([0, 0, 1, 1, 2, 2, 3, 3])
+    images, batch_targets = random_images(6), targets(training_model, labels)
+    stage = training_model.get_layer("regional_stage")
+    head = training_model.get_layer("global_classifier")
+
+    applications.set_backbone_trainable(training_model, False)
+    applications.compile_training_model(training_model, learning_rate=1e-3)
+    stage_before = [w.numpy().copy() for w in stage.weights]
+    head_before = head.kernel.numpy().copy()
+    training_model.train_on_batch(images, batch_targets)
+    assert all(
+        np.array_equal(a, w.numpy()) for a, w in zip(stage_before, stage.weights, strict=True)
+    )
+    assert not np.array_equal(head_before, head.kernel.numpy())
+
+    applications.set_backbone_trainable(training_model, True)
+    applications.compile_training_model(training_model, learning_rate=1e-3)
+    training_model.train_on_batch(images, batch_targets)
+    changed = [
+        not np.array_equal(a, w.numpy()) for a, w in zip(stage_before, stage.weights, strict=True)
+    ]
+    assert any(changed)
+
+
+def test_training_steps_lower_the_loss_on_a_fixed_batch(flip_models):
+    training_model, _ = flip_models
+    applications.set_backbone_trainable(training_model, True)
+    applications.compile_training_model(training_model, learning_rate=1e-3)
+    labels = np.array([0, 0, 1, 1, 2, 2, 3, 3])
+    images, batch_targets = random_images(7), targets(training_model, labels)
+    losses = [
+        training_model.train_on_batch(images, batch_targets, return_dict=True)["loss"]
+        for _ in range(5)
+    ]
+    assert losses[-1] < losses[0]
+
+
+def test_weights_inference_model_and_saved_model_round_trip(flip_models, tmp_path):
+    training_model, inference_model = flip_models
+    images = random_images(8, count=3)
+    expected = [e.numpy() for e in inference_model(images, training=False)]
+
+    weights_path = str(tmp_path / "training.h5")
+    applications.save_weights_atomically(training_model, weights_path)
+    assert os.listdir(tmp_path) == ["training.h5"]  # no temporary file left behind
+    rebuilt_training, rebuilt_inference = applications.init_model(**MODEL_OPTIONS)
+    rebuilt_training.load_weights(weights_path)
+    for a, b in zip(expected, rebuilt_inference(images, training=False), strict=True):
+        np.testing.assert_allclose(a, b.numpy(), atol=1e-6)
+
+    inference_path = str(tmp_path / "inference_model.h5")
+    applications.save_inference_model(
+        inference_model, inference_path, {**MODEL_OPTIONS, "use_horizontal_flipping": True}
+    )
+    loaded = applications.load_inference_model(inference_path)
+    for a, b in zip(expected, loaded(images, training=False), strict=True):
+        np.testing.assert_allclose(a, b.numpy(), atol=1e-6)
+
+    export_path = str(tmp_path / "saved_model")
+    applications.export_saved_model(inference_model, export_path)
+    served = tf.saved_model.load(export_path).signatures["serving_default"](tf.constant(images))
+    np.testing.assert_allclose(
+        served["embeddings"].numpy(), np.concatenate(expected, axis=1), atol=1e-5
+    )
+    with pytest.raises(FileExistsError):
+        applications.export_saved_model(inference_model, export_path)
+
+
+def test_unknown_backbone_and_unreadable_weights_are_explained(tmp_path):
+    with pytest.raises(load_backbones.BackboneError, match="Unknown backbone_model_name 'resnet5'"):
+        load_backbones.load_backbone("resnet5")
+    broken = tmp_path / "resnet18.tf2.h5"
+    broken.write_bytes(b"not an h5 file")
+    with pytest.raises(load_backbones.BackboneError) as error:
+        load_backbones.load_backbone("resnet18", pretrained_backbone_weights_file_path=str(broken))
+    assert str(broken) in str(error.value) and "--nouse_pretrained_backbone" in str(error.value)
+
+
+def test_failed_download_says_which_file_and_where(tmp_path, monkeypatch):
+    import requests
+
+    def refuse(*args, **kwargs):
+        raise requests.ConnectionError("no network")
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setattr(requests, "get", refuse)
+    with pytest.raises(load_backbones.BackboneError) as error:
+        load_backbones.load_backbone("resnet18", use_pretrained_backbone=True)
+    message = str(error.value)
+    assert "resnet18-0870-e1d3f22e.tf2.h5" in message
+    assert str(tmp_path / ".tensorflow" / "models") in message
+    assert "--pretrained_backbone_weights_file_path" in message
+    assert "--nouse_pretrained_backbone" in message
+    assert not os.path.exists(tmp_path / ".tensorflow" / "models" / "resnet18-0870-e1d3f22e.tf2.h5")
+
+
+@pytest.mark.slow
+def test_paper_backbones_at_384x128():
+    """The last feature map is 24x8 (last stride 1); embeddings 2048 + 1024 + 1024."""
+    expected_backbone_parameters = {
+        "resnet50": 23_561_152,
+        "ibn_resnet50": 23_558_912,
+        "resnesta50": 25_498_816,
+    }
+    for name, parameter_count in expected_backbone_parameters.items():
+        blocks = load_backbones.load_backbone(name, use_pretrained_backbone=False)
+        feature_map = tf.zeros((1, 384, 128, 3))
+        for block in blocks:
+            feature_map = block(feature_map, training=False)
+        assert feature_map.shape == (1, 24, 8, 2048), name
+        assert sum(block.count_params() for block in blocks) == parameter_count, name
+        _, inference_model = applications.init_model(
+            backbone_model_name=name,
+            input_shape=(384, 128, 3),
+            class_num=10,
+            use_pretrained_backbone=False,
+            use_horizontal_flipping=True,
+        )
+        assert [output.shape[-1] for output in inference_model.outputs] == [2048, 1024, 1024], name
+        embeddings = inference_model(np.zeros((1, 384, 128, 3), np.float32), training=False)
+        assert all(np.isfinite(e.numpy()).all() for e in embeddings), name
+        tf.keras.backend.clear_session()
