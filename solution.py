@@ -7,11 +7,19 @@ Flags keep the names and defaults of the 2021 release, so its commands work unch
 
 import legacy_keras  # noqa: F401, I001  (Keras 2 must be selected before TensorFlow is imported)
 
+import os
 import sys
 
+import tensorflow as tf
 from absl import app, flags
 
+import applications
+import callbacks
 import datasets
+import image_augmentation
+from datasets import DatasetError
+from datasets.sampling import TooFewIdentitiesError
+from load_backbones import BackboneError
 
 FLAGS = flags.FLAGS
 
@@ -108,21 +116,252 @@ flags.DEFINE_string("pretrained_model_file_path", "", "Weights (.h5) to start fr
 flags.DEFINE_string(
     "output_folder_path", "./output", "Results go to output_folder_path/{dataset}_{backbone}."
 )
+flags.DEFINE_bool(
+    "overwrite_output_folder",
+    False,
+    "Write into an output folder that already holds results (files of the same names are "
+    "replaced; nothing else is deleted).",
+)
+flags.DEFINE_bool(
+    "evaluate_testing_before_training", False, "Evaluate the untrained model first, as a baseline."
+)
 
 
 def main(argv):
     del argv
     print(FLAGS.flags_into_string(), flush=True)
     try:
-        train_df, query_df, gallery_df, encoders = datasets.load_accumulated_info_of_dataset(
-            FLAGS.root_folder_path,
-            FLAGS.dataset_name,
-            **(synthetic_options() if FLAGS.dataset_name == "Synthetic" else {}),
-        )
-    except datasets.DatasetError as error:
+        run()
+    except (DatasetError, BackboneError, TooFewIdentitiesError, UsageError) as error:
         sys.exit(f"\nError: {error}")
+
+
+class UsageError(Exception):
+    """A flag combination or a file that cannot work; the message says what to change."""
+
+
+def run() -> None:
+    output_folder_path = prepare_output_folder()
+    tf.keras.utils.set_random_seed(FLAGS.seed)
+    train_df, query_df, gallery_df, encoders = datasets.load_accumulated_info_of_dataset(
+        FLAGS.root_folder_path,
+        FLAGS.dataset_name,
+        **(synthetic_options() if FLAGS.dataset_name == "Synthetic" else {}),
+    )
+    train_df, query_df, gallery_df = (
+        drop_unreadable_images(frame, split_name)
+        for frame, split_name in ((train_df, "train"), (query_df, "query"), (gallery_df, "gallery"))
+    )
+    query_df, gallery_df = datasets.select_testing_subset(
+        query_df, gallery_df, FLAGS.testing_size, seed=0
+    )
     print(datasets.describe_dataset(train_df, query_df, gallery_df), flush=True)
-    print("Training and evaluation are not part of this version yet; the dataset is loaded.")
+    label_encoder = encoders["identity_ID"]
+    model_config = dict(
+        backbone_model_name=FLAGS.backbone_model_name,
+        input_shape=(FLAGS.image_height, FLAGS.image_width, 3),
+        class_num=len(label_encoder.classes_),
+        region_num=FLAGS.region_num,
+        pooling_mode=FLAGS.pooling_mode,
+        min_value=FLAGS.min_value,
+        max_value=FLAGS.max_value,
+        use_horizontal_flipping=FLAGS.use_horizontal_flipping_inside_model,
+    )
+    training_model, inference_model = applications.init_model(
+        **model_config,
+        use_pretrained_backbone=FLAGS.use_pretrained_backbone,
+        pretrained_backbone_weights_file_path=FLAGS.pretrained_backbone_weights_file_path,
+        kernel_regularization_factor=FLAGS.kernel_regularization_factor,
+        bias_regularization_factor=FLAGS.bias_regularization_factor,
+        gamma_regularization_factor=FLAGS.gamma_regularization_factor,
+        beta_regularization_factor=FLAGS.beta_regularization_factor,
+    )
+    if FLAGS.pretrained_model_file_path:
+        load_model_weights(training_model, FLAGS.pretrained_model_file_path)
+    evaluator = None
+    if len(query_df) and len(gallery_df):
+        evaluator = callbacks.Evaluator(
+            inference_model,
+            query_df,
+            gallery_df,
+            FLAGS.image_height,
+            FLAGS.image_width,
+            FLAGS.use_horizontal_flipping_in_evaluation,
+            FLAGS.use_re_ranking,
+            FLAGS.evaluate_testing_every_N_epochs,
+            output_folder_path,
+            FLAGS.save_data_to_disk,
+            FLAGS.workers,
+        )
+    if FLAGS.evaluation_only:
+        if not FLAGS.pretrained_model_file_path or evaluator is None:
+            raise UsageError(
+                "--evaluation_only needs --pretrained_model_file_path (the .h5 "
+                "weights written by training) and a test set (--testing_size > 0)."
+            )
+        logs = evaluator.evaluate("evaluation only")
+        print(f"Test mAP ({evaluator.monitor}): {logs[evaluator.monitor]:.4f}")
+        inference_model_path = (
+            os.path.splitext(FLAGS.pretrained_model_file_path)[0] + "_inference_model.h5"
+        )
+        if not os.path.exists(inference_model_path):
+            applications.save_inference_model(inference_model, inference_model_path, model_config)
+            print(f"Standalone inference model written to {inference_model_path}")
+        return
+    train(
+        training_model,
+        inference_model,
+        model_config,
+        train_df,
+        label_encoder,
+        evaluator,
+        output_folder_path,
+    )
+
+
+def train(
+    training_model,
+    inference_model,
+    model_config,
+    train_df,
+    label_encoder,
+    evaluator,
+    output_folder_path,
+) -> None:
+    dataset = image_augmentation.build_training_dataset(
+        train_df["image_file_path"],
+        label_encoder.transform(train_df["identity_ID"]),
+        len(label_encoder.classes_),
+        training_model.output_names,
+        FLAGS.identity_num_per_batch,
+        FLAGS.image_num_per_identity,
+        FLAGS.image_height,
+        FLAGS.image_width,
+        FLAGS.use_data_augmentation_in_training,
+        FLAGS.patch_replacement_probability,
+        FLAGS.random_erasing_probability,
+        FLAGS.workers,
+        FLAGS.seed,
+    )
+    weights_file_path = os.path.join(output_folder_path, "training_model.h5")
+    learning_rate_setter = callbacks.LearningRateSetter(
+        {
+            name: getattr(FLAGS, name)
+            for name in (
+                "learning_rate_mode",
+                "learning_rate_start",
+                "learning_rate_end",
+                "learning_rate_base",
+                "learning_rate_warmup_epochs",
+                "learning_rate_steady_epochs",
+                "learning_rate_drop_factor",
+                "learning_rate_lower_bound",
+            )
+        }
+    )
+    history_logger = callbacks.HistoryLogger(output_folder_path)
+    epoch_printer = callbacks.EpochPrinter()
+    epoch_callbacks = [learning_rate_setter, callbacks.GeMPowerLogger()]
+    if evaluator is not None:
+        if FLAGS.evaluate_testing_before_training:
+            evaluator.evaluate("before training")
+        epoch_callbacks += [
+            evaluator,
+            callbacks.BestModelCheckpoint(weights_file_path, evaluator.monitor),
+        ]
+    epoch_callbacks += [history_logger, epoch_printer]
+    phases = [
+        ("frozen backbone", FLAGS.freeze_backbone_for_N_epochs, False),
+        ("whole model", FLAGS.epoch_num, True),
+    ]
+    epoch_offset = 0
+    for phase_name, epoch_num, backbone_trainable in phases:
+        if epoch_num <= 0:
+            continue
+        applications.set_backbone_trainable(training_model, backbone_trainable)
+        applications.compile_training_model(training_model)
+        for callback in (learning_rate_setter, evaluator, epoch_printer):
+            if callback is not None:
+                callback.epoch_num = epoch_num
+        for callback in (evaluator, history_logger, epoch_printer):
+            if callback is not None:
+                callback.epoch_offset = epoch_offset
+        history_logger.phase = epoch_printer.phase = phase_name
+        print(
+            f"\nPhase: {phase_name}, {epoch_num} epochs of {FLAGS.steps_per_epoch} steps",
+            flush=True,
+        )
+        training_model.fit(
+            dataset,
+            epochs=epoch_num,
+            steps_per_epoch=FLAGS.steps_per_epoch,
+            callbacks=epoch_callbacks,
+            verbose=0,
+        )
+        epoch_offset += epoch_num
+    if evaluator is None:  # no test set: the last weights are the result
+        applications.save_weights_atomically(training_model, weights_file_path)
+    else:
+        applications.load_weights(training_model, weights_file_path)  # the best by test mAP
+    applications.save_inference_model(
+        inference_model, os.path.join(output_folder_path, "inference_model.h5"), model_config
+    )
+    print(
+        f"\nDone. Weights: {weights_file_path}; standalone inference model: "
+        f"{os.path.join(output_folder_path, 'inference_model.h5')}; history and plots in "
+        f"{output_folder_path}"
+    )
+
+
+def prepare_output_folder() -> str:
+    """output_folder_path/{dataset}_{backbone}, created; stops if it already holds results."""
+    dataset_label = os.path.splitext(os.path.basename(FLAGS.dataset_name))[0]
+    output_folder_path = os.path.abspath(
+        os.path.join(
+            os.path.expanduser(FLAGS.output_folder_path),
+            f"{dataset_label}_{FLAGS.backbone_model_name}",
+        )
+    )
+    if os.path.isdir(output_folder_path) and os.listdir(output_folder_path):
+        if not FLAGS.overwrite_output_folder:
+            raise UsageError(
+                f"The output folder {output_folder_path} already holds results; nothing was "
+                "changed. Choose another --output_folder_path (e.g. one per run of a sweep), move "
+                "the old results away, or pass --overwrite_output_folder to write over files of "
+                "the same names (nothing else is deleted)."
+            )
+        print(f"Writing over results in {output_folder_path} (--overwrite_output_folder).")
+    os.makedirs(output_folder_path, exist_ok=True)
+    flags_file_path = os.path.join(output_folder_path, "flags.txt")
+    with open(flags_file_path, "w") as flags_file:
+        flags_file.write(FLAGS.flags_into_string())
+    print(
+        f"Output folder: {output_folder_path} (rerun with --flagfile {flags_file_path})", flush=True
+    )
+    return output_folder_path
+
+
+def drop_unreadable_images(frame, split_name: str):
+    readable = image_augmentation.find_readable_images(frame["image_file_path"], FLAGS.workers)
+    if not readable.all():
+        unreadable_paths = frame["image_file_path"][~readable].tolist()
+        print(
+            f"Warning: {len(unreadable_paths)} {split_name} images cannot be read and are left "
+            f"out: {', '.join(unreadable_paths[:5])}{' ...' if len(unreadable_paths) > 5 else ''}",
+            flush=True,
+        )
+    return frame[readable].reset_index(drop=True)
+
+
+def load_model_weights(training_model, file_path: str) -> None:
+    try:
+        applications.load_weights(training_model, file_path)
+    except Exception as error:  # h5py and Keras raise many kinds for a bad file
+        raise UsageError(
+            f"Cannot load model weights from {file_path!r}: {error}. Expected the .h5 file that "
+            "training wrote (training_model.h5), for the same --backbone_model_name, "
+            "--region_num and dataset (number of training identities)."
+        ) from error
 
 
 def synthetic_options() -> dict:

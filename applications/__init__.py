@@ -11,6 +11,7 @@ model runs the batch and its mirror through the same weights and trains on the m
 
 import legacy_keras  # noqa: I001  (Keras 2 must be selected before TensorFlow is imported)
 
+import contextlib
 import json
 import os
 import shutil
@@ -40,6 +41,7 @@ __all__ = [
     "export_saved_model",
     "init_model",
     "load_inference_model",
+    "load_weights",
     "save_inference_model",
     "save_weights_atomically",
     "set_backbone_trainable",
@@ -200,6 +202,28 @@ def compile_training_model(
     )
 
 
+@contextlib.contextmanager
+def all_blocks_trainable(model: tf.keras.Model):
+    """Keras 2 .h5 files list a layer's trainable weights before its non-trainable ones, so a
+    file written with a frozen backbone would not load into an unfrozen one. Weights are saved
+    and loaded with every block trainable, then the freezing is restored."""
+    blocks = [layer for layer in model.layers if isinstance(layer, BackboneBlock)]
+    states = [block.trainable for block in blocks]
+    for block in blocks:
+        block.trainable = True
+    try:
+        yield
+    finally:
+        for block, state in zip(blocks, states, strict=True):
+            block.trainable = state
+
+
+def load_weights(model: tf.keras.Model, file_path: str) -> None:
+    """Load weights written by save_weights_atomically, whatever either model's freezing."""
+    with all_blocks_trainable(model):
+        model.load_weights(file_path)
+
+
 def save_weights_atomically(model: tf.keras.Model, file_path: str) -> None:
     """Weights to .h5 through a temporary file: an interrupted save never leaves half a file."""
     folder_path = os.path.dirname(os.path.abspath(file_path))
@@ -207,7 +231,8 @@ def save_weights_atomically(model: tf.keras.Model, file_path: str) -> None:
     handle, temporary_path = tempfile.mkstemp(suffix=".h5", dir=folder_path)
     os.close(handle)
     try:
-        model.save_weights(temporary_path)
+        with all_blocks_trainable(model):
+            model.save_weights(temporary_path)
         os.replace(temporary_path, file_path)
     except BaseException:
         if os.path.exists(temporary_path):
@@ -235,7 +260,7 @@ def load_inference_model(file_path: str) -> tf.keras.Model:
         model_config = json.load(config_file)
     model_config = {**model_config, "use_pretrained_backbone": False}
     _, inference_model = init_model(**model_config)
-    inference_model.load_weights(file_path)
+    load_weights(inference_model, file_path)
     return inference_model
 
 

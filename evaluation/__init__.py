@@ -1,6 +1,7 @@
 """Numbers from features: CMC, mAP, mINP, distances and re-ranking. Imports no TensorFlow."""
 
 from .distances import compute_distance_matrix, iterate_distance_chunks
+from .evaluate import evaluate_features, format_results_table, metrics_to_logs
 from .metrics import RankingMetrics, compute_CMC_mAP, compute_ranking_metrics
 from .re_ranking import re_ranking, re_ranking_from_features
 
@@ -9,7 +10,10 @@ __all__ = [
     "compute_CMC_mAP",
     "compute_distance_matrix",
     "compute_ranking_metrics",
+    "evaluate_features",
+    "format_results_table",
     "iterate_distance_chunks",
+    "metrics_to_logs",
     "re_ranking",
     "re_ranking_from_features",
 ]

@@ -1,1 +1,20 @@
-import legacy_keras  # noqa: F401  (Keras 2 must be selected before TensorFlow is imported)
+"""What happens to a training image: augmentation and the tf.data pipelines that feed the model."""
+
+import legacy_keras  # noqa: F401, I001  (Keras 2 must be selected before TensorFlow is imported)
+
+from .pipeline import (
+    build_evaluation_dataset,
+    build_training_dataset,
+    decode_and_resize,
+    find_readable_images,
+)
+from .transforms import FILL_COLOR, build_training_augmentation
+
+__all__ = [
+    "FILL_COLOR",
+    "build_evaluation_dataset",
+    "build_training_augmentation",
+    "build_training_dataset",
+    "decode_and_resize",
+    "find_readable_images",
+]

@@ -1,0 +1,96 @@
+"""The training augmentation of FlipReID as albumentations 2 transforms (DESIGN.md section 5)."""
+
+import albumentations as A
+import cv2
+import numpy as np
+
+FILL_COLOR = (123.68, 116.779, 103.939)  # ImageNet mean in 0..255: neutral after normalisation
+
+
+def sample_patch(
+    rng: np.random.Generator,
+    height: int,
+    width: int,
+    area_range=(0.02, 0.4),
+    aspect_ratio_range=(0.3, 1 / 0.3),
+    attempt_num: int = 100,
+) -> tuple[int, int, int, int] | None:
+    """(top, left, patch height, patch width) of a random rectangle, or None after the attempts.
+
+    Area is a fraction of the image, aspect ratio height / width, both drawn uniformly
+    (log-uniform ratio), as in random erasing (Zhong et al., arXiv 1708.04896).
+    """
+    for _ in range(attempt_num):
+        area = rng.uniform(*area_range) * height * width
+        aspect_ratio = np.exp(
+            rng.uniform(np.log(aspect_ratio_range[0]), np.log(aspect_ratio_range[1]))
+        )
+        patch_height = int(round(np.sqrt(area * aspect_ratio)))
+        patch_width = int(round(np.sqrt(area / aspect_ratio)))
+        if 0 < patch_height < height and 0 < patch_width < width:
+            top = int(rng.integers(0, height - patch_height + 1))
+            left = int(rng.integers(0, width - patch_width + 1))
+            return top, left, patch_height, patch_width
+    return None
+
+
+class RandomGrayscalePatchReplacement(A.ImageOnlyTransform):
+    """Replace a random rectangle by its grayscale version (Gong et al., arXiv 2101.08533)."""
+
+    def apply(self, img, **params):
+        patch = sample_patch(self.random_generator, *img.shape[:2])
+        if patch is None:
+            return img
+        top, left, patch_height, patch_width = patch
+        img = img.copy()
+        region = img[top : top + patch_height, left : left + patch_width]
+        gray = cv2.cvtColor(np.ascontiguousarray(region), cv2.COLOR_RGB2GRAY)
+        img[top : top + patch_height, left : left + patch_width] = gray[..., None]
+        return img
+
+
+class RandomErasingWithColor(A.ImageOnlyTransform):
+    """Fill a random rectangle with a constant colour (Zhong et al., arXiv 1708.04896)."""
+
+    def __init__(self, fill=FILL_COLOR, p: float = 0.5):
+        super().__init__(p=p)
+        self.fill = fill
+
+    def apply(self, img, **params):
+        patch = sample_patch(self.random_generator, *img.shape[:2])
+        if patch is None:
+            return img
+        top, left, patch_height, patch_width = patch
+        img = img.copy()
+        img[top : top + patch_height, left : left + patch_width] = np.round(self.fill).astype(
+            img.dtype
+        )
+        return img
+
+
+def build_training_augmentation(
+    image_height: int,
+    image_width: int,
+    patch_replacement_probability: float = 0.8,
+    random_erasing_probability: float = 0.8,
+    seed: int | None = None,
+) -> A.Compose:
+    """Pad by 5% with the fill colour and crop back, flip, grayscale patch, random erasing.
+
+    Input and output: (image_height, image_width, 3) uint8 RGB.
+    """
+    return A.Compose(
+        [
+            A.PadIfNeeded(
+                image_height + int(0.05 * image_height),
+                image_width + int(0.05 * image_width),
+                border_mode=cv2.BORDER_CONSTANT,
+                fill=FILL_COLOR,
+            ),
+            A.RandomCrop(image_height, image_width),
+            A.HorizontalFlip(p=0.5),
+            RandomGrayscalePatchReplacement(p=patch_replacement_probability),
+            RandomErasingWithColor(p=random_erasing_probability),
+        ],
+        seed=seed,
+    )
