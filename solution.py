@@ -18,7 +18,7 @@ import callbacks
 import datasets
 import image_augmentation
 from datasets import DatasetError
-from datasets.sampling import TooFewIdentitiesError
+from datasets.sampling import TooFewIdentitiesError, iterate_identity_batches
 from load_backbones import BackboneError
 
 FLAGS = flags.FLAGS
@@ -157,6 +157,14 @@ def run() -> None:
     )
     print(datasets.describe_dataset(train_df, query_df, gallery_df), flush=True)
     label_encoder = encoders["identity_ID"]
+    if not FLAGS.evaluation_only:  # too few identities for a P x K batch: stop before building
+        next(
+            iterate_identity_batches(
+                train_df["identity_ID"].to_numpy(),
+                FLAGS.identity_num_per_batch,
+                FLAGS.image_num_per_identity,
+            )
+        )
     model_config = dict(
         backbone_model_name=FLAGS.backbone_model_name,
         input_shape=(FLAGS.image_height, FLAGS.image_width, 3),

@@ -19,24 +19,23 @@ class DatasetCountWarning(UserWarning):
 
 def require_folder(folder_path: str, dataset_name: str, layout: str, where_to_get: str) -> None:
     """Raise DatasetError naming `folder_path`, the expected layout and the source of the data."""
-    if os.path.isdir(folder_path):
-        return
-    raise DatasetError(
-        f"{dataset_name}: expected the folder {folder_path!r}, which does not exist.\n"
-        f"Expected layout under --root_folder_path:\n{layout}\n"
-        f"{where_to_get}\n"
-        "Point --root_folder_path at the folder that contains it, or try the built-in "
-        "--dataset_name Synthetic, which needs no download."
-    )
+    require_path(folder_path, os.path.isdir, "folder", dataset_name, layout, where_to_get)
 
 
 def require_file(file_path: str, dataset_name: str, layout: str, where_to_get: str) -> None:
     """Like require_folder, for a single file such as an MSMT17 list."""
-    if os.path.isfile(file_path):
+    require_path(file_path, os.path.isfile, "file", dataset_name, layout, where_to_get)
+
+
+def require_path(path, exists, kind, dataset_name, layout, where_to_get) -> None:
+    if exists(path):
         return
     raise DatasetError(
-        f"{dataset_name}: expected the file {file_path!r}, which does not exist.\n"
-        f"Expected layout under --root_folder_path:\n{layout}\n{where_to_get}"
+        f"{dataset_name}: expected the {kind} {path!r}, which does not exist.\n"
+        f"Expected layout under --root_folder_path:\n{layout}\n"
+        f"{where_to_get}\n"
+        "Point --root_folder_path at the folder that contains it, or try the built-in "
+        "--dataset_name Synthetic, which needs no download."
     )
 
 

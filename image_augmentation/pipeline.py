@@ -97,7 +97,7 @@ def build_training_dataset(
     identity labels for "*_embedding" outputs (triplet loss), one-hot labels for the heads.
     """
     batch_size = identity_num_per_batch * image_num_per_identity
-    # Checked now, so that too few identities stop the run before the model is built.
+    # Raises TooFewIdentitiesError now rather than inside the first training step.
     next(iterate_identity_batches(identity_labels, identity_num_per_batch, image_num_per_identity))
     paths = tf.constant(list(image_file_paths), dtype=tf.string)
     labels = tf.constant(np.asarray(identity_labels), dtype=tf.int64)

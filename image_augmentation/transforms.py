@@ -34,8 +34,11 @@ def sample_patch(
     return None
 
 
-class RandomGrayscalePatchReplacement(A.ImageOnlyTransform):
-    """Replace a random rectangle by its grayscale version (Gong et al., arXiv 2101.08533)."""
+class RandomPatchTransform(A.ImageOnlyTransform):
+    """Changes one random rectangle (see sample_patch); subclasses say how in change_patch."""
+
+    def change_patch(self, patch: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
 
     def apply(self, img, **params):
         patch = sample_patch(self.random_generator, *img.shape[:2])
@@ -43,29 +46,27 @@ class RandomGrayscalePatchReplacement(A.ImageOnlyTransform):
             return img
         top, left, patch_height, patch_width = patch
         img = img.copy()
-        region = img[top : top + patch_height, left : left + patch_width]
-        gray = cv2.cvtColor(np.ascontiguousarray(region), cv2.COLOR_RGB2GRAY)
-        img[top : top + patch_height, left : left + patch_width] = gray[..., None]
+        region = (slice(top, top + patch_height), slice(left, left + patch_width))
+        img[region] = self.change_patch(np.ascontiguousarray(img[region]))
         return img
 
 
-class RandomErasingWithColor(A.ImageOnlyTransform):
+class RandomGrayscalePatchReplacement(RandomPatchTransform):
+    """Replace a random rectangle by its grayscale version (Gong et al., arXiv 2101.08533)."""
+
+    def change_patch(self, patch):
+        return cv2.cvtColor(patch, cv2.COLOR_RGB2GRAY)[..., None]
+
+
+class RandomErasingWithColor(RandomPatchTransform):
     """Fill a random rectangle with a constant colour (Zhong et al., arXiv 1708.04896)."""
 
     def __init__(self, fill=FILL_COLOR, p: float = 0.5):
         super().__init__(p=p)
         self.fill = fill
 
-    def apply(self, img, **params):
-        patch = sample_patch(self.random_generator, *img.shape[:2])
-        if patch is None:
-            return img
-        top, left, patch_height, patch_width = patch
-        img = img.copy()
-        img[top : top + patch_height, left : left + patch_width] = np.round(self.fill).astype(
-            img.dtype
-        )
-        return img
+    def change_patch(self, patch):
+        return np.round(self.fill).astype(patch.dtype)
 
 
 def build_training_augmentation(

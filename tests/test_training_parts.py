@@ -1,0 +1,144 @@
+"""Schedule, P x K sampling and augmentation against plain reference computations."""
+
+import math
+
+import numpy as np
+import pytest
+
+from callbacks import learning_rate_scheduler
+from datasets.sampling import TooFewIdentitiesError, iterate_identity_batches
+from image_augmentation import FILL_COLOR, build_training_augmentation
+
+RESNET50 = dict(
+    learning_rate_mode="default",
+    learning_rate_start=2e-4,
+    learning_rate_end=2e-4,
+    learning_rate_base=2e-4,
+    learning_rate_warmup_epochs=10,
+    learning_rate_steady_epochs=30,
+    learning_rate_drop_factor=10,
+    learning_rate_lower_bound=2e-6,
+)
+
+
+def test_default_schedule_worked_resnet50_values():
+    def rate(epoch_index):
+        return learning_rate_scheduler(epoch_index, 200, **RESNET50)
+
+    assert rate(0) == pytest.approx(2e-6)
+    assert rate(9) == pytest.approx(2e-4)
+    assert rate(5) == pytest.approx(2e-6 + (2e-4 - 2e-6) * 5 / 9)
+    assert all(rate(e) == pytest.approx(2e-4) for e in range(10, 40))
+    assert all(rate(e) == pytest.approx(2e-5) for e in range(40, 70))
+    assert all(rate(e) == pytest.approx(2e-6) for e in range(70, 200))
+
+
+def test_other_modes_follow_their_formulas():
+    common = dict(RESNET50, learning_rate_lower_bound=1e-6)
+    for e in range(20):
+        cosine = learning_rate_scheduler(
+            e,
+            20,
+            **dict(
+                common,
+                learning_rate_mode="cosine",
+                learning_rate_start=1e-3,
+                learning_rate_end=1e-5,
+            ),
+        )
+        assert cosine == pytest.approx(
+            (1e-3 - 1e-5) / 2 * math.cos(math.pi * e / 19) + (1e-3 + 1e-5) / 2
+        )
+        linear = learning_rate_scheduler(
+            e,
+            20,
+            **dict(
+                common,
+                learning_rate_mode="linear",
+                learning_rate_start=1e-3,
+                learning_rate_end=1e-4,
+            ),
+        )
+        assert linear == pytest.approx(1e-3 + (1e-4 - 1e-3) * e / 19)
+        warmup = learning_rate_scheduler(
+            e,
+            20,
+            **dict(
+                common,
+                learning_rate_mode="warmup",
+                learning_rate_start=1e-5,
+                learning_rate_end=1e-3,
+                learning_rate_warmup_epochs=5,
+            ),
+        )
+        assert warmup == pytest.approx(1e-5 + (1e-3 - 1e-5) * e / 4 if e < 5 else 1e-3)
+    # Drop factor 0: derived so that base reaches the lower bound at the end: (99 - 10) // 30 = 2
+    # drops, each by sqrt(1000).
+    derived = dict(common, learning_rate_drop_factor=0, learning_rate_lower_bound=2e-7)
+    assert learning_rate_scheduler(99, 100, **derived) == pytest.approx(2e-7)
+    assert learning_rate_scheduler(40, 100, **derived) == pytest.approx(2e-4 / 1000 ** (1 / 2))
+    with pytest.raises(ValueError, match="constant needs"):
+        learning_rate_scheduler(
+            0, 10, **dict(common, learning_rate_mode="constant", learning_rate_end=1e-3)
+        )
+    with pytest.raises(ValueError, match="Unknown learning_rate_mode 'step'"):
+        learning_rate_scheduler(0, 10, **dict(common, learning_rate_mode="step"))
+
+
+def test_identity_batches_are_p_by_k():
+    rng = np.random.default_rng(0)
+    labels = np.concatenate(
+        [np.full(rng.integers(4, 12), label) for label in range(20)]
+        + [np.full(3, 20), np.full(1, 21)]
+    )  # two identities too small
+    batches = iterate_identity_batches(
+        labels, identity_num_per_batch=6, image_num_per_identity=4, seed=1
+    )
+    seen = set()
+    for _ in range(200):
+        batch = next(batches)
+        assert batch.shape == (24,)
+        batch_labels = labels[batch].reshape(6, 4)
+        assert (batch_labels == batch_labels[:, :1]).all()  # K consecutive of one identity
+        assert len(set(batch_labels[:, 0])) == 6  # P different identities
+        assert all(len(set(row)) == 4 for row in batch.reshape(6, 4))  # K different images
+        seen.update(batch.tolist())
+    assert not {20, 21} & set(labels[list(seen)].tolist())
+    first = next(iterate_identity_batches(labels, 6, 4, seed=1))
+    assert np.array_equal(first, next(iterate_identity_batches(labels, 6, 4, seed=1)))
+
+
+def test_too_few_identities_stop_at_once_with_the_numbers():
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 2])
+    with pytest.raises(TooFewIdentitiesError, match=r"needs 3 identities.*4 images.*only 2 of 3"):
+        next(iterate_identity_batches(labels, identity_num_per_batch=3, image_num_per_identity=4))
+
+
+def test_augmentation_is_seeded_and_fills_with_the_mean_colour():
+    image = np.random.default_rng(0).integers(0, 255, (40, 20, 3), dtype=np.uint8)
+    first = build_training_augmentation(40, 20, seed=3)(image=image)["image"]
+    again = build_training_augmentation(40, 20, seed=3)(image=image)["image"]
+    assert first.shape == (40, 20, 3) and first.dtype == np.uint8
+    assert np.array_equal(first, again)
+    fill = np.round(FILL_COLOR).astype(np.uint8)
+    erased_pixels = 0
+    gray_pixels = 0
+    for seed in range(30):
+        erased = build_training_augmentation(
+            40, 20, patch_replacement_probability=0, random_erasing_probability=1, seed=seed
+        )(image=image)["image"]
+        erased_pixels += (erased == fill).all(axis=2).sum()
+        grayed = build_training_augmentation(
+            40, 20, patch_replacement_probability=1, random_erasing_probability=0, seed=seed
+        )(image=image)["image"]
+        gray_pixels += (
+            (grayed[..., 0] == grayed[..., 1]) & (grayed[..., 1] == grayed[..., 2])
+        ).sum()
+    # Patches cover 2% to 40% of the image; random pixels are almost never gray or the fill.
+    assert erased_pixels > 30 * 0.02 * 800
+    assert gray_pixels > 30 * 0.02 * 800
+    untouched = build_training_augmentation(40, 20, 0, 0, seed=0)
+    padded_pixels = sum(
+        ((untouched(image=image)["image"] == fill).all(axis=2)).sum() for _ in range(10)
+    )
+    assert padded_pixels > 0  # the 5% padding shows at the border after the random crop
