@@ -1,7 +1,7 @@
 """A miniature of the FlipReID ablation on the synthetic dataset: mAP and rank-1 for the four
 combinations of use_horizontal_flipping_inside_model x use_horizontal_flipping_in_evaluation.
 
-    python benchmarks/flip_ablation_benchmark.py [--steps_per_epoch 25 --epoch_num 6]
+    python benchmarks/flip_ablation_benchmark.py [--steps_per_epoch 25 --epoch_num 2]
 
 Every run is the README's demo command (resnet18 from scratch, 64x32) with the two flags set;
 the best test numbers of each run are read from its history.csv.
@@ -40,7 +40,7 @@ DEMO = [
     "--learning_rate_end",
     "5e-4",
     "--evaluate_testing_every_N_epochs",
-    "2",
+    "1",
     "--workers",
     "2",
 ]
@@ -49,7 +49,7 @@ DEMO = [
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps_per_epoch", default="25")
-    parser.add_argument("--epoch_num", default="6")
+    parser.add_argument("--epoch_num", default="2")
     parser.add_argument("--root_folder_path", default=os.path.join(REPOSITORY, "data"))
     parser.add_argument(
         "--output", default=os.path.join(REPOSITORY, "benchmarks", "results", "flip_ablation.md")
