@@ -141,6 +141,11 @@ class UsageError(Exception):
 
 
 def run() -> None:
+    if FLAGS.evaluation_only and not os.path.isfile(FLAGS.pretrained_model_file_path):
+        raise UsageError(
+            "--evaluation_only needs --pretrained_model_file_path pointing at the .h5 weights "
+            f"written by training (training_model.h5); got {FLAGS.pretrained_model_file_path!r}."
+        )
     output_folder_path = prepare_output_folder()
     tf.keras.utils.set_random_seed(FLAGS.seed)
     train_df, query_df, gallery_df, encoders = datasets.load_accumulated_info_of_dataset(
@@ -202,11 +207,8 @@ def run() -> None:
             FLAGS.workers,
         )
     if FLAGS.evaluation_only:
-        if not FLAGS.pretrained_model_file_path or evaluator is None:
-            raise UsageError(
-                "--evaluation_only needs --pretrained_model_file_path (the .h5 "
-                "weights written by training) and a test set (--testing_size > 0)."
-            )
+        if evaluator is None:
+            raise UsageError("--evaluation_only needs a test set: set --testing_size above 0.")
         logs = evaluator.evaluate("evaluation only")
         print(f"Test mAP ({evaluator.monitor}): {logs[evaluator.monitor]:.4f}")
         inference_model_path = (
@@ -330,7 +332,8 @@ def prepare_output_folder() -> str:
             f"{dataset_label}_{FLAGS.backbone_model_name}",
         )
     )
-    if os.path.isdir(output_folder_path) and os.listdir(output_folder_path):
+    # flags.txt alone is not a result: a run that stopped on a bad flag may be repeated.
+    if os.path.isdir(output_folder_path) and set(os.listdir(output_folder_path)) - {"flags.txt"}:
         if not FLAGS.overwrite_output_folder:
             raise UsageError(
                 f"The output folder {output_folder_path} already holds results; nothing was "

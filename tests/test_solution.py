@@ -253,3 +253,15 @@ def test_bad_input_gives_clear_errors(market_root, tmp_path):
         assert process.returncode != 0, name
         assert cases[name][1] in output, (name, output[-2000:])
         assert "Traceback" not in output, (name, output[-2000:])
+    # A run stopped by a bad flag left only flags.txt: repeating it is not refused as a rerun.
+    returncode, output = run(
+        [
+            *SHRUNK,
+            "--output_folder_path",
+            str(tmp_path / "missing_dataset"),
+            "--root_folder_path",
+            str(tmp_path / "none"),
+        ]
+    )
+    assert returncode != 0 and "expected the folder" in output
+    assert "already holds results" not in output
