@@ -69,7 +69,7 @@ flags.DEFINE_float("kernel_regularization_factor", 0.0005, "L2 factor on kernels
 flags.DEFINE_float("bias_regularization_factor", 0.0005, "L2 factor on biases.")
 flags.DEFINE_float("gamma_regularization_factor", 0.0005, "L2 factor on BatchNormalization gamma.")
 flags.DEFINE_float("beta_regularization_factor", 0.0005, "L2 factor on BatchNormalization beta.")
-flags.DEFINE_string("pooling_mode", "GeM", "GeM, Average or Max.")
+flags.DEFINE_enum("pooling_mode", "GeM", ["GeM", "Average", "Max"], "Pooling of each embedding.")
 flags.DEFINE_float("min_value", 0.0, "Lower clip of the pooled embeddings.")
 flags.DEFINE_float("max_value", 1.0, "Upper clip of the pooled embeddings.")
 # Evaluation
@@ -93,7 +93,12 @@ flags.DEFINE_bool("save_data_to_disk", False, "Save features, identities and cam
 # Training
 flags.DEFINE_integer("identity_num_per_batch", 16, "P: identities per batch.")
 flags.DEFINE_integer("image_num_per_identity", 4, "K: images per identity in a batch.")
-flags.DEFINE_string("learning_rate_mode", "default", "constant, linear, cosine, warmup or default.")
+flags.DEFINE_enum(
+    "learning_rate_mode",
+    "default",
+    ["constant", "linear", "cosine", "warmup", "default"],
+    "Learning-rate schedule (DESIGN.md section 5).",
+)
 flags.DEFINE_float("learning_rate_start", 2e-4, "Learning rate at the first epoch.")
 flags.DEFINE_float("learning_rate_end", 2e-4, "Learning rate at the last epoch.")
 flags.DEFINE_float("learning_rate_base", 2e-4, "Learning rate after warm-up (default mode).")

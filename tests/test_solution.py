@@ -233,6 +233,10 @@ def test_bad_input_gives_clear_errors(market_root, tmp_path):
             ["--root_folder_path", market_root, "--identity_num_per_batch", "50"],
             "A batch needs 50 identities",
         ),
+        "unknown pooling mode": (
+            ["--root_folder_path", market_root, "--pooling_mode", "Mean"],
+            "value should be one of <GeM|Average|Max>",
+        ),
         "unreadable weights": (
             [
                 "--root_folder_path",
