@@ -1,27 +1,33 @@
 """The FlipReID network (Ni and Rahtu, EUVIP 2021) on a tf2cv backbone.
 
-    training_model, inference_model = init_model(backbone_model_name="resnet50",
-                                                 input_shape=(384, 128, 3), class_num=751)
+    training_model, inference_model = init_model(
+        ModelSettings(backbone_model_name="resnet50", use_horizontal_flipping_inside_model=True),
+        class_num=751,
+    )
 
 image -> preprocessing -> stem -> stages 1-3 -+- global stage 4 -> pool -> clip
                                               +- regional stage 4 -> stripes -> conv -> pool -> clip
-Each embedding gets a BN -> Dense -> softmax head. With use_horizontal_flipping the training
-model runs the batch and its mirror through the same weights and trains on the mean embeddings.
+Each embedding gets a BN -> Dense -> softmax head. With use_horizontal_flipping_inside_model the
+training model runs the batch and its mirror through the same weights and trains on the mean
+embeddings (docs/method.md).
 """
 
 import legacy_keras  # noqa: I001  (Keras 2 must be selected before TensorFlow is imported)
 
 import contextlib
+import dataclasses
 import json
 import os
-import shutil
-import tempfile
+from dataclasses import dataclass
 
 import tensorflow as tf
 
-from load_backbones import BackboneError, load_backbone
+from atomic_files import atomic_folder, atomic_output, write_atomically
+from load_backbones import BACKBONE_NAMES, OUTPUT_STRIDE, BackboneError, feature_map_height
+from load_backbones import load_backbone
 from metric_learning import batch_hard_triplet_loss
-from regularizers import add_l2_regularization
+from regularizers import RegularizationSettings, add_l2_regularization
+from settings_checks import SettingsError, require_at_least, require_one_of
 
 from .layers import (
     BackboneBlock,
@@ -36,7 +42,10 @@ legacy_keras.require_keras2()
 
 POOLING_MODES = ("GeM", "Average", "Max")
 __all__ = [
+    "POOLING_MODES",
     "BackboneError",
+    "ModelSettings",
+    "read_inference_model_description",
     "compile_training_model",
     "export_saved_model",
     "init_model",
@@ -48,7 +57,198 @@ __all__ = [
 ]
 
 
-def make_pooling(pooling_mode: str, name: str) -> tf.keras.layers.Layer:
+@dataclass(frozen=True)
+class ModelSettings:
+    """The architecture: with the number of training identities, all that defines the network.
+
+    Field names are the command-line flags; defaults are the 2021 release's.
+    """
+
+    backbone_model_name: str = "resnet50"
+    image_height: int = 384
+    image_width: int = 128
+    region_num: int = 2
+    pooling_mode: str = "GeM"
+    min_value: float = 0.0
+    max_value: float = 1.0
+    use_horizontal_flipping_inside_model: bool = False
+
+    def __post_init__(self):
+        require_one_of(self, "backbone_model_name", BACKBONE_NAMES)
+        require_one_of(self, "pooling_mode", POOLING_MODES)
+        require_at_least(self, image_height=1, image_width=1, region_num=1)
+        if self.min_value >= self.max_value:
+            raise SettingsError(
+                f"--min_value ({self.min_value}) must be below --max_value ({self.max_value})."
+            )
+        row_num = feature_map_height(self.image_height)
+        if row_num < self.region_num:
+            raise SettingsError(
+                f"--image_height {self.image_height} gives a last feature map {row_num} row(s) "
+                f"high (the backbone divides the height by {OUTPUT_STRIDE}, rounding up), too "
+                f"few for --region_num {self.region_num} stripes. Use --image_height of at least "
+                f"{OUTPUT_STRIDE * (self.region_num - 1) + 1} or a smaller --region_num."
+            )
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (self.image_height, self.image_width, 3)
+
+
+@dataclass(frozen=True)
+class Branches:
+    """The layers after the shared trunk, created once and called on the image and its mirror."""
+
+    global_stage: BackboneBlock
+    global_pooling: tf.keras.layers.Layer
+    regional_stage: BackboneBlock
+    stripes: HorizontalStripes
+    region_convolutions: list[tf.keras.layers.Conv2D]
+    region_poolings: list[tf.keras.layers.Layer]
+    clip: ClipValues
+
+
+def init_model(
+    settings: ModelSettings,
+    *,
+    class_num: int,
+    use_pretrained_backbone: bool = True,
+    pretrained_backbone_weights_file_path: str = "",
+    regularization: RegularizationSettings | None = None,
+    freeze_backbone: bool = False,
+) -> tuple[tf.keras.Model, tf.keras.Model]:
+    """(training_model, inference_model) sharing their weights; see the module docstring.
+
+    inference_model: (batch, H, W, 3) 0..255 -> [global embedding, region 1, ..., region n].
+    training_model: the same input -> embeddings + class probabilities (one head each); with
+    settings.use_horizontal_flipping_inside_model, every embedding is the mean of the image's
+    and its mirror's, and the flipping loss is part of the model's losses.
+    """
+    trunk, last_stages = load_trunk(
+        settings.backbone_model_name,
+        use_pretrained_backbone=use_pretrained_backbone,
+        pretrained_backbone_weights_file_path=pretrained_backbone_weights_file_path,
+    )
+    images = tf.keras.Input(shape=settings.input_shape, name="image")
+    feature_map = apply_layers(trunk, images)
+    branches = build_branches(settings, last_stages, trunk_output_shape=feature_map.shape)
+    embeddings = embed(feature_map, branches)
+    inference_model = tf.keras.Model(images, embeddings, name="inference_model")
+    if settings.use_horizontal_flipping_inside_model:
+        mirrored_feature_map = apply_layers(trunk, HorizontalFlip(name="mirror")(images))
+        mirrored_embeddings = embed(mirrored_feature_map, branches)
+        embeddings = FlipAverage(name="flip_average")([embeddings, mirrored_embeddings])
+    head_names = ["global", *[f"region{i}" for i in range(1, settings.region_num + 1)]]
+    probabilities = [
+        classification_head(embedding, name=name, class_num=class_num)
+        for embedding, name in zip(embeddings, head_names, strict=True)
+    ]
+    embeddings = [
+        tf.keras.layers.Activation("linear", dtype="float32", name=f"{name}_embedding")(embedding)
+        for embedding, name in zip(embeddings, head_names, strict=True)
+    ]
+    training_model = tf.keras.Model(images, embeddings + probabilities, name="training_model")
+
+    add_l2_regularization(training_model, regularization or RegularizationSettings(0, 0, 0, 0))
+    set_backbone_trainable(training_model, not freeze_backbone)
+    return training_model, inference_model
+
+
+def load_trunk(
+    backbone_model_name: str,
+    *,
+    use_pretrained_backbone: bool,
+    pretrained_backbone_weights_file_path: str,
+) -> tuple[list[tf.keras.layers.Layer], tuple[BackboneBlock, BackboneBlock]]:
+    """([preprocessing, stem, stage1, ...], (global last stage, regional last stage)).
+
+    The regional stage is a second network's last stage given the same initial weights (tf_keras
+    clone_model silently empties tf2cv stages, so it is built and copied instead).
+    """
+    preprocessing, *blocks = load_backbone(
+        backbone_model_name,
+        use_pretrained_backbone=use_pretrained_backbone,
+        pretrained_backbone_weights_file_path=pretrained_backbone_weights_file_path,
+    )
+    regional_stage = load_backbone(backbone_model_name, use_pretrained_backbone=False)[-1]
+    regional_stage.set_weights(blocks[-1].get_weights())
+    shared_block_names = ["stem", *[f"stage{i}" for i in range(1, len(blocks) - 1)]]
+    shared_blocks = [
+        BackboneBlock(block, name=name)
+        for block, name in zip(blocks[:-1], shared_block_names, strict=True)
+    ]
+    return [preprocessing, *shared_blocks], (
+        BackboneBlock(blocks[-1], name="global_stage"),
+        BackboneBlock(regional_stage, name="regional_stage"),
+    )
+
+
+def build_branches(
+    settings: ModelSettings,
+    last_stages: tuple[BackboneBlock, BackboneBlock],
+    *,
+    trunk_output_shape: tf.TensorShape,
+) -> Branches:
+    """The global branch (stage, pooling) and the regional one (stage, stripes, then a 3x3
+    convolution with C / region_num filters and a pooling per stripe); one clip for all."""
+    global_stage, regional_stage = last_stages
+    channel_num = regional_stage.compute_output_shape(trunk_output_shape)[-1]
+    return Branches(
+        global_stage=global_stage,
+        global_pooling=make_pooling(settings.pooling_mode, name="global_pooling"),
+        regional_stage=regional_stage,
+        stripes=HorizontalStripes(settings.region_num, name="stripes"),
+        region_convolutions=[
+            tf.keras.layers.Conv2D(
+                channel_num // settings.region_num,
+                3,
+                padding="same",
+                activation="relu",
+                name=f"region{index}_conv",
+            )
+            for index in range(1, settings.region_num + 1)
+        ],
+        region_poolings=[
+            make_pooling(settings.pooling_mode, name=f"region{index}_pooling")
+            for index in range(1, settings.region_num + 1)
+        ],
+        clip=ClipValues(settings.min_value, settings.max_value, name="clip"),
+    )
+
+
+def apply_layers(layers: list[tf.keras.layers.Layer], inputs):
+    for layer in layers:
+        inputs = layer(inputs)
+    return inputs
+
+
+def embed(feature_map, branches: Branches) -> list:
+    """The trunk's feature map -> [global embedding, region 1, ..., region n], each
+    (batch, channels)."""
+    embeddings = [branches.clip(branches.global_pooling(branches.global_stage(feature_map)))]
+    stripes = branches.stripes(branches.regional_stage(feature_map))
+    for stripe, convolution, pooling in zip(
+        stripes, branches.region_convolutions, branches.region_poolings, strict=True
+    ):
+        embeddings.append(branches.clip(pooling(convolution(stripe))))
+    return embeddings
+
+
+def classification_head(embedding, *, name: str, class_num: int):
+    """BatchNormalization -> Dense without bias (normal init, stddev 0.001) -> softmax."""
+    features = tf.keras.layers.BatchNormalization(epsilon=2e-5, name=f"{name}_bn")(embedding)
+    logits = tf.keras.layers.Dense(
+        class_num,
+        use_bias=False,
+        name=f"{name}_classifier",
+        kernel_initializer=tf.keras.initializers.RandomNormal(stddev=0.001),
+    )(features)
+    return tf.keras.layers.Activation("softmax", dtype="float32", name=f"{name}_probability")(
+        logits
+    )
+
+
+def make_pooling(pooling_mode: str, *, name: str) -> tf.keras.layers.Layer:
     if pooling_mode == "GeM":
         return GeneralizedMeanPooling(name=name)
     if pooling_mode == "Average":
@@ -56,119 +256,6 @@ def make_pooling(pooling_mode: str, name: str) -> tf.keras.layers.Layer:
     if pooling_mode == "Max":
         return tf.keras.layers.GlobalMaxPooling2D(name=name)
     raise ValueError(f"Unknown pooling_mode {pooling_mode!r}; expected one of {POOLING_MODES}.")
-
-
-def init_model(
-    backbone_model_name: str,
-    input_shape: tuple[int, int, int],
-    class_num: int,
-    region_num: int = 2,
-    pooling_mode: str = "GeM",
-    min_value: float = 0.0,
-    max_value: float = 1.0,
-    use_horizontal_flipping: bool = True,
-    use_pretrained_backbone: bool = True,
-    kernel_regularization_factor: float = 0.0,
-    bias_regularization_factor: float = 0.0,
-    gamma_regularization_factor: float = 0.0,
-    beta_regularization_factor: float = 0.0,
-    freeze_backbone: bool = False,
-    pretrained_backbone_weights_file_path: str = "",
-) -> tuple[tf.keras.Model, tf.keras.Model]:
-    """(training_model, inference_model) sharing their weights.
-
-    inference_model: (batch, H, W, 3) 0..255 -> [global embedding, region 1, ..., region n].
-    training_model: the same input -> embeddings + class probabilities (one head each).
-    """
-    preprocessing, *backbone_blocks = load_backbone(
-        backbone_model_name, use_pretrained_backbone, pretrained_backbone_weights_file_path
-    )
-    # The regional branch's stage is a second network's last stage with the same initial weights
-    # (tf_keras clone_model silently empties tf2cv stages, so it is built and copied instead).
-    regional_stage = load_backbone(backbone_model_name, use_pretrained_backbone=False)[-1]
-    regional_stage.set_weights(backbone_blocks[-1].get_weights())
-    shared_blocks = [
-        BackboneBlock(block, name=name)
-        for block, name in zip(
-            backbone_blocks[:-1],
-            ["stem", *[f"stage{i}" for i in range(1, len(backbone_blocks) - 1)]],
-            strict=True,
-        )
-    ]
-    global_stage = BackboneBlock(backbone_blocks[-1], name="global_stage")
-    regional_stage = BackboneBlock(regional_stage, name="regional_stage")
-
-    clip = ClipValues(min_value, max_value, name="clip")
-    global_pooling = make_pooling(pooling_mode, "global_pooling")
-    stripes = HorizontalStripes(region_num, name="stripes")
-    channel_num = None  # known once the stage is called
-    region_convolutions, region_poolings = [], []
-
-    def embed(images):
-        nonlocal channel_num
-        feature_map = preprocessing(images)
-        for block in shared_blocks:
-            feature_map = block(feature_map)
-        global_map = global_stage(feature_map)
-        embeddings = [clip(global_pooling(global_map))]
-        regional_map = regional_stage(feature_map)
-        channel_num = regional_map.shape[-1]
-        for index, stripe in enumerate(stripes(regional_map)):
-            if len(region_convolutions) <= index:
-                region_convolutions.append(
-                    tf.keras.layers.Conv2D(
-                        channel_num // region_num,
-                        3,
-                        padding="same",
-                        activation="relu",
-                        name=f"region{index + 1}_conv",
-                    )
-                )
-                region_poolings.append(make_pooling(pooling_mode, f"region{index + 1}_pooling"))
-            embeddings.append(clip(region_poolings[index](region_convolutions[index](stripe))))
-        return embeddings
-
-    images = tf.keras.Input(shape=input_shape, name="image")
-    embeddings = embed(images)
-    inference_model = tf.keras.Model(images, embeddings, name="inference_model")
-    if use_horizontal_flipping:
-        mirrored_embeddings = embed(HorizontalFlip(name="mirror")(images))
-        embeddings = FlipAverage(name="flip_average")([embeddings, mirrored_embeddings])
-    probabilities = []
-    for index, embedding in enumerate(embeddings):
-        head_name = "global" if index == 0 else f"region{index}"
-        features = tf.keras.layers.BatchNormalization(epsilon=2e-5, name=f"{head_name}_bn")(
-            embedding
-        )
-        logits = tf.keras.layers.Dense(
-            class_num,
-            use_bias=False,
-            name=f"{head_name}_classifier",
-            kernel_initializer=tf.keras.initializers.RandomNormal(stddev=0.001),
-        )(features)
-        probabilities.append(
-            tf.keras.layers.Activation("softmax", dtype="float32", name=f"{head_name}_probability")(
-                logits
-            )
-        )
-    embeddings = [
-        tf.keras.layers.Activation("linear", dtype="float32", name=name)(embedding)
-        for embedding, name in zip(embeddings, embedding_names(region_num), strict=True)
-    ]
-    training_model = tf.keras.Model(images, embeddings + probabilities, name="training_model")
-    add_l2_regularization(
-        training_model,
-        kernel_regularization_factor,
-        bias_regularization_factor,
-        gamma_regularization_factor,
-        beta_regularization_factor,
-    )
-    set_backbone_trainable(training_model, not freeze_backbone)
-    return training_model, inference_model
-
-
-def embedding_names(region_num: int) -> list[str]:
-    return ["global_embedding", *[f"region{i}_embedding" for i in range(1, region_num + 1)]]
 
 
 def set_backbone_trainable(model: tf.keras.Model, trainable: bool) -> None:
@@ -184,7 +271,7 @@ def triplet_loss(identity_labels, embeddings):
 
 
 def compile_training_model(
-    training_model: tf.keras.Model, learning_rate: float = 2e-4, jit_compile: bool = False
+    training_model: tf.keras.Model, *, learning_rate: float = 2e-4, jit_compile: bool = False
 ) -> None:
     """Adam; a triplet loss on each embedding output and cross-entropy on each head, weight 1.
 
@@ -226,40 +313,40 @@ def load_weights(model: tf.keras.Model, file_path: str) -> None:
 
 def save_weights_atomically(model: tf.keras.Model, file_path: str) -> None:
     """Weights to .h5 through a temporary file: an interrupted save never leaves half a file."""
-    folder_path = os.path.dirname(os.path.abspath(file_path))
-    os.makedirs(folder_path, exist_ok=True)
-    handle, temporary_path = tempfile.mkstemp(suffix=".h5", dir=folder_path)
-    os.close(handle)
-    try:
-        with all_blocks_trainable(model):
-            model.save_weights(temporary_path)
-        os.replace(temporary_path, file_path)
-    except BaseException:
-        if os.path.exists(temporary_path):
-            os.remove(temporary_path)
-        raise
+    with all_blocks_trainable(model), atomic_output(file_path) as temporary_path:
+        model.save_weights(temporary_path)
 
 
 def save_inference_model(
-    inference_model: tf.keras.Model, file_path: str, model_config: dict
+    inference_model: tf.keras.Model, file_path: str, *, settings: ModelSettings, class_num: int
 ) -> None:
-    """The inference model's weights (file_path, .h5) and, beside it, the init_model arguments
-    that rebuild it (file_path with .json): tf2cv networks do not survive Keras' whole-model
-    save and load, so the architecture comes back from code."""
+    """The inference model's weights (file_path, .h5) and, beside it, what rebuilds it
+    (file_path with .json: the ModelSettings fields and class_num): tf2cv networks do not
+    survive Keras' whole-model save and load, so the architecture comes back from code."""
     save_weights_atomically(inference_model, file_path)
-    config_path = os.path.splitext(file_path)[0] + ".json"
-    with open(config_path + ".tmp", "w") as config_file:
-        json.dump(model_config, config_file, indent=2)
-    os.replace(config_path + ".tmp", config_path)
+    description = {**dataclasses.asdict(settings), "class_num": class_num}
+    write_atomically(os.path.splitext(file_path)[0] + ".json", json.dumps(description, indent=2))
+
+
+def read_inference_model_description(config_path: str) -> tuple[ModelSettings, int]:
+    """(settings, class_num) from a .json written by save_inference_model, this version's or
+    the earlier one's (input_shape and use_horizontal_flipping instead of the flag names)."""
+    with open(config_path) as config_file:
+        description = json.load(config_file)
+    if "input_shape" in description:
+        description["image_height"], description["image_width"], _ = description.pop("input_shape")
+    if "use_horizontal_flipping" in description:
+        description["use_horizontal_flipping_inside_model"] = description.pop(
+            "use_horizontal_flipping"
+        )
+    class_num = description.pop("class_num")
+    return ModelSettings(**description), class_num
 
 
 def load_inference_model(file_path: str) -> tf.keras.Model:
     """Rebuild an inference model saved by save_inference_model and load its weights."""
-    config_path = os.path.splitext(file_path)[0] + ".json"
-    with open(config_path) as config_file:
-        model_config = json.load(config_file)
-    model_config = {**model_config, "use_pretrained_backbone": False}
-    _, inference_model = init_model(**model_config)
+    settings, class_num = read_inference_model_description(os.path.splitext(file_path)[0] + ".json")
+    _, inference_model = init_model(settings, class_num=class_num, use_pretrained_backbone=False)
     load_weights(inference_model, file_path)
     return inference_model
 
@@ -276,13 +363,5 @@ def export_saved_model(inference_model: tf.keras.Model, folder_path: str) -> Non
     module = tf.Module()
     module.model = inference_model
     module.serve = serve
-    parent_path = os.path.dirname(os.path.abspath(folder_path))
-    os.makedirs(parent_path, exist_ok=True)
-    temporary_path = tempfile.mkdtemp(dir=parent_path, prefix=".saved_model-")
-    try:
+    with atomic_folder(folder_path) as temporary_path:
         tf.saved_model.save(module, temporary_path, signatures={"serving_default": serve})
-        if os.path.isdir(folder_path):
-            raise FileExistsError(f"{folder_path} already exists; not overwriting it.")
-        os.replace(temporary_path, folder_path)
-    finally:
-        shutil.rmtree(temporary_path, ignore_errors=True)

@@ -11,12 +11,9 @@ cameras drawn at random, so every code path (camera rule, distractors) is exerci
 import argparse
 import json
 import os
-import subprocess
-import sys
 import time
 
-REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPOSITORY)
+from common import RESULTS_FOLDER, MarkdownTable, measure_in_subprocess
 
 SIZES = {  # query images, gallery images, identities, cameras
     "market1501": (3368, 15913, 751, 6),
@@ -52,7 +49,8 @@ def clustered_data(size_name: str, dimension: int, seed: int = 0):
         noise = rng.standard_normal((len(pids), dimension), dtype=np.float32)
         return centers[pids] + np.float32(1.2) * noise
 
-    return features(q_pids), features(g_pids), q_pids, g_pids, q_camids, g_camids
+    labels = dict(q_pids=q_pids, g_pids=g_pids, q_camids=q_camids, g_camids=g_camids)
+    return features(q_pids), features(g_pids), labels
 
 
 def run_case(name: str) -> dict:
@@ -66,19 +64,17 @@ def run_case(name: str) -> dict:
 
     size_name = name.rsplit("_", 1)[1]
     if name.startswith("cmc_map"):
-        query_features, gallery_features, *labels = clustered_data(size_name, 128)
+        query_features, gallery_features, labels = clustered_data(size_name, 128)
         distmat = evaluation.compute_distance_matrix(query_features, gallery_features)
         del query_features, gallery_features
         start = time.perf_counter()
-        metrics = evaluation.compute_ranking_metrics(distmat, *labels)
+        metrics = evaluation.compute_ranking_metrics(distmat, **labels)
         return {
             "seconds": time.perf_counter() - start,
             "mAP": metrics.mAP,
             "rank1": float(metrics.cmc[0]),
         }
-    query_features, gallery_features, q_pids, g_pids, q_camids, g_camids = clustered_data(
-        size_name, 4096
-    )
+    query_features, gallery_features, labels = clustered_data(size_name, 4096)
     if name.startswith("re_ranking_features"):
         start = time.perf_counter()
         distmat = evaluation.re_ranking_from_features(query_features, gallery_features)
@@ -90,73 +86,34 @@ def run_case(name: str) -> dict:
         start = time.perf_counter()
         distmat = evaluation.re_ranking(q_g, q_q, g_g)
     seconds = time.perf_counter() - start
-    metrics = evaluation.compute_ranking_metrics(distmat, q_pids, g_pids, q_camids, g_camids)
+    metrics = evaluation.compute_ranking_metrics(distmat, **labels)
     return {"seconds": seconds, "mAP": metrics.mAP, "rank1": float(metrics.cmc[0])}
-
-
-def measure_in_subprocess(name: str) -> dict:
-    process = subprocess.Popen(
-        [sys.executable, __file__, "--run-one", name],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=REPOSITORY,
-    )
-    output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    if status != 0:
-        return {"error": f"exit status {status}"}
-    result = json.loads(output.strip().splitlines()[-1])
-    result["peak_gb"] = usage.ru_maxrss / 2**20  # ru_maxrss is in KiB on Linux
-    return result
-
-
-def machine_description() -> str:
-    import platform
-
-    memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (
-        f"{os.cpu_count()} cores, {memory_gb:.0f} GB, {platform.machine()}, "
-        f"Python {platform.python_version()}"
-    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", default=",".join(CASES), help="comma-separated case names")
     parser.add_argument("--run-one", help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--output", default=os.path.join(REPOSITORY, "benchmarks", "results", "evaluation.md")
-    )
+    parser.add_argument("--output", default=os.path.join(RESULTS_FOLDER, "evaluation.md"))
     arguments = parser.parse_args()
     if arguments.run_one:
         print(json.dumps(run_case(arguments.run_one)))
         return
-    lines = [
-        f"Machine: {machine_description()}",
-        "",
-        "| case | seconds | peak memory (GB) | mAP | rank-1 |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    print("\n".join(lines), flush=True)
+    table = MarkdownTable(["case", "seconds", "peak memory (GB)", "mAP", "rank-1"])
     for name in arguments.cases.split(","):
-        result = measure_in_subprocess(name)
+        result = measure_in_subprocess(__file__, ["--run-one", name])
         if "error" in result:
-            line = f"| {CASES[name]} | failed: {result['error']} | | | |"
-        else:
-            quality = (
-                f"{100 * result['mAP']:.1f} | {100 * result['rank1']:.1f}"
-                if "mAP" in result
-                else "- | -"
-            )
-            line = (
-                f"| {CASES[name]} | {result['seconds']:.2f} | {result['peak_gb']:.2f} | {quality} |"
-            )
-        lines.append(line)
-        print(line, flush=True)
-    os.makedirs(os.path.dirname(arguments.output), exist_ok=True)
-    with open(arguments.output, "w") as output_file:
-        output_file.write("\n".join(lines) + "\n")
-    print(f"Written to {arguments.output}")
+            table.add_row([CASES[name], f"failed: {result['error']}", "", "", ""])
+            continue
+        quality = (
+            [f"{100 * result['mAP']:.1f}", f"{100 * result['rank1']:.1f}"]
+            if "mAP" in result
+            else ["-", "-"]
+        )
+        table.add_row(
+            [CASES[name], f"{result['seconds']:.2f}", f"{result['peak_gb']:.2f}", *quality]
+        )
+    table.save(arguments.output)
 
 
 if __name__ == "__main__":

@@ -15,35 +15,7 @@ import tempfile
 import time
 
 import pandas as pd
-
-REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEMO = [
-    "--dataset_name",
-    "Synthetic",
-    "--backbone_model_name",
-    "resnet18",
-    "--nouse_pretrained_backbone",
-    "--image_height",
-    "64",
-    "--image_width",
-    "32",
-    "--identity_num_per_batch",
-    "8",
-    "--image_num_per_identity",
-    "4",
-    "--freeze_backbone_for_N_epochs",
-    "1",
-    "--learning_rate_mode",
-    "constant",
-    "--learning_rate_start",
-    "5e-4",
-    "--learning_rate_end",
-    "5e-4",
-    "--evaluate_testing_every_N_epochs",
-    "1",
-    "--workers",
-    "2",
-]
+from common import DEMO_ARGUMENTS, REPOSITORY, RESULTS_FOLDER, MarkdownTable
 
 
 def main() -> None:
@@ -51,15 +23,11 @@ def main() -> None:
     parser.add_argument("--steps_per_epoch", default="25")
     parser.add_argument("--epoch_num", default="2")
     parser.add_argument("--root_folder_path", default=os.path.join(REPOSITORY, "data"))
-    parser.add_argument(
-        "--output", default=os.path.join(REPOSITORY, "benchmarks", "results", "flip_ablation.md")
-    )
+    parser.add_argument("--output", default=os.path.join(RESULTS_FOLDER, "flip_ablation.md"))
     arguments = parser.parse_args()
-    lines = [
-        "| flipping inside model | flipping in evaluation | mAP | rank-1 | minutes |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    print("\n".join(lines), flush=True)
+    table = MarkdownTable(
+        ["flipping inside model", "flipping in evaluation", "mAP", "rank-1", "minutes"]
+    )
     with tempfile.TemporaryDirectory() as output_root:
         for inside in (False, True):
             for in_evaluation in (False, True):
@@ -68,7 +36,7 @@ def main() -> None:
                     sys.executable,
                     "-u",
                     "solution.py",
-                    *DEMO,
+                    *DEMO_ARGUMENTS,
                     "--root_folder_path",
                     arguments.root_folder_path,
                     "--output_folder_path",
@@ -93,16 +61,16 @@ def main() -> None:
                     os.path.join(output_folder, "Synthetic_resnet18", "history.csv")
                 )
                 best = history.loc[history["test_mAP"].idxmax()]
-                line = (
-                    f"| {'yes' if inside else 'no'} | {'yes' if in_evaluation else 'no'} | "
-                    f"{100 * best['test_mAP']:.1f} | {100 * best['test_rank1']:.1f} | "
-                    f"{minutes:.1f} |"
+                table.add_row(
+                    [
+                        "yes" if inside else "no",
+                        "yes" if in_evaluation else "no",
+                        f"{100 * best['test_mAP']:.1f}",
+                        f"{100 * best['test_rank1']:.1f}",
+                        f"{minutes:.1f}",
+                    ]
                 )
-                lines.append(line)
-                print(line, flush=True)
-    os.makedirs(os.path.dirname(arguments.output), exist_ok=True)
-    with open(arguments.output, "w") as output_file:
-        output_file.write("\n".join(lines) + "\n")
+    table.save(arguments.output)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ class BestModelCheckpoint(tf.keras.callbacks.Callback):
     """Saves the training model's weights whenever `monitor` (e.g. test_mAP, or
     test_re_ranking_mAP with re-ranking) improves; written atomically."""
 
-    def __init__(self, file_path: str, monitor: str):
+    def __init__(self, file_path: str, *, monitor: str):
         super().__init__()
         self.file_path, self.monitor = file_path, monitor
         self.best = float("-inf")

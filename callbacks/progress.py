@@ -12,6 +12,9 @@ import pandas as pd  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from applications.layers import GeneralizedMeanPooling  # noqa: E402
+from atomic_files import atomic_output, write_atomically  # noqa: E402
+
+from .phases import TrainingPhases  # noqa: E402
 
 
 class GeMPowerLogger(tf.keras.callbacks.Callback):
@@ -27,19 +30,16 @@ class HistoryLogger(tf.keras.callbacks.Callback):
     """Accumulates the logs of every epoch over both phases into history.pkl and history.csv,
     and draws one PNG per metric under plots/."""
 
-    def __init__(self, output_folder_path: str):
+    def __init__(self, output_folder_path: str, phases: TrainingPhases):
         super().__init__()
-        self.output_folder_path = output_folder_path
+        self.output_folder_path, self.phases = output_folder_path, phases
         self.records: list[dict] = []
-        self.epoch_offset = 0
-        self.phase = ""
 
     def on_epoch_end(self, epoch, logs=None):
-        self.records.append({"epoch": self.epoch_offset + epoch + 1, "phase": self.phase, **logs})
+        self.records.append({"epoch": epoch + 1, "phase": self.phases.at(epoch).name, **logs})
         history = pd.DataFrame(self.records)
         write_atomically(
-            os.path.join(self.output_folder_path, "history.csv"),
-            history.to_csv(index=False).encode(),
+            os.path.join(self.output_folder_path, "history.csv"), history.to_csv(index=False)
         )
         write_atomically(
             os.path.join(self.output_folder_path, "history.pkl"), pickle.dumps(self.records)
@@ -48,7 +48,6 @@ class HistoryLogger(tf.keras.callbacks.Callback):
 
     def plot(self, history: pd.DataFrame) -> None:
         plots_folder_path = os.path.join(self.output_folder_path, "plots")
-        os.makedirs(plots_folder_path, exist_ok=True)
         for column in history.columns.drop(["epoch", "phase"]):
             values = history[["epoch", column]].dropna()
             if values.empty:
@@ -59,35 +58,31 @@ class HistoryLogger(tf.keras.callbacks.Callback):
             axes.set_ylabel(column)
             axes.grid(alpha=0.3)
             figure.tight_layout()
-            figure.savefig(os.path.join(plots_folder_path, f"{column}.png"))
+            with atomic_output(os.path.join(plots_folder_path, f"{column}.png")) as temporary_path:
+                figure.savefig(temporary_path)
             plt.close(figure)
 
 
 class EpochPrinter(tf.keras.callbacks.Callback):
     """One line per epoch: number, phase, time, learning rate, losses and training metrics."""
 
-    def __init__(self):
+    def __init__(self, phases: TrainingPhases):
         super().__init__()
-        self.epoch_offset, self.epoch_num, self.phase = 0, 1, ""
+        self.phases = phases
 
     def on_epoch_begin(self, epoch, logs=None):
         self.start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
+        phase = self.phases.at(epoch)
         entries = [
             f"{key} {value:.4g}"
             for key, value in logs.items()
             if not key.startswith("test_") and key != "learning_rate"
         ]
         print(
-            f"Epoch {epoch + 1}/{self.epoch_num} ({self.phase}, overall "
-            f"{self.epoch_offset + epoch + 1}) {time.perf_counter() - self.start:.1f} s, "
+            f"Epoch {epoch - phase.first_epoch + 1}/{phase.epoch_num} ({phase.name}, overall "
+            f"{epoch + 1}) {time.perf_counter() - self.start:.1f} s, "
             f"learning rate {logs.get('learning_rate', float('nan')):.3g}: " + ", ".join(entries),
             flush=True,
         )
-
-
-def write_atomically(file_path: str, content: bytes) -> None:
-    with open(file_path + ".tmp", "wb") as output_file:
-        output_file.write(content)
-    os.replace(file_path + ".tmp", file_path)

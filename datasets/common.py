@@ -17,17 +17,12 @@ class DatasetCountWarning(UserWarning):
     """A split holds a different number of images than the official release."""
 
 
-def require_folder(folder_path: str, dataset_name: str, layout: str, where_to_get: str) -> None:
-    """Raise DatasetError naming `folder_path`, the expected layout and the source of the data."""
-    require_path(folder_path, os.path.isdir, "folder", dataset_name, layout, where_to_get)
-
-
-def require_file(file_path: str, dataset_name: str, layout: str, where_to_get: str) -> None:
-    """Like require_folder, for a single file such as an MSMT17 list."""
-    require_path(file_path, os.path.isfile, "file", dataset_name, layout, where_to_get)
-
-
-def require_path(path, exists, kind, dataset_name, layout, where_to_get) -> None:
+def require_path(
+    path: str, dataset_name: str, layout: str, where_to_get: str, *, kind: str = "folder"
+) -> None:
+    """Raise DatasetError naming the missing `path` (a "folder" or a "file", such as an MSMT17
+    list), the expected layout and where the data comes from."""
+    exists = os.path.isdir if kind == "folder" else os.path.isfile
     if exists(path):
         return
     raise DatasetError(

@@ -21,7 +21,7 @@ from .common import (
     DatasetError,
     list_image_file_names,
     make_frame,
-    require_folder,
+    require_path,
     warn_if_count_differs,
 )
 
@@ -108,14 +108,14 @@ def load_folder_dataset(
     """(train_df, query_df, gallery_df) of a Market-style dataset under root_folder_path."""
     dataset_folder_path = os.path.join(root_folder_path, dataset.folder_name)
     layout = describe_layout(dataset.folder_name)
-    require_folder(root_folder_path, dataset.name, layout, dataset.where_to_get)
-    require_folder(dataset_folder_path, dataset.name, layout, dataset.where_to_get)
+    require_path(root_folder_path, dataset.name, layout, dataset.where_to_get)
+    require_path(dataset_folder_path, dataset.name, layout, dataset.where_to_get)
     split_folder_paths = {
         split_name: os.path.join(dataset_folder_path, split_folder_name)
         for split_name, split_folder_name in SPLIT_FOLDER_NAMES.items()
     }
     for split_folder_path in split_folder_paths.values():
-        require_folder(split_folder_path, dataset.name, layout, dataset.where_to_get)
+        require_path(split_folder_path, dataset.name, layout, dataset.where_to_get)
     train_df, query_df, gallery_df = (
         load_split(
             split_folder_path,

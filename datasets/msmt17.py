@@ -18,8 +18,7 @@ from .common import (
     DatasetCountWarning,
     DatasetError,
     make_frame,
-    require_file,
-    require_folder,
+    require_path,
     warn_if_count_differs,
 )
 
@@ -60,11 +59,11 @@ def parse_list_line(line: str, list_file_path: str, line_number: int) -> tuple[s
 def load_split(dataset_folder_path: str, split_name: str) -> pd.DataFrame:
     image_folder_name, list_file_names = SPLITS[split_name]
     image_folder_path = os.path.join(dataset_folder_path, image_folder_name)
-    require_folder(image_folder_path, DATASET_NAME, LAYOUT, WHERE_TO_GET)
+    require_path(image_folder_path, DATASET_NAME, LAYOUT, WHERE_TO_GET)
     records, missing_paths = [], []
     for list_file_name in list_file_names:
         list_file_path = os.path.join(dataset_folder_path, list_file_name)
-        require_file(list_file_path, DATASET_NAME, LAYOUT, WHERE_TO_GET)
+        require_path(list_file_path, DATASET_NAME, LAYOUT, WHERE_TO_GET, kind="file")
         with open(list_file_path) as list_file:
             for line_number, line in enumerate(list_file, start=1):
                 if not line.strip():
@@ -96,6 +95,6 @@ def load_split(dataset_folder_path: str, split_name: str) -> pd.DataFrame:
 def load_msmt17(root_folder_path: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(train_df, query_df, gallery_df) of MSMT17_V2 under root_folder_path."""
     dataset_folder_path = os.path.join(root_folder_path, FOLDER_NAME)
-    require_folder(root_folder_path, DATASET_NAME, LAYOUT, WHERE_TO_GET)
-    require_folder(dataset_folder_path, DATASET_NAME, LAYOUT, WHERE_TO_GET)
+    require_path(root_folder_path, DATASET_NAME, LAYOUT, WHERE_TO_GET)
+    require_path(dataset_folder_path, DATASET_NAME, LAYOUT, WHERE_TO_GET)
     return tuple(load_split(dataset_folder_path, split_name) for split_name in SPLITS)

@@ -1,12 +1,30 @@
 """P x K batches: P identities, K images each (Hermans et al. 2017), for the triplet loss."""
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
+
+from settings_checks import require_at_least
 
 
 class TooFewIdentitiesError(ValueError):
     """Fewer than P identities have K images, so no P x K batch can be formed."""
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """The batch: identity_num_per_batch (P) identities, image_num_per_identity (K) each."""
+
+    identity_num_per_batch: int = 16
+    image_num_per_identity: int = 4
+
+    def __post_init__(self):
+        require_at_least(self, identity_num_per_batch=1, image_num_per_identity=1)
+
+    @property
+    def batch_size(self) -> int:
+        return self.identity_num_per_batch * self.image_num_per_identity
 
 
 def identities_with_enough_images(identity_labels: np.ndarray, image_num_per_identity: int):
@@ -15,11 +33,23 @@ def identities_with_enough_images(identity_labels: np.ndarray, image_num_per_ide
     return labels[counts >= image_num_per_identity], labels[counts < image_num_per_identity]
 
 
+def check_enough_identities(identity_labels: np.ndarray, settings: SamplingSettings) -> None:
+    """Raise TooFewIdentitiesError, with the numbers, when no P x K batch can be formed."""
+    usable, too_small = identities_with_enough_images(
+        np.asarray(identity_labels), settings.image_num_per_identity
+    )
+    if len(usable) < settings.identity_num_per_batch:
+        raise TooFewIdentitiesError(
+            f"A batch needs {settings.identity_num_per_batch} identities "
+            f"(identity_num_per_batch) with {settings.image_num_per_identity} images each "
+            f"(image_num_per_identity), but only {len(usable)} of {len(usable) + len(too_small)} "
+            "training identities have that many images. Lower --identity_num_per_batch or "
+            "--image_num_per_identity, or use a larger training set."
+        )
+
+
 def iterate_identity_batches(
-    identity_labels: np.ndarray,
-    identity_num_per_batch: int,
-    image_num_per_identity: int,
-    seed: int = 0,
+    identity_labels: np.ndarray, settings: SamplingSettings, *, seed: int = 0
 ) -> Iterator[np.ndarray]:
     """Endless (P * K,) arrays of row indices, identities consecutive.
 
@@ -28,20 +58,14 @@ def iterate_identity_batches(
     never drawn. Raises TooFewIdentitiesError at once when fewer than P identities qualify.
     """
     identity_labels = np.asarray(identity_labels)
-    usable, too_small = identities_with_enough_images(identity_labels, image_num_per_identity)
-    if len(usable) < identity_num_per_batch:
-        raise TooFewIdentitiesError(
-            f"A batch needs {identity_num_per_batch} identities (identity_num_per_batch) with "
-            f"{image_num_per_identity} images each (image_num_per_identity), but only "
-            f"{len(usable)} of {len(usable) + len(too_small)} training identities have that "
-            "many images. Lower --identity_num_per_batch or --image_num_per_identity, or use a "
-            "larger training set."
-        )
+    check_enough_identities(identity_labels, settings)
+    image_num_per_identity = settings.image_num_per_identity
+    usable, _ = identities_with_enough_images(identity_labels, image_num_per_identity)
     rng = np.random.default_rng(seed)
     rows_by_identity = {label: np.flatnonzero(identity_labels == label) for label in usable}
     pending_chunks: dict = {label: [] for label in usable}
     while True:
-        chosen = rng.choice(usable, size=identity_num_per_batch, replace=False)
+        chosen = rng.choice(usable, size=settings.identity_num_per_batch, replace=False)
         batch = []
         for label in chosen:
             if not pending_chunks[label]:

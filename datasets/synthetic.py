@@ -15,12 +15,13 @@ interrupted run never leaves a half-written dataset that would later be read as 
 """
 
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from atomic_files import atomic_folder
+from settings_checks import SettingsError, require_at_least
 
 from .market1501 import MARKET1501, SPLIT_FOLDER_NAMES
 
@@ -106,7 +107,7 @@ def random_camera(rng: np.random.Generator) -> Camera:
 
 
 def draw_background(
-    camera: Camera, height: int, width: int, rng: np.random.Generator
+    camera: Camera, *, height: int, width: int, rng: np.random.Generator
 ) -> np.ndarray:
     weights = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None, None]
     image = (1 - weights) * camera.background_top + weights * camera.background_bottom
@@ -115,7 +116,7 @@ def draw_background(
         x0, y0 = rng.integers(0, width), rng.integers(0, height)
         x1, y1 = x0 + rng.integers(3, width // 2), y0 + rng.integers(3, height // 3)
         color = camera.background_top * rng.uniform(0.5, 1.4)
-        cv2.rectangle(image, (int(x0), int(y0)), (int(x1), int(y1)), color.tolist(), -1)
+        cv2.rectangle(image, (int(x0), int(y0)), (int(x1), int(y1)), color.tolist(), thickness=-1)
     return image
 
 
@@ -135,16 +136,16 @@ def draw_person(image: np.ndarray, appearance: Appearance, rng: np.random.Genera
         return int(round(center_x + fraction * half_width))
 
     head_radius = max(2, int(round(0.075 * body_height)))
-    cv2.circle(image, (x(0), y(0.08)), head_radius, appearance.skin_color.tolist(), -1)
+    cv2.circle(image, (x(0), y(0.08)), head_radius, appearance.skin_color.tolist(), thickness=-1)
     cv2.ellipse(
         image,
-        (x(0), y(0.055)),
-        (head_radius, int(head_radius * 0.7)),
-        0,
-        180,
-        360,
-        appearance.hair_color.tolist(),
-        -1,
+        center=(x(0), y(0.055)),
+        axes=(head_radius, int(head_radius * 0.7)),
+        angle=0,
+        startAngle=180,
+        endAngle=360,
+        color=appearance.hair_color.tolist(),
+        thickness=-1,
     )
     stride = rng.uniform(0.0, 0.35)  # legs apart while walking
     for side in (-1, 1):
@@ -162,18 +163,24 @@ def draw_person(image: np.ndarray, appearance: Appearance, rng: np.random.Genera
             (x(side * (0.1 + stride)), y(0.94)),
             (x(side * (0.55 + stride)), y(1.0)),
             appearance.shoes_color.tolist(),
-            -1,
+            thickness=-1,
         )
     torso_top_left, torso_bottom_right = (x(-0.75), y(0.17)), (x(0.75), y(0.55))
-    cv2.rectangle(image, torso_top_left, torso_bottom_right, appearance.shirt_color.tolist(), -1)
+    cv2.rectangle(
+        image, torso_top_left, torso_bottom_right, appearance.shirt_color.tolist(), thickness=-1
+    )
     draw_pattern(image, appearance, torso_top_left, torso_bottom_right)
     for side in (-1, 1):  # sleeves, then the stripe on one of them
         arm_x0, arm_x1 = sorted((x(side * 0.75), x(side * 1.0)))
         cv2.rectangle(
-            image, (arm_x0, y(0.18)), (arm_x1, y(0.5)), appearance.shirt_color.tolist(), -1
+            image,
+            (arm_x0, y(0.18)),
+            (arm_x1, y(0.5)),
+            appearance.shirt_color.tolist(),
+            thickness=-1,
         )
         cv2.rectangle(
-            image, (arm_x0, y(0.5)), (arm_x1, y(0.56)), appearance.skin_color.tolist(), -1
+            image, (arm_x0, y(0.5)), (arm_x1, y(0.56)), appearance.skin_color.tolist(), thickness=-1
         )
         if side == appearance.sleeve_stripe_side:
             cv2.rectangle(
@@ -181,17 +188,19 @@ def draw_person(image: np.ndarray, appearance: Appearance, rng: np.random.Genera
                 (arm_x0, y(0.27)),
                 (arm_x1, y(0.33)),
                 appearance.sleeve_stripe_color.tolist(),
-                -1,
+                thickness=-1,
             )
     if appearance.bag_side:
         bag_x0, bag_x1 = sorted((x(appearance.bag_side * 0.9), x(appearance.bag_side * 1.45)))
-        cv2.rectangle(image, (bag_x0, y(0.36)), (bag_x1, y(0.6)), appearance.bag_color.tolist(), -1)
+        cv2.rectangle(
+            image, (bag_x0, y(0.36)), (bag_x1, y(0.6)), appearance.bag_color.tolist(), thickness=-1
+        )
         cv2.line(
             image,
             (x(-appearance.bag_side * 0.5), y(0.18)),
             ((bag_x0 + bag_x1) // 2, y(0.36)),
             appearance.bag_color.tolist(),
-            max(1, width // 40),
+            thickness=max(1, width // 40),
         )
 
 
@@ -201,17 +210,26 @@ def draw_pattern(image, appearance: Appearance, top_left, bottom_right) -> None:
     step = max(2, (y1 - y0) // 5)
     if appearance.shirt_pattern in ("horizontal_stripes", "checks"):
         for stripe_y in range(y0, y1, 2 * step):
-            cv2.rectangle(image, (x0, stripe_y), (x1, min(y1, stripe_y + step // 2 + 1)), color, -1)
+            cv2.rectangle(
+                image, (x0, stripe_y), (x1, min(y1, stripe_y + step // 2 + 1)), color, thickness=-1
+            )
     if appearance.shirt_pattern in ("vertical_stripes", "checks"):
         for stripe_x in range(x0, x1, 2 * step):
-            cv2.rectangle(image, (stripe_x, y0), (min(x1, stripe_x + step // 2 + 1), y1), color, -1)
+            cv2.rectangle(
+                image, (stripe_x, y0), (min(x1, stripe_x + step // 2 + 1), y1), color, thickness=-1
+            )
 
 
 def render_image(
-    appearance: Appearance | None, camera: Camera, height: int, width: int, rng: np.random.Generator
+    appearance: Appearance | None,
+    camera: Camera,
+    *,
+    height: int,
+    width: int,
+    rng: np.random.Generator,
 ) -> np.ndarray:
     """One RGB uint8 image; appearance None draws background only (a junk detection)."""
-    image = draw_background(camera, height, width, rng)
+    image = draw_background(camera, height=height, width=width, rng=rng)
     if appearance is not None:
         draw_person(image, appearance, rng)
         if rng.random() < 0.5:  # walking the other way
@@ -223,77 +241,56 @@ def render_image(
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
-def synthetic_folder_name(
-    train_identity_num: int,
-    test_identity_num: int,
-    camera_num: int,
-    image_height: int,
-    image_width: int,
-    seed: int,
-) -> str:
-    return (
-        f"Synthetic_{train_identity_num}x{test_identity_num}_c{camera_num}_"
-        f"{image_height}x{image_width}_seed{seed}"
-    )
+@dataclass(frozen=True)
+class SyntheticSettings:
+    """Sizes of the generated dataset; field names are the command-line flags."""
+
+    synthetic_train_identity_num: int = 100
+    synthetic_test_identity_num: int = 100
+    synthetic_camera_num: int = 6
+    synthetic_image_height: int = 128
+    synthetic_image_width: int = 64
+    seed: int = 0
+
+    def __post_init__(self):
+        require_at_least(self, synthetic_train_identity_num=1, synthetic_test_identity_num=1)
+        require_at_least(self, synthetic_image_height=16, synthetic_image_width=16)
+        if not 2 <= self.synthetic_camera_num <= 9:
+            raise SettingsError(
+                "--synthetic_camera_num must be between 2 and 9 (one digit in Market1501 file "
+                f"names, and a true match needs a second camera); got {self.synthetic_camera_num}."
+            )
+
+    @property
+    def folder_name(self) -> str:
+        """Encodes every setting, so different sizes never overwrite each other."""
+        return (
+            f"Synthetic_{self.synthetic_train_identity_num}x{self.synthetic_test_identity_num}_"
+            f"c{self.synthetic_camera_num}_{self.synthetic_image_height}x"
+            f"{self.synthetic_image_width}_seed{self.seed}"
+        )
 
 
 def generate_synthetic_dataset(
-    root_folder_path: str,
-    train_identity_num: int = 100,
-    test_identity_num: int = 100,
-    camera_num: int = 6,
-    image_height: int = 128,
-    image_width: int = 64,
-    seed: int = 0,
+    root_folder_path: str, settings: SyntheticSettings = SyntheticSettings()
 ) -> str:
     """Write the dataset once and return the folder that holds its Market-1501-v15.09.15 tree.
 
-    The folder name encodes every parameter, so different sizes never overwrite each other and a
-    second call with the same parameters reads what is there.
+    A second call with the same settings reads what is there.
     """
-    if camera_num < 2 or camera_num > 9:
-        raise ValueError(
-            f"camera_num must be between 2 and 9 (one digit in file names), got {camera_num}"
-        )
-    if train_identity_num < 1 or test_identity_num < 1:
-        raise ValueError("train_identity_num and test_identity_num must be positive")
-    dataset_root_path = os.path.join(
-        root_folder_path,
-        synthetic_folder_name(
-            train_identity_num, test_identity_num, camera_num, image_height, image_width, seed
-        ),
-    )
-    if os.path.isdir(dataset_root_path):
-        return dataset_root_path
-    os.makedirs(root_folder_path, exist_ok=True)
-    partial_root_path = tempfile.mkdtemp(prefix=".synthetic-partial-", dir=root_folder_path)
-    try:
-        write_tree(
-            partial_root_path,
-            train_identity_num,
-            test_identity_num,
-            camera_num,
-            image_height,
-            image_width,
-            seed,
-        )
-        os.rename(partial_root_path, dataset_root_path)
-    except BaseException:
-        shutil.rmtree(partial_root_path, ignore_errors=True)  # only our own temporary folder
-        raise
+    dataset_root_path = os.path.join(root_folder_path, settings.folder_name)
+    if not os.path.isdir(dataset_root_path):
+        with atomic_folder(dataset_root_path) as partial_root_path:
+            write_tree(partial_root_path, settings)
     return dataset_root_path
 
 
-def write_tree(
-    dataset_root_path: str,
-    train_identity_num: int,
-    test_identity_num: int,
-    camera_num: int,
-    image_height: int,
-    image_width: int,
-    seed: int,
-) -> None:
-    rng = np.random.default_rng(seed)
+def write_tree(dataset_root_path: str, settings: SyntheticSettings) -> None:
+    train_identity_num = settings.synthetic_train_identity_num
+    test_identity_num = settings.synthetic_test_identity_num
+    camera_num = settings.synthetic_camera_num
+    image_height, image_width = settings.synthetic_image_height, settings.synthetic_image_width
+    rng = np.random.default_rng(settings.seed)
     cameras = [random_camera(rng) for _ in range(camera_num)]
     identity_IDs = rng.choice(
         np.arange(1, 10000), train_identity_num + test_identity_num, replace=False
@@ -309,7 +306,9 @@ def write_tree(
     frame_counter = iter(range(1, 10**6))
 
     def write(split_name: str, identity_ID: int, camera_index: int, appearance) -> None:
-        image = render_image(appearance, cameras[camera_index], image_height, image_width, rng)
+        image = render_image(
+            appearance, cameras[camera_index], height=image_height, width=image_width, rng=rng
+        )
         identity_text = "-1" if identity_ID == -1 else f"{identity_ID:04d}"  # Market's junk names
         file_name = f"{identity_text}_c{camera_index + 1}s1_{next(frame_counter):06d}_00.jpg"
         cv2.imwrite(

@@ -1,13 +1,23 @@
-"""`testing_size`: evaluate on a subset of the test identities (DESIGN.md section 6)."""
+"""`testing_size`: evaluate on a subset of the test identities (docs/method.md)."""
 
 import numpy as np
 import pandas as pd
 
+from settings_checks import SettingsError
+
 DISTRACTOR_IDENTITY_ID = 0
 
 
+def check_testing_size(testing_size: float) -> None:
+    if testing_size < 0 or (testing_size > 1 and testing_size != int(testing_size)):
+        raise SettingsError(
+            "--testing_size must be 0 (no testing), a fraction in (0, 1], or a whole number of "
+            f"identities above 1; got {testing_size}."
+        )
+
+
 def select_testing_subset(
-    query_df: pd.DataFrame, gallery_df: pd.DataFrame, testing_size: float, seed: int = 0
+    query_df: pd.DataFrame, gallery_df: pd.DataFrame, testing_size: float, *, seed: int = 0
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Keep a grouped-by-identity subset of the query and gallery images.
 
@@ -20,11 +30,7 @@ def select_testing_subset(
         drawn from those of query and gallery together; distractor images (identity 0) are not
         one identity but clutter, so the same fraction of them is kept.
     """
-    if testing_size < 0 or (testing_size > 1 and testing_size != int(testing_size)):
-        raise ValueError(
-            f"testing_size must be 0 (no testing), a fraction in (0, 1], or a whole number of "
-            f"identities above 1; got {testing_size}."
-        )
+    check_testing_size(testing_size)
     if testing_size == 1:
         return query_df, gallery_df
     identity_IDs = np.union1d(query_df["identity_ID"], gallery_df["identity_ID"])

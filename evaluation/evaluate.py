@@ -16,6 +16,7 @@ def evaluate_features(
     g_pids: np.ndarray,
     q_camids: np.ndarray,
     g_camids: np.ndarray,
+    *,
     use_re_ranking: bool = False,
     metric: str = "cosine",
 ) -> dict[str, RankingMetrics]:

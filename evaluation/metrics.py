@@ -32,9 +32,11 @@ def compute_CMC_mAP(
     g_pids: np.ndarray,
     q_camids: np.ndarray,
     g_camids: np.ndarray,
+    *,
     max_rank: int = 20,
 ) -> tuple[np.ndarray, float]:
-    """(cmc, mAP) of a query x gallery distance matrix; see the module docstring.
+    """(cmc, mAP) of a query x gallery distance matrix; see the module docstring. The order of
+    the arguments is that of the public evaluators (torchreid's evaluate_rank).
 
     Args:
         distmat: (query_num, gallery_num) distances, any float dtype; smaller is closer.
@@ -42,7 +44,14 @@ def compute_CMC_mAP(
         q_camids, g_camids: cameras.
         max_rank: length of the returned CMC curve.
     """
-    metrics = compute_ranking_metrics(distmat, q_pids, g_pids, q_camids, g_camids, max_rank)
+    metrics = compute_ranking_metrics(
+        distmat,
+        q_pids=q_pids,
+        g_pids=g_pids,
+        q_camids=q_camids,
+        g_camids=g_camids,
+        max_rank=max_rank,
+    )
     return metrics.cmc, metrics.mAP
 
 
@@ -52,6 +61,7 @@ def compute_ranking_metrics(
     g_pids: np.ndarray,
     q_camids: np.ndarray,
     g_camids: np.ndarray,
+    *,
     max_rank: int = 20,
 ) -> RankingMetrics:
     """CMC, mAP, mINP and the number of valid queries; arguments as in compute_CMC_mAP."""

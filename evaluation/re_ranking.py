@@ -28,6 +28,7 @@ def re_ranking(
     q_g_dist: np.ndarray,
     q_q_dist: np.ndarray,
     g_g_dist: np.ndarray,
+    *,
     k1: int = 20,
     k2: int = 6,
     lambda_value: float = 0.3,
@@ -62,6 +63,7 @@ def re_ranking(
 def re_ranking_from_features(
     query_features: np.ndarray,
     gallery_features: np.ndarray,
+    *,
     k1: int = 20,
     k2: int = 6,
     lambda_value: float = 0.3,
@@ -76,7 +78,9 @@ def re_ranking_from_features(
     query_num = len(query_features)
     features = prepare(np.concatenate([query_features, gallery_features]), metric)
     result = np.empty((query_num, len(features) - query_num), dtype=np.float32)
-    initial_rank, row_maxima = nearest_neighbours(features, k1 + 1, metric, chunk_bytes, result)
+    initial_rank, row_maxima = nearest_neighbours(
+        features, k=k1 + 1, metric=metric, chunk_bytes=chunk_bytes, query_gallery=result
+    )
 
     def pair_distances(rows, columns):
         return paired_squared_distances(features, rows, columns, metric) / row_maxima[rows]
@@ -143,7 +147,7 @@ def smallest_keys_to_indices(keys: np.ndarray) -> np.ndarray:
 
 
 def nearest_neighbours(
-    features: np.ndarray, k: int, metric: str, chunk_bytes: int, query_gallery: np.ndarray
+    features: np.ndarray, *, k: int, metric: str, chunk_bytes: int, query_gallery: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """(N, k) positions of each row's k nearest (itself included) and each row's largest
     squared distance, from one pass over the blocks of the upper triangle. The squared

@@ -8,10 +8,11 @@ from .pipeline import (
     decode_and_resize,
     find_readable_images,
 )
-from .transforms import FILL_COLOR, build_training_augmentation
+from .transforms import FILL_COLOR, AugmentationSettings, build_training_augmentation
 
 __all__ = [
     "FILL_COLOR",
+    "AugmentationSettings",
     "build_evaluation_dataset",
     "build_training_augmentation",
     "build_training_dataset",

@@ -10,9 +10,9 @@ import threading
 import numpy as np
 import tensorflow as tf
 
-from datasets.sampling import iterate_identity_batches
+from datasets.sampling import SamplingSettings, iterate_identity_batches
 
-from .transforms import build_training_augmentation
+from .transforms import AugmentationSettings, build_training_augmentation
 
 
 def decode_and_resize(image_file_path: tf.Tensor, image_height: int, image_width: int) -> tf.Tensor:
@@ -50,26 +50,17 @@ class SeededAugmentation:
     """The augmentation, reproducible under a seed whatever the thread scheduling: each image
     is augmented with seed (seed, element number), by a per-thread copy of the pipeline."""
 
-    def __init__(
-        self,
-        image_height,
-        image_width,
-        patch_replacement_probability,
-        random_erasing_probability,
-        seed,
-    ):
-        self.arguments = (
-            image_height,
-            image_width,
-            patch_replacement_probability,
-            random_erasing_probability,
-        )
-        self.seed = seed
+    def __init__(self, *, image_size: tuple[int, int], settings: AugmentationSettings, seed: int):
+        self.image_size, self.settings, self.seed = image_size, settings, seed
         self.local = threading.local()
 
     def __call__(self, image: np.ndarray, element_number: np.int64) -> np.ndarray:
         if not hasattr(self.local, "augmentation"):
-            self.local.augmentation = build_training_augmentation(*self.arguments)
+            self.local.augmentation = build_training_augmentation(
+                *self.image_size,
+                patch_replacement_probability=self.settings.patch_replacement_probability,
+                random_erasing_probability=self.settings.random_erasing_probability,
+            )
         self.local.augmentation.set_random_seed(
             int(np.random.SeedSequence([self.seed, int(element_number)]).generate_state(1)[0])
         )
@@ -77,35 +68,29 @@ class SeededAugmentation:
 
 
 def build_training_dataset(
+    *,
     image_file_paths: list[str],
     identity_labels: np.ndarray,
     class_num: int,
     output_names: list[str],
-    identity_num_per_batch: int,
-    image_num_per_identity: int,
-    image_height: int,
-    image_width: int,
-    use_data_augmentation: bool = True,
-    patch_replacement_probability: float = 0.8,
-    random_erasing_probability: float = 0.8,
+    sampling: SamplingSettings,
+    image_size: tuple[int, int],
+    augmentation: AugmentationSettings,
     workers: int = 5,
     seed: int = 0,
 ) -> tf.data.Dataset:
     """Endless (images, targets) batches for the training model.
 
-    images: (P * K, H, W, 3) uint8. targets: one per model output, in output_names order: the
-    identity labels for "*_embedding" outputs (triplet loss), one-hot labels for the heads.
+    images: (P * K, H, W, 3) uint8, with image_size = (H, W). targets: one per model output, in
+    output_names order: the identity labels for "*_embedding" outputs (triplet loss), one-hot
+    labels for the heads.
     """
-    batch_size = identity_num_per_batch * image_num_per_identity
-    # Raises TooFewIdentitiesError now rather than inside the first training step.
-    next(iterate_identity_batches(identity_labels, identity_num_per_batch, image_num_per_identity))
+    image_height, image_width = image_size
     paths = tf.constant(list(image_file_paths), dtype=tf.string)
     labels = tf.constant(np.asarray(identity_labels), dtype=tf.int64)
     batches = tf.data.Dataset.from_generator(
-        lambda: iterate_identity_batches(
-            identity_labels, identity_num_per_batch, image_num_per_identity, seed
-        ),
-        output_signature=tf.TensorSpec([batch_size], tf.int64),
+        lambda: iterate_identity_batches(identity_labels, sampling, seed=seed),
+        output_signature=tf.TensorSpec([sampling.batch_size], tf.int64),
     )
     rows = batches.unbatch().enumerate()
     images = rows.map(
@@ -116,17 +101,11 @@ def build_training_dataset(
         ),
         num_parallel_calls=max(1, workers),
     )
-    if use_data_augmentation:
-        augmentation = SeededAugmentation(
-            image_height,
-            image_width,
-            patch_replacement_probability,
-            random_erasing_probability,
-            seed,
-        )
+    if augmentation.use_data_augmentation_in_training:
+        augment_image = SeededAugmentation(image_size=image_size, settings=augmentation, seed=seed)
 
         def augment(number, image, label):
-            image = tf.numpy_function(augmentation, [image, number], tf.uint8, stateful=False)
+            image = tf.numpy_function(augment_image, [image, number], tf.uint8, stateful=False)
             image.set_shape([image_height, image_width, 3])
             return number, image, label
 
@@ -137,17 +116,19 @@ def build_training_dataset(
         targets = tuple(labels if name.endswith("_embedding") else one_hot for name in output_names)
         return images, targets
 
-    return images.batch(batch_size, drop_remainder=True).map(to_targets).prefetch(tf.data.AUTOTUNE)
+    batched = images.batch(sampling.batch_size, drop_remainder=True)
+    return batched.map(to_targets).prefetch(tf.data.AUTOTUNE)
 
 
 def build_evaluation_dataset(
     image_file_paths: list[str],
-    image_height: int,
-    image_width: int,
+    *,
+    image_size: tuple[int, int],
     batch_size: int = 64,
     workers: int = 5,
 ) -> tf.data.Dataset:
-    """(batch, H, W, 3) uint8 images in file order."""
+    """(batch, H, W, 3) uint8 images in file order, image_size = (H, W)."""
+    image_height, image_width = image_size
     return (
         tf.data.Dataset.from_tensor_slices(tf.constant(list(image_file_paths), dtype=tf.string))
         .map(

@@ -1,10 +1,26 @@
-"""The training augmentation of FlipReID as albumentations 2 transforms (DESIGN.md section 5)."""
+"""The training augmentation of FlipReID as albumentations 2 transforms (docs/method.md)."""
+
+from dataclasses import dataclass
 
 import albumentations as A
 import cv2
 import numpy as np
 
+from settings_checks import require_fraction
+
 FILL_COLOR = (123.68, 116.779, 103.939)  # ImageNet mean in 0..255: neutral after normalisation
+
+
+@dataclass(frozen=True)
+class AugmentationSettings:
+    """Which augmentations a training image gets; field names are the command-line flags."""
+
+    use_data_augmentation_in_training: bool = True
+    patch_replacement_probability: float = 0.8
+    random_erasing_probability: float = 0.8
+
+    def __post_init__(self):
+        require_fraction(self, "patch_replacement_probability", "random_erasing_probability")
 
 
 def sample_patch(
@@ -41,7 +57,8 @@ class RandomPatchTransform(A.ImageOnlyTransform):
         raise NotImplementedError
 
     def apply(self, img, **params):
-        patch = sample_patch(self.random_generator, *img.shape[:2])
+        height, width = img.shape[:2]
+        patch = sample_patch(self.random_generator, height, width)
         if patch is None:
             return img
         top, left, patch_height, patch_width = patch
@@ -72,6 +89,7 @@ class RandomErasingWithColor(RandomPatchTransform):
 def build_training_augmentation(
     image_height: int,
     image_width: int,
+    *,
     patch_replacement_probability: float = 0.8,
     random_erasing_probability: float = 0.8,
     seed: int | None = None,

@@ -10,12 +10,15 @@ import legacy_keras  # noqa: I001  (Keras 2 must be selected before TensorFlow i
 
 import hashlib
 import os
+import shutil
 import tempfile
 import zipfile
 
 import tensorflow as tf
 from tf2cv.model_provider import get_model
 from tf2cv.models import model_store
+
+from atomic_files import atomic_output
 
 legacy_keras.require_keras2()
 
@@ -30,6 +33,7 @@ BACKBONE_NAMES = (
     "resnesta50",
     "resnesta101",
 )
+OUTPUT_STRIDE = 16  # with the last stride set to 1: 384x128 input -> 24x8 feature map
 DOWNLOAD_TIMEOUT_SECONDS = 60
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -48,8 +52,15 @@ class TorchPreprocessing(tf.keras.layers.Layer):
         return (images - tf.constant(IMAGENET_MEAN)) / tf.constant(IMAGENET_STD)
 
 
+def feature_map_height(image_height: int) -> int:
+    """Rows of the last feature map (any backbone here, last stride 1): each of the four
+    down-samplings halves the height, rounding up."""
+    return -(-image_height // OUTPUT_STRIDE)
+
+
 def load_backbone(
     backbone_model_name: str,
+    *,
     use_pretrained_backbone: bool = True,
     pretrained_backbone_weights_file_path: str = "",
     last_stride_one: bool = True,
@@ -144,21 +155,22 @@ def cached_weights_file_path(backbone_model_name: str) -> str:
 
 
 def download_and_unzip(url: str, folder_path: str, file_name: str) -> None:
+    """Download a zip archive and write its member `file_name` into folder_path, atomically."""
     import requests
 
-    os.makedirs(folder_path, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=folder_path) as temporary_folder_path:
-        zip_file_path = os.path.join(temporary_folder_path, file_name + ".zip")
+    with tempfile.TemporaryFile() as zip_file:
         with requests.get(url, stream=True, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response:
             response.raise_for_status()
-            with open(zip_file_path, "wb") as zip_file:
-                for chunk in response.iter_content(chunk_size=2**20):
-                    zip_file.write(chunk)
-        with zipfile.ZipFile(zip_file_path) as archive:
-            archive.extract(file_name, temporary_folder_path)
-        os.replace(
-            os.path.join(temporary_folder_path, file_name), os.path.join(folder_path, file_name)
-        )  # atomic: never a half-written file
+            for chunk in response.iter_content(chunk_size=2**20):
+                zip_file.write(chunk)
+        zip_file.seek(0)
+        with (
+            zipfile.ZipFile(zip_file) as archive,
+            archive.open(file_name) as member,
+            atomic_output(os.path.join(folder_path, file_name)) as temporary_path,
+            open(temporary_path, "wb") as output_file,
+        ):
+            shutil.copyfileobj(member, output_file)
 
 
 def sha1_of(file_path: str) -> str:

@@ -3,9 +3,32 @@ of a built model, each with its own factor (as in the FlipReID release)."""
 
 import legacy_keras  # noqa: F401, I001  (Keras 2 must be selected before TensorFlow is imported)
 
+from dataclasses import dataclass
+
 import tensorflow as tf
 
+from settings_checks import require_at_least
+
 KERNEL_TYPES = (tf.keras.layers.Conv2D, tf.keras.layers.Dense, tf.keras.layers.DepthwiseConv2D)
+
+
+@dataclass(frozen=True)
+class RegularizationSettings:
+    """The L2 factor of each kind of variable; field names are the command-line flags."""
+
+    kernel_regularization_factor: float = 0.0005
+    bias_regularization_factor: float = 0.0005
+    gamma_regularization_factor: float = 0.0005
+    beta_regularization_factor: float = 0.0005
+
+    def __post_init__(self):
+        require_at_least(
+            self,
+            kernel_regularization_factor=0,
+            bias_regularization_factor=0,
+            gamma_regularization_factor=0,
+            beta_regularization_factor=0,
+        )
 
 
 def collect_regularized_variables(model: tf.keras.Model) -> dict[str, list[tf.Variable]]:
@@ -30,21 +53,17 @@ def collect_regularized_variables(model: tf.keras.Model) -> dict[str, list[tf.Va
 
 
 def add_l2_regularization(
-    model: tf.keras.Model,
-    kernel_regularization_factor: float,
-    bias_regularization_factor: float,
-    gamma_regularization_factor: float,
-    beta_regularization_factor: float,
+    model: tf.keras.Model, settings: RegularizationSettings
 ) -> dict[str, int]:
     """Add the penalties to model.losses; returns how many variables of each kind got one.
 
     A zero factor adds nothing.
     """
     factors = {
-        "kernel": kernel_regularization_factor,
-        "bias": bias_regularization_factor,
-        "gamma": gamma_regularization_factor,
-        "beta": beta_regularization_factor,
+        "kernel": settings.kernel_regularization_factor,
+        "bias": settings.bias_regularization_factor,
+        "gamma": settings.gamma_regularization_factor,
+        "beta": settings.beta_regularization_factor,
     }
     counts = {}
     for kind, variables in collect_regularized_variables(model).items():

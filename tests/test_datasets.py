@@ -7,7 +7,12 @@ import pandas as pd
 import pytest
 
 import datasets
-from datasets import DatasetCountWarning, DatasetError, load_accumulated_info_of_dataset
+from datasets import (
+    DatasetCountWarning,
+    DatasetError,
+    SyntheticSettings,
+    load_accumulated_info_of_dataset,
+)
 from datasets.market1501 import MARKET1501
 
 
@@ -332,12 +337,14 @@ def test_testing_size_absolute_all_and_none():
 
 def test_synthetic_dataset_is_a_market_tree(tmp_path):
     options = dict(
-        train_identity_num=12,
-        test_identity_num=10,
-        camera_num=4,
-        image_height=64,
-        image_width=32,
-        seed=3,
+        synthetic=SyntheticSettings(
+            synthetic_train_identity_num=12,
+            synthetic_test_identity_num=10,
+            synthetic_camera_num=4,
+            synthetic_image_height=64,
+            synthetic_image_width=32,
+            seed=3,
+        )
     )
     train_df, query_df, gallery_df, encoders = load_accumulated_info_of_dataset(
         str(tmp_path), "Synthetic", **options
@@ -383,12 +390,14 @@ def test_synthetic_identities_are_learnable_and_mirroring_matters(tmp_path):
     train_df, _, _, _ = load_accumulated_info_of_dataset(
         str(tmp_path),
         "Synthetic",
-        train_identity_num=20,
-        test_identity_num=2,
-        camera_num=3,
-        image_height=64,
-        image_width=32,
-        seed=1,
+        synthetic=SyntheticSettings(
+            synthetic_train_identity_num=20,
+            synthetic_test_identity_num=2,
+            synthetic_camera_num=3,
+            synthetic_image_height=64,
+            synthetic_image_width=32,
+            seed=1,
+        ),
     )
     images = np.stack(
         [cv2.imread(p).astype(np.float32).ravel() for p in train_df["image_file_path"]]
@@ -404,5 +413,7 @@ def test_synthetic_identities_are_learnable_and_mirroring_matters(tmp_path):
     appearance = random_appearance(rng)
     while appearance.bag_side == 0:
         appearance = random_appearance(rng)
-    image = render_image(appearance, random_camera(rng), 64, 32, np.random.default_rng(5))
+    image = render_image(
+        appearance, random_camera(rng), height=64, width=32, rng=np.random.default_rng(5)
+    )
     assert np.abs(image.astype(int) - image[:, ::-1].astype(int)).mean() > 5

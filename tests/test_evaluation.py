@@ -14,7 +14,7 @@ from evaluation import (
 from evaluation.metrics import MetricAccumulator
 
 
-def reference_market1501(distmat, q_pids, g_pids, q_camids, g_camids, max_rank):
+def reference_market1501(distmat, *, q_pids, g_pids, q_camids, g_camids, max_rank):
     """The protocol as usually written: one query at a time, a full stable sort per query."""
     cmc_rows, average_precisions, inverse_negative_penalties = [], [], []
     for q in range(len(q_pids)):
@@ -42,7 +42,8 @@ def reference_market1501(distmat, q_pids, g_pids, q_camids, g_camids, max_rank):
     )
 
 
-def random_case(rng, query_num, gallery_num, identity_num, camera_num, tie_levels):
+def random_case(rng, *, query_num, gallery_num, identity_num, camera_num, tie_levels):
+    """A random evaluation problem as keyword arguments of the metric functions."""
     q_pids = rng.integers(1, identity_num + 1, query_num)
     g_pids = rng.integers(-1, identity_num + 1, gallery_num)  # includes junk -1, distractor 0
     q_camids = rng.integers(1, camera_num + 1, query_num)
@@ -50,7 +51,7 @@ def random_case(rng, query_num, gallery_num, identity_num, camera_num, tie_level
     distmat = rng.random((query_num, gallery_num))
     if tie_levels:  # many exact ties
         distmat = np.floor(distmat * tie_levels) / tie_levels
-    return distmat, q_pids, g_pids, q_camids, g_camids
+    return dict(distmat=distmat, q_pids=q_pids, g_pids=g_pids, q_camids=q_camids, g_camids=g_camids)
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -64,19 +65,19 @@ def test_metrics_match_per_query_reference(seed):
         camera_num=int(rng.integers(1, 4)),
         tie_levels=[0, 3, 10][seed % 3],
     )
-    case = (case[0].astype([np.float64, np.float32][seed % 2]),) + case[1:]
+    case["distmat"] = case["distmat"].astype([np.float64, np.float32][seed % 2])
     max_rank = [1, 5, 20, 100][seed % 4]
-    expected = reference_market1501(*case, max_rank)
+    expected = reference_market1501(**case, max_rank=max_rank)
     if expected is None:
         with pytest.raises(ValueError, match="No query has a true match"):
-            compute_ranking_metrics(*case, max_rank=max_rank)
+            compute_ranking_metrics(**case, max_rank=max_rank)
         return
-    metrics = compute_ranking_metrics(*case, max_rank=max_rank)
+    metrics = compute_ranking_metrics(**case, max_rank=max_rank)
     np.testing.assert_allclose(metrics.cmc, expected[0], atol=1e-6)
     assert abs(metrics.mAP - expected[1]) < 1e-6
     assert abs(metrics.mINP - expected[2]) < 1e-6
     assert metrics.valid_query_num == expected[3]
-    cmc, mAP = compute_CMC_mAP(*case, max_rank=max_rank)
+    cmc, mAP = compute_CMC_mAP(**case, max_rank=max_rank)
     assert cmc.shape == (max_rank,) and mAP == metrics.mAP
 
 
@@ -91,7 +92,14 @@ def test_hand_made_case():
     g_pids_with_5[2] = 5
     g_camids_with_5 = g_camids.copy()
     g_camids_with_5[2] = 4
-    metrics = compute_ranking_metrics(distmat, q_pids, g_pids_with_5, q_camids, g_camids_with_5, 3)
+    metrics = compute_ranking_metrics(
+        distmat,
+        q_pids=q_pids,
+        g_pids=g_pids_with_5,
+        q_camids=q_camids,
+        g_camids=g_camids_with_5,
+        max_rank=3,
+    )
     # With gallery 2 now id 5 in camera 4, query 1 ranks id5, id1, id1 -> the same numbers.
     assert metrics.valid_query_num == 1
     np.testing.assert_allclose(metrics.cmc, [0, 1, 1])
@@ -102,7 +110,12 @@ def test_hand_made_case():
 def test_ties_follow_gallery_order():
     distmat = np.zeros((1, 4))  # everything tied: the ranking is the gallery order
     metrics = compute_ranking_metrics(
-        distmat, np.array([1]), np.array([0, 1, 0, 1]), np.array([1]), np.array([2, 2, 2, 2]), 4
+        distmat,
+        q_pids=np.array([1]),
+        g_pids=np.array([0, 1, 0, 1]),
+        q_camids=np.array([1]),
+        g_camids=np.array([2, 2, 2, 2]),
+        max_rank=4,
     )
     np.testing.assert_allclose(metrics.cmc, [0, 1, 1, 1])
     assert metrics.mAP == pytest.approx((1 / 2 + 2 / 4) / 2)
@@ -110,23 +123,36 @@ def test_ties_follow_gallery_order():
 
 def test_streaming_accumulator_equals_whole_matrix():
     rng = np.random.default_rng(7)
-    distmat, q_pids, g_pids, q_camids, g_camids = random_case(rng, 50, 200, 8, 3, 0)
-    accumulator = MetricAccumulator(g_pids, g_camids, 10)
+    case = random_case(
+        rng, query_num=50, gallery_num=200, identity_num=8, camera_num=3, tie_levels=0
+    )
+    accumulator = MetricAccumulator(case["g_pids"], case["g_camids"], 10)
     for start in range(0, 50, 7):
-        accumulator.add(
-            distmat[start : start + 7], q_pids[start : start + 7], q_camids[start : start + 7]
-        )
+        rows = slice(start, start + 7)
+        accumulator.add(case["distmat"][rows], case["q_pids"][rows], case["q_camids"][rows])
     streamed = accumulator.result()
-    whole = compute_ranking_metrics(distmat, q_pids, g_pids, q_camids, g_camids, 10)
+    whole = compute_ranking_metrics(**case, max_rank=10)
     np.testing.assert_array_equal(streamed.cmc, whole.cmc)
     assert streamed.mAP == whole.mAP
 
 
 def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match=r"shape \(2, 3\).*\(2, 4\)"):
-        compute_CMC_mAP(np.zeros((2, 3)), np.ones(2), np.ones(4), np.ones(2), np.ones(4))
+        compute_CMC_mAP(
+            np.zeros((2, 3)),
+            q_pids=np.ones(2),
+            g_pids=np.ones(4),
+            q_camids=np.ones(2),
+            g_camids=np.ones(4),
+        )
     with pytest.raises(ValueError, match="NaN"):
-        compute_CMC_mAP(np.full((1, 2), np.nan), np.ones(1), np.ones(2), np.ones(1), np.ones(2) * 2)
+        compute_CMC_mAP(
+            np.full((1, 2), np.nan),
+            q_pids=np.ones(1),
+            g_pids=np.ones(2),
+            q_camids=np.ones(1),
+            g_camids=np.ones(2) * 2,
+        )
 
 
 @pytest.mark.parametrize("metric", ["cosine", "euclidean"])
@@ -144,7 +170,7 @@ def test_distances_match_scipy_in_chunks(metric):
     np.testing.assert_allclose(np.concatenate([block for _, block in chunks]), distmat, atol=1e-6)
 
 
-def reference_re_ranking(q_g, q_q, g_g, k1, k2, lambda_value):
+def reference_re_ranking(q_g, q_q, g_g, *, k1, k2, lambda_value):
     """The CVPR 2017 steps with Python sets and loops, on dense float32 matrices."""
     query_num = len(q_q)
     d = np.square(np.block([[q_q, q_g], [q_g.T, g_g]]).astype(np.float32))
@@ -196,7 +222,7 @@ def test_dense_re_ranking_matches_reference(seed, k1, k2, lambda_value):
     q_g = cdist(query_features, gallery_features, "cosine")
     q_q = cdist(query_features, query_features, "cosine")
     g_g = cdist(gallery_features, gallery_features, "cosine")
-    expected = reference_re_ranking(q_g, q_q, g_g, k1, k2, lambda_value)
+    expected = reference_re_ranking(q_g, q_q, g_g, k1=k1, k2=k2, lambda_value=lambda_value)
     result = re_ranking(q_g, q_q, g_g, k1=k1, k2=k2, lambda_value=lambda_value)
     assert result.shape == (9, 40) and result.dtype == np.float32
     np.testing.assert_allclose(result, expected, atol=2e-6)
@@ -222,7 +248,7 @@ def test_re_ranking_from_features_equals_dense(metric):
         chunk_bytes=4 * 180 * 8,
     )
     np.testing.assert_allclose(scalable, dense, atol=1e-5)
-    reference = reference_re_ranking(q_g, q_q, g_g, 20, 6, 0.3)
+    reference = reference_re_ranking(q_g, q_q, g_g, k1=20, k2=6, lambda_value=0.3)
     np.testing.assert_allclose(scalable, reference, atol=1e-5)
 
 
@@ -233,18 +259,9 @@ def test_re_ranking_improves_retrieval_on_clusters():
     query_features = centers[q_pids] + 1.1 * rng.standard_normal((50, 32))
     gallery_features = centers[g_pids] + 1.1 * rng.standard_normal((200, 32))
     q_camids, g_camids = np.zeros(50), np.ones(200)
-    plain = compute_CMC_mAP(
-        compute_distance_matrix(query_features, gallery_features),
-        q_pids,
-        g_pids,
-        q_camids,
-        g_camids,
-    )[1]
+    labels = dict(q_pids=q_pids, g_pids=g_pids, q_camids=q_camids, g_camids=g_camids)
+    plain = compute_CMC_mAP(compute_distance_matrix(query_features, gallery_features), **labels)[1]
     re_ranked = compute_CMC_mAP(
-        re_ranking_from_features(query_features, gallery_features),
-        q_pids,
-        g_pids,
-        q_camids,
-        g_camids,
+        re_ranking_from_features(query_features, gallery_features), **labels
     )[1]
     assert re_ranked > plain + 0.02

@@ -1,10 +1,9 @@
 """Keras 2 (tf_keras) is in force whichever project module is imported first."""
 
 import os
-import subprocess
-import sys
 
-REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import start_python
+
 TENSORFLOW_PACKAGES = [
     "applications",
     "callbacks",
@@ -13,20 +12,15 @@ TENSORFLOW_PACKAGES = [
     "metric_learning",
     "regularizers",
     "solution",
+    "training",
 ]
-NO_TENSORFLOW_PACKAGES = ["datasets", "evaluation"]
+NO_TENSORFLOW_PACKAGES = ["datasets", "evaluation", "atomic_files", "settings_checks"]
 
 
-def run_python(code: str) -> subprocess.Popen:
+def run_python(code: str):
+    """A fresh interpreter without TF_USE_LEGACY_KERAS in its environment."""
     environment = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
-    return subprocess.Popen(
-        [sys.executable, "-c", code],
-        cwd=REPOSITORY,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return start_python(["-c", code], environment=environment)
 
 
 def test_each_tensorflow_package_selects_keras2_in_a_fresh_interpreter():
@@ -38,9 +32,9 @@ def test_each_tensorflow_package_selects_keras2_in_a_fresh_interpreter():
         for package in TENSORFLOW_PACKAGES
     }
     for package, process in processes.items():
-        stdout, stderr = process.communicate(timeout=300)
-        assert process.returncode == 0, f"{package}: {stderr[-2000:]}"
-        assert stdout.strip().splitlines()[-1] == "True", (package, stdout)
+        output, _ = process.communicate(timeout=300)
+        assert process.returncode == 0, f"{package}: {output[-2000:]}"
+        assert output.strip().splitlines()[-1] == "True", (package, output)
 
 
 def test_packages_without_tensorflow_do_not_import_it():
@@ -49,9 +43,9 @@ def test_packages_without_tensorflow_do_not_import_it():
         for package in NO_TENSORFLOW_PACKAGES
     }
     for package, process in processes.items():
-        stdout, stderr = process.communicate(timeout=120)
-        assert process.returncode == 0, f"{package}: {stderr[-2000:]}"
-        assert stdout.strip() == "False", package
+        output, _ = process.communicate(timeout=120)
+        assert process.returncode == 0, f"{package}: {output[-2000:]}"
+        assert output.strip().splitlines()[-1] == "False", package
 
 
 def test_keras3_bound_before_the_project_gives_a_clear_error():
@@ -59,6 +53,6 @@ def test_keras3_bound_before_the_project_gives_a_clear_error():
         "import tensorflow as tf\ntf.keras.layers\n"
         "import legacy_keras\nlegacy_keras.require_keras2()"
     )
-    _, stderr = process.communicate(timeout=300)
+    output, _ = process.communicate(timeout=300)
     assert process.returncode != 0
-    assert "tf2cv backbones need Keras 2" in stderr
+    assert "tf2cv backbones need Keras 2" in output

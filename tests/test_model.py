@@ -1,5 +1,7 @@
 """The FlipReID network, its losses and regularisers, against NumPy references written here."""
 
+import dataclasses
+import json
 import os
 
 import numpy as np
@@ -8,24 +10,32 @@ import tensorflow as tf
 
 import applications
 import load_backbones
+from applications import ModelSettings
 from applications.layers import GeneralizedMeanPooling
 from metric_learning import batch_hard_triplet_loss
-from regularizers import add_l2_regularization
+from regularizers import RegularizationSettings, add_l2_regularization
 
 INPUT_SHAPE = (64, 32, 3)
 CLASS_NUM = 4
-MODEL_OPTIONS = dict(
+FLIP_SETTINGS = ModelSettings(
     backbone_model_name="resnet18",
-    input_shape=INPUT_SHAPE,
-    class_num=CLASS_NUM,
-    use_pretrained_backbone=False,
+    image_height=64,
+    image_width=32,
+    use_horizontal_flipping_inside_model=True,
 )
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
+
+
+def build(settings=FLIP_SETTINGS, **options):
+    return applications.init_model(
+        settings, class_num=CLASS_NUM, use_pretrained_backbone=False, **options
+    )
 
 
 @pytest.fixture(scope="module")
 def flip_models():
     tf.keras.utils.set_random_seed(0)
-    return applications.init_model(**MODEL_OPTIONS, use_horizontal_flipping=True)
+    return build()
 
 
 def random_images(seed, count=8):
@@ -105,7 +115,12 @@ def test_l2_terms_match_reference_with_separate_factors():
     for variable in model.weights:
         variable.assign(np.random.default_rng(len(variable.name)).standard_normal(variable.shape))
     factors = {"kernel": 1e-3, "bias": 2e-2, "gamma": 0.0, "beta": 0.5}
-    counts = add_l2_regularization(model, *factors.values())
+    counts = add_l2_regularization(
+        model,
+        RegularizationSettings(
+            **{f"{kind}_regularization_factor": factor for kind, factor in factors.items()}
+        ),
+    )
     assert counts == {"kernel": 3, "bias": 2, "gamma": 0, "beta": 1}
     expected = 0.0
     for variable in model.weights:
@@ -133,7 +148,9 @@ def test_structure_and_regularisation_counts(flip_models):
     # Same initial values, separate variables.
     for a, b in zip(global_stage.weights, regional_stage.weights, strict=True):
         assert a is not b
-    no_regularisation = applications.init_model(**MODEL_OPTIONS, use_horizontal_flipping=False)[0]
+    no_regularisation = build(
+        dataclasses.replace(FLIP_SETTINGS, use_horizontal_flipping_inside_model=False)
+    )[0]
     assert no_regularisation.losses == []
 
 
@@ -220,14 +237,14 @@ def test_weights_inference_model_and_saved_model_round_trip(flip_models, tmp_pat
     applications.save_weights_atomically(training_model, weights_path)
     applications.set_backbone_trainable(training_model, True)
     assert os.listdir(tmp_path) == ["training.h5"]  # no temporary file left behind
-    rebuilt_training, rebuilt_inference = applications.init_model(**MODEL_OPTIONS)
+    rebuilt_training, rebuilt_inference = build()
     applications.load_weights(rebuilt_training, weights_path)  # loaded unfrozen
     for a, b in zip(expected, rebuilt_inference(images, training=False), strict=True):
         np.testing.assert_allclose(a, b.numpy(), atol=1e-6)
 
     inference_path = str(tmp_path / "inference_model.h5")
     applications.save_inference_model(
-        inference_model, inference_path, {**MODEL_OPTIONS, "use_horizontal_flipping": True}
+        inference_model, inference_path, settings=FLIP_SETTINGS, class_num=CLASS_NUM
     )
     loaded = applications.load_inference_model(inference_path)
     for a, b in zip(expected, loaded(images, training=False), strict=True):
@@ -287,13 +304,74 @@ def test_paper_backbones_at_384x128():
         assert feature_map.shape == (1, 24, 8, 2048), name
         assert sum(block.count_params() for block in blocks) == parameter_count, name
         _, inference_model = applications.init_model(
-            backbone_model_name=name,
-            input_shape=(384, 128, 3),
+            ModelSettings(backbone_model_name=name, use_horizontal_flipping_inside_model=True),
             class_num=10,
             use_pretrained_backbone=False,
-            use_horizontal_flipping=True,
         )
         assert [output.shape[-1] for output in inference_model.outputs] == [2048, 1024, 1024], name
         embeddings = inference_model(np.zeros((1, 384, 128, 3), np.float32), training=False)
         assert all(np.isfinite(e.numpy()).all() for e in embeddings), name
         tf.keras.backend.clear_session()
+
+
+def h5_weight_layout(file_path):
+    """Each layer of a Keras weights file in save order, then its weights' names and shapes."""
+    import h5py
+
+    lines = []
+    with h5py.File(file_path, "r") as weights_file:
+        for layer_name in weights_file.attrs["layer_names"]:
+            layer_name = layer_name.decode() if isinstance(layer_name, bytes) else layer_name
+            group = weights_file[layer_name]
+            weight_names = [
+                name.decode() if isinstance(name, bytes) else name
+                for name in group.attrs["weight_names"]
+            ]
+            lines.append(f"layer {layer_name} {len(weight_names)}")
+            lines += [f"  {name} {tuple(group[name].shape)}" for name in weight_names]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("use_flipping", [True, False])
+def test_weights_files_keep_the_layout_of_earlier_versions(use_flipping, tmp_path):
+    """Fixtures recorded from commit b6ed86d (resnet18, 64x32, 10 classes): checkpoints written
+    before the settings refactor load, since Keras .h5 loading goes by layer order and shapes."""
+    settings = dataclasses.replace(FLIP_SETTINGS, use_horizontal_flipping_inside_model=use_flipping)
+    training_model, inference_model = applications.init_model(
+        settings,
+        class_num=10,
+        use_pretrained_backbone=False,
+        regularization=RegularizationSettings(),
+    )
+    applications.save_weights_atomically(training_model, str(tmp_path / "training.h5"))
+    applications.save_weights_atomically(inference_model, str(tmp_path / "inference.h5"))
+    suffix = "flip" if use_flipping else "noflip"
+    with open(os.path.join(FIXTURES, f"h5_layout_resnet18_64x32_training_{suffix}.txt")) as file:
+        assert h5_weight_layout(tmp_path / "training.h5") == file.read()
+    with open(os.path.join(FIXTURES, "h5_layout_resnet18_64x32_inference.txt")) as file:
+        assert h5_weight_layout(tmp_path / "inference.h5") == file.read()
+
+
+def test_inference_model_description_of_the_earlier_format_still_loads(tmp_path):
+    earlier = {
+        "backbone_model_name": "resnet18",
+        "input_shape": [64, 32, 3],
+        "class_num": 7,
+        "region_num": 2,
+        "pooling_mode": "GeM",
+        "min_value": 0.0,
+        "max_value": 1.0,
+        "use_horizontal_flipping": True,
+    }
+    (tmp_path / "old.json").write_text(json.dumps(earlier))
+    settings, class_num = applications.read_inference_model_description(str(tmp_path / "old.json"))
+    assert settings == FLIP_SETTINGS and class_num == 7
+
+
+def test_feature_map_height_formula_matches_the_backbone():
+    blocks = load_backbones.load_backbone("resnet18", use_pretrained_backbone=False)
+    for height in (1, 15, 16, 17, 33, 64, 100):
+        shape = (None, height, 32, 3)
+        for block in blocks:
+            shape = block.compute_output_shape(shape)
+        assert shape[1] == load_backbones.feature_map_height(height), height

@@ -1,32 +1,16 @@
 """solution.py as users run it: the seed README's commands on a generated Market1501 tree."""
 
+import ast
 import os
 import pickle
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import REPOSITORY, SHRUNK, run_solution, start_solution
 
-from datasets import generate_synthetic_dataset
+from datasets import SyntheticSettings, generate_synthetic_dataset
 
-REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHRUNK = [
-    "--backbone_model_name",
-    "resnet18",
-    "--nouse_pretrained_backbone",
-    "--image_height",
-    "64",
-    "--image_width",
-    "32",
-    "--identity_num_per_batch",
-    "4",
-    "--image_num_per_identity",
-    "2",
-    "--workers",
-    "2",
-]
 SEED_TRAINING = [
     "--dataset_name",
     "Market1501",
@@ -39,35 +23,18 @@ SEED_TRAINING = [
 ]
 
 
-def start(arguments):
-    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.Popen(
-        [sys.executable, "-u", "solution.py", *arguments],
-        cwd=REPOSITORY,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def run(arguments, timeout=900):
-    process = start(arguments)
-    output, _ = process.communicate(timeout=timeout)
-    return process.returncode, output
-
-
 @pytest.fixture(scope="module")
 def market_root(tmp_path_factory):
     """A small Market1501 tree (generated), with one unreadable training and gallery image."""
     root = generate_synthetic_dataset(
         str(tmp_path_factory.mktemp("data")),
-        train_identity_num=12,
-        test_identity_num=10,
-        camera_num=4,
-        image_height=64,
-        image_width=32,
-        seed=0,
+        SyntheticSettings(
+            synthetic_train_identity_num=12,
+            synthetic_test_identity_num=10,
+            synthetic_camera_num=4,
+            synthetic_image_height=64,
+            synthetic_image_width=32,
+        ),
     )
     for split in ("bounding_box_train", "bounding_box_test"):
         folder = os.path.join(root, "Market-1501-v15.09.15", split)
@@ -94,7 +61,7 @@ def trained(market_root, tmp_path_factory):
         "--use_re_ranking",
         "--save_data_to_disk",
     ]
-    returncode, output = run(arguments)
+    returncode, output = run_solution(arguments)
     return arguments, os.path.join(output_root, "Market1501_resnet18"), returncode, output
 
 
@@ -150,7 +117,7 @@ def test_seed_evaluation_command_prints_map_whatever_the_evaluation_period(
     _, output_folder, returncode, _ = trained
     assert returncode == 0
     weights = os.path.join(output_folder, "training_model.h5")
-    returncode, output = run(
+    returncode, output = run_solution(
         [
             "--dataset_name",
             "Market1501",
@@ -185,7 +152,7 @@ def test_a_second_run_never_touches_existing_results(trained):
         name: os.path.getmtime(os.path.join(output_folder, name))
         for name in os.listdir(output_folder)
     }
-    returncode, output = run(arguments)
+    returncode, output = run_solution(arguments)
     assert returncode != 0
     assert "already holds results; nothing was changed" in output
     assert "--overwrite_output_folder" in output and "Traceback" not in output
@@ -203,7 +170,7 @@ def test_saved_flags_file_reproduces_the_run(trained, tmp_path):
     assert "--use_horizontal_flipping_inside_model" in flags_text
     assert "--steps_per_epoch=2" in flags_text and "--use_re_ranking" in flags_text
     # The file parses as a --flagfile: the run gets as far as the (here missing) dataset.
-    returncode, output = run(
+    returncode, output = run_solution(
         [
             "--flagfile",
             os.path.join(output_folder, "flags.txt"),
@@ -227,7 +194,7 @@ def test_bad_input_gives_clear_errors(market_root, tmp_path):
         ),
         "unknown backbone": (
             ["--root_folder_path", market_root, "--backbone_model_name", "resnet5"],
-            "Unknown backbone_model_name 'resnet5'",
+            "flag --backbone_model_name=resnet5: value should be one of <resnet18|",
         ),
         "too few identities": (
             ["--root_folder_path", market_root, "--identity_num_per_batch", "50"],
@@ -251,14 +218,14 @@ def test_bad_input_gives_clear_errors(market_root, tmp_path):
     processes = {}
     for name, (arguments, _) in cases.items():
         base = [*SHRUNK, "--output_folder_path", str(tmp_path / name.replace(" ", "_"))]
-        processes[name] = start([*base, *arguments])
+        processes[name] = start_solution([*base, *arguments])
     for name, process in processes.items():
         output, _ = process.communicate(timeout=600)
         assert process.returncode != 0, name
         assert cases[name][1] in output, (name, output[-2000:])
         assert "Traceback" not in output, (name, output[-2000:])
     # A run stopped by a bad flag left only flags.txt: repeating it is not refused as a rerun.
-    returncode, output = run(
+    returncode, output = run_solution(
         [
             *SHRUNK,
             "--output_folder_path",
@@ -269,3 +236,79 @@ def test_bad_input_gives_clear_errors(market_root, tmp_path):
     )
     assert returncode != 0 and "expected the folder" in output
     assert "already holds results" not in output
+
+
+def flags_defined_in_solution() -> set[str]:
+    """Names of the flags solution.py defines, read from its source (flags.DEFINE_*("name"))."""
+    with open(os.path.join(REPOSITORY, "solution.py")) as source:
+        tree = ast.parse(source.read())
+    return {
+        node.args[0].value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr.startswith("DEFINE_")
+    }
+
+
+def flag_names(lines: list[str]) -> set[str]:
+    names = set()
+    for line in lines:
+        name = line.removeprefix("--").split("=")[0]
+        if "=" not in line and name.startswith("no"):  # --noflag: a false boolean
+            name = name[2:] if name[2:] in flags_defined_in_solution() else name
+        names.add(name)
+    return names
+
+
+def test_only_this_programs_flags_are_printed_and_saved(trained):
+    _, output_folder, returncode, output = trained
+    assert returncode == 0
+    defined = flags_defined_in_solution()
+    assert len(defined) > 40 and "steps_per_epoch" in defined
+    with open(os.path.join(output_folder, "flags.txt")) as flags_file:
+        saved = [line for line in flags_file.read().splitlines() if line]
+    assert flag_names(saved) == defined and len(saved) == len(defined)
+    printed = output[: output.index("Output folder:")].split()
+    printed = [word for word in printed if word.startswith("--")]
+    assert flag_names(printed) == defined and len(printed) == len(defined)
+    assert "--hbm_oom_exit" not in output
+
+
+def test_values_that_cannot_work_stop_before_anything_is_loaded(tmp_path):
+    """Each ends with one clear line naming the flag; the dataset is never looked at (it is
+    missing here, which would give another message) and no output folder is made."""
+    cases = {
+        "--steps_per_epoch 0": "--steps_per_epoch must be at least 1; got 0.",
+        "--identity_num_per_batch -3": "--identity_num_per_batch must be at least 1; got -3.",
+        "--image_height 8 --image_width 8 --region_num 4": (
+            "--image_height 8 gives a last feature map 1 row(s) high"
+        ),
+        "--testing_size 2.5": "--testing_size must be 0 (no testing), a fraction in (0, 1], or",
+        "--synthetic_camera_num 1": "--synthetic_camera_num must be between 2 and 9",
+        "--learning_rate_mode cosine --learning_rate_start 1e-4 --learning_rate_end 1e-3": (
+            "learning_rate_mode cosine needs learning_rate_start > learning_rate_end"
+        ),
+        "--random_erasing_probability 1.5": "--random_erasing_probability must be a probability",
+    }
+    output_root = tmp_path / "output"
+    processes = {
+        case: start_solution(
+            [
+                "--dataset_name",
+                "Synthetic",
+                "--root_folder_path",
+                str(tmp_path / "missing"),
+                "--output_folder_path",
+                str(output_root),
+                *case.split(),
+            ]
+        )
+        for case in cases
+    }
+    for case, process in processes.items():
+        output, _ = process.communicate(timeout=300)
+        assert process.returncode == 1, (case, output[-2000:])
+        assert "Error: " + cases[case] in output, (case, output[-2000:])
+        assert "Traceback" not in output, (case, output[-2000:])
+    assert not output_root.exists() and not (tmp_path / "missing").exists()

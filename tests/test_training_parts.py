@@ -4,10 +4,16 @@ import math
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from callbacks import learning_rate_scheduler
-from datasets.sampling import TooFewIdentitiesError, iterate_identity_batches
+from callbacks import LearningRateSetter, LearningRateSettings, TrainingPhases
+from datasets.sampling import SamplingSettings, TooFewIdentitiesError, iterate_identity_batches
 from image_augmentation import FILL_COLOR, build_training_augmentation
+
+
+def learning_rate_scheduler(epoch_index, epoch_num, **settings):
+    return LearningRateSettings(**settings).learning_rate(epoch_index, epoch_num)
+
 
 RESNET50 = dict(
     learning_rate_mode="default",
@@ -81,8 +87,27 @@ def test_other_modes_follow_their_formulas():
         learning_rate_scheduler(
             0, 10, **dict(common, learning_rate_mode="constant", learning_rate_end=1e-3)
         )
-    with pytest.raises(ValueError, match="Unknown learning_rate_mode 'step'"):
+    with pytest.raises(ValueError, match="--learning_rate_mode must be one of .*; got 'step'"):
         learning_rate_scheduler(0, 10, **dict(common, learning_rate_mode="step"))
+
+
+def test_schedule_restarts_at_each_phase_in_overall_epochs():
+    phases = TrainingPhases.of(freeze_backbone_for_N_epochs=3, epoch_num=50)
+    assert [(p.name, p.first_epoch, p.end_epoch) for p in phases] == [
+        ("frozen backbone", 0, 3),
+        ("whole model", 3, 53),
+    ]
+    model = tf.keras.Sequential([tf.keras.layers.Dense(1, input_shape=(2,))])
+    model.compile(optimizer=tf.keras.optimizers.Adam(), loss="mse")
+    setter = LearningRateSetter(LearningRateSettings(**RESNET50), phases)
+    setter.set_model(model)
+    for epoch, (epoch_index, epoch_num) in {0: (0, 3), 2: (2, 3), 3: (0, 50), 52: (49, 50)}.items():
+        setter.on_epoch_begin(epoch)
+        expected = learning_rate_scheduler(epoch_index, epoch_num, **RESNET50)
+        assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(expected)
+    assert [p.name for p in TrainingPhases.of(freeze_backbone_for_N_epochs=0, epoch_num=2)] == [
+        "whole model"
+    ]
 
 
 def test_identity_batches_are_p_by_k():
@@ -91,9 +116,7 @@ def test_identity_batches_are_p_by_k():
         [np.full(rng.integers(4, 12), label) for label in range(20)]
         + [np.full(3, 20), np.full(1, 21)]
     )  # two identities too small
-    batches = iterate_identity_batches(
-        labels, identity_num_per_batch=6, image_num_per_identity=4, seed=1
-    )
+    batches = iterate_identity_batches(labels, SamplingSettings(6, 4), seed=1)
     seen = set()
     for _ in range(200):
         batch = next(batches)
@@ -104,14 +127,16 @@ def test_identity_batches_are_p_by_k():
         assert all(len(set(row)) == 4 for row in batch.reshape(6, 4))  # K different images
         seen.update(batch.tolist())
     assert not {20, 21} & set(labels[list(seen)].tolist())
-    first = next(iterate_identity_batches(labels, 6, 4, seed=1))
-    assert np.array_equal(first, next(iterate_identity_batches(labels, 6, 4, seed=1)))
+    first = next(iterate_identity_batches(labels, SamplingSettings(6, 4), seed=1))
+    assert np.array_equal(
+        first, next(iterate_identity_batches(labels, SamplingSettings(6, 4), seed=1))
+    )
 
 
 def test_too_few_identities_stop_at_once_with_the_numbers():
     labels = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 2])
     with pytest.raises(TooFewIdentitiesError, match=r"needs 3 identities.*4 images.*only 2 of 3"):
-        next(iterate_identity_batches(labels, identity_num_per_batch=3, image_num_per_identity=4))
+        next(iterate_identity_batches(labels, SamplingSettings(3, 4)))
 
 
 def test_augmentation_is_seeded_and_fills_with_the_mean_colour():
@@ -137,7 +162,9 @@ def test_augmentation_is_seeded_and_fills_with_the_mean_colour():
     # Patches cover 2% to 40% of the image; random pixels are almost never gray or the fill.
     assert erased_pixels > 30 * 0.02 * 800
     assert gray_pixels > 30 * 0.02 * 800
-    untouched = build_training_augmentation(40, 20, 0, 0, seed=0)
+    untouched = build_training_augmentation(
+        40, 20, patch_replacement_probability=0, random_erasing_probability=0, seed=0
+    )
     padded_pixels = sum(
         ((untouched(image=image)["image"] == fill).all(axis=2)).sum() for _ in range(10)
     )

@@ -1,0 +1,90 @@
+"""What the benchmark scripts share: the repository on sys.path, the machine's description, the
+README's demo command, measuring a case in a fresh process, and a Markdown table that is
+printed row by row and written (atomically) at the end."""
+
+import json
+import os
+import platform
+import subprocess
+import sys
+
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPOSITORY)
+
+from atomic_files import write_atomically  # noqa: E402
+
+RESULTS_FOLDER = os.path.join(REPOSITORY, "benchmarks", "results")
+# The README's demo command without dataset and output paths (resnet18 from scratch at 64x32).
+DEMO_ARGUMENTS = [
+    "--dataset_name",
+    "Synthetic",
+    "--backbone_model_name",
+    "resnet18",
+    "--nouse_pretrained_backbone",
+    "--image_height",
+    "64",
+    "--image_width",
+    "32",
+    "--identity_num_per_batch",
+    "8",
+    "--image_num_per_identity",
+    "4",
+    "--freeze_backbone_for_N_epochs",
+    "1",
+    "--learning_rate_mode",
+    "constant",
+    "--learning_rate_start",
+    "5e-4",
+    "--learning_rate_end",
+    "5e-4",
+    "--evaluate_testing_every_N_epochs",
+    "1",
+    "--workers",
+    "2",
+]
+
+
+def machine_description() -> str:
+    memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (
+        f"{os.cpu_count()} cores, {memory_gb:.0f} GB, {platform.machine()}, "
+        f"Python {platform.python_version()}"
+    )
+
+
+def measure_in_subprocess(script_path: str, arguments: list[str]) -> dict:
+    """Run `script_path arguments` in a fresh interpreter, which prints one JSON object as its
+    last line; return that object with the process's peak memory added as "peak_gb" (or
+    {"error": ...} if it failed)."""
+    process = subprocess.Popen(
+        [sys.executable, script_path, *arguments], stdout=subprocess.PIPE, text=True, cwd=REPOSITORY
+    )
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    if status != 0:
+        return {"error": f"exit status {status}"}
+    result = json.loads(output.strip().splitlines()[-1])
+    result["peak_gb"] = usage.ru_maxrss / 2**20  # ru_maxrss is in KiB on Linux
+    return result
+
+
+class MarkdownTable:
+    """Rows are printed as they come; save() writes the whole table, with the machine."""
+
+    def __init__(self, columns: list[str]):
+        self.lines = [
+            f"Machine: {machine_description()}",
+            "",
+            "| " + " | ".join(columns) + " |",
+            "|" + " --- |" * len(columns),
+        ]
+        print("\n".join(self.lines), flush=True)
+
+    def add_row(self, cells: list) -> None:
+        line = "| " + " | ".join(str(cell) for cell in cells) + " |"
+        self.lines.append(line)
+        print(line, flush=True)
+
+    def save(self, file_path: str) -> None:
+        write_atomically(file_path, "\n".join(self.lines) + "\n")
+        print(f"Written to {file_path}")

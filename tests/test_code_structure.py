@@ -1,0 +1,62 @@
+"""Rules of the code base that a reader relies on, checked over every Python file."""
+
+import ast
+import os
+
+from conftest import REPOSITORY
+
+PACKAGES = [
+    "applications",
+    "callbacks",
+    "datasets",
+    "evaluation",
+    "image_augmentation",
+    "load_backbones",
+    "metric_learning",
+    "regularizers",
+    "training",
+]
+
+
+def python_files():
+    for folder, folder_names, file_names in os.walk(REPOSITORY):
+        folder_names[:] = [name for name in folder_names if not name.startswith((".", "__"))]
+        for file_name in file_names:
+            if file_name.endswith(".py"):
+                yield os.path.join(folder, file_name)
+
+
+def parse(file_path):
+    with open(file_path) as source:
+        return ast.parse(source.read(), file_path)
+
+
+def test_no_call_passes_more_than_four_values_by_position():
+    """Five values in a row are a swap waiting to happen; past four, arguments get names."""
+    offenders = []
+    for file_path in python_files():
+        for node in ast.walk(parse(file_path)):
+            if not isinstance(node, ast.Call):
+                continue
+            starred = any(isinstance(argument, ast.Starred) for argument in node.args)
+            if len(node.args) > 4 or (starred and len(node.args) > 1):
+                offenders.append(
+                    f"{os.path.relpath(file_path, REPOSITORY)}:{node.lineno} "
+                    f"{ast.unparse(node)[:80]}"
+                )
+    assert offenders == []
+
+
+def test_packages_read_no_flags():
+    """Flags are read in the entry points only; packages take settings objects."""
+    readers = []
+    for package in PACKAGES:
+        for folder, _, file_names in os.walk(os.path.join(REPOSITORY, package)):
+            for file_name in file_names:
+                if not file_name.endswith(".py"):
+                    continue
+                for node in ast.walk(parse(os.path.join(folder, file_name))):
+                    imported = isinstance(node, ast.ImportFrom) and node.module == "absl"
+                    if imported or (isinstance(node, ast.Name) and node.id == "FLAGS"):
+                        readers.append(os.path.join(package, file_name))
+    assert readers == []
