@@ -47,6 +47,7 @@ __all__ = [
     "ModelSettings",
     "read_inference_model_description",
     "compile_training_model",
+    "make_optimizer",
     "export_saved_model",
     "init_model",
     "load_inference_model",
@@ -270,23 +271,39 @@ def triplet_loss(identity_labels, embeddings):
     return batch_hard_triplet_loss(embeddings, identity_labels)
 
 
+def make_optimizer(training_model: tf.keras.Model) -> tf.keras.optimizers.Optimizer:
+    """One Adam for the whole run, built over every variable that trains in either phase.
+
+    As in the 2021 release, both phases use this one optimizer: its step count and the moments
+    of the layers trained in the frozen phase carry over into the whole-model phase.
+    """
+    optimizer = tf.keras.optimizers.Adam()
+    with all_blocks_trainable(training_model):
+        optimizer.build(training_model.trainable_variables)
+    return optimizer
+
+
 def compile_training_model(
-    training_model: tf.keras.Model, *, learning_rate: float = 2e-4, jit_compile: bool = False
+    training_model: tf.keras.Model,
+    *,
+    optimizer: tf.keras.optimizers.Optimizer | None = None,
+    learning_rate: float | None = None,
+    jit_compile: bool = False,
 ) -> None:
-    """Adam; a triplet loss on each embedding output and cross-entropy on each head, weight 1.
+    """A triplet loss on each embedding output and cross-entropy on each head, weight 1, with
+    `optimizer` (default: a new make_optimizer). Compile again after freezing or unfreezing.
 
     Targets for fit: identity labels (batch,) for each embedding output, one-hot labels for
     each head, in the order of the model's outputs.
     """
+    optimizer = optimizer or make_optimizer(training_model)
+    if learning_rate is not None:
+        optimizer.learning_rate.assign(learning_rate)
     losses = [
         triplet_loss if name.endswith("_embedding") else "categorical_crossentropy"
         for name in training_model.output_names
     ]
-    training_model.compile(
-        optimizer=tf.keras.optimizers.Adam(learning_rate=learning_rate),
-        loss=losses,
-        jit_compile=jit_compile,
-    )
+    training_model.compile(optimizer=optimizer, loss=losses, jit_compile=jit_compile)
 
 
 @contextlib.contextmanager

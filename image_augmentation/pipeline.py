@@ -5,6 +5,7 @@ albumentations augmentation runs in Python, through tf.numpy_function, in `worke
 calls. Images are uint8 until the model casts them, which keeps host-to-device traffic small.
 """
 
+import itertools
 import threading
 
 import numpy as np
@@ -78,8 +79,14 @@ def build_training_dataset(
     augmentation: AugmentationSettings,
     workers: int = 5,
     seed: int = 0,
+    first_step: int = 0,
 ) -> tf.data.Dataset:
-    """Endless (images, targets) batches for the training model.
+    """Endless (images, targets) batches for the training model, from batch `first_step` of the
+    run's stream on.
+
+    The stream is a function of the seed alone: batch n (from 0 over the whole run) holds the
+    same images with the same augmentation whether the run starts at 0 or resumes at n, which
+    makes a resumed run exactly an uninterrupted one.
 
     images: (P * K, H, W, 3) uint8, with image_size = (H, W). targets: one per model output, in
     output_names order: the identity labels for "*_embedding" outputs (triplet loss), one-hot
@@ -89,10 +96,12 @@ def build_training_dataset(
     paths = tf.constant(list(image_file_paths), dtype=tf.string)
     labels = tf.constant(np.asarray(identity_labels), dtype=tf.int64)
     batches = tf.data.Dataset.from_generator(
-        lambda: iterate_identity_batches(identity_labels, sampling, seed=seed),
+        lambda: itertools.islice(
+            iterate_identity_batches(identity_labels, sampling, seed=seed), first_step, None
+        ),
         output_signature=tf.TensorSpec([sampling.batch_size], tf.int64),
     )
-    rows = batches.unbatch().enumerate()
+    rows = batches.unbatch().enumerate(start=first_step * sampling.batch_size)
     images = rows.map(
         lambda number, row: (
             number,
