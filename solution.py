@@ -10,12 +10,14 @@ names, defaults = the settings' defaults); docs/method.md describes what they co
 import legacy_keras  # noqa: F401, I001  (Keras 2 must be selected before TensorFlow is imported)
 
 import dataclasses
+import functools
 import os
+import shlex
 import sys
 from dataclasses import dataclass
 
 import tensorflow as tf
-from absl import app, flags
+from absl import app, flags, logging
 
 import applications
 import callbacks
@@ -30,8 +32,9 @@ from image_augmentation import AugmentationSettings
 from load_backbones import BACKBONE_NAMES, BackboneError
 from regularizers import RegularizationSettings
 from settings_checks import SettingsError
-from atomic_files import write_atomically
+from callbacks import RunInterrupted, TrainingDivergedError
 from training import TrainingSettings
+from training.output_folder import OutputFolderError, prepare_output_folder
 
 FLAGS = flags.FLAGS
 DATASET = DatasetSettings()
@@ -289,14 +292,21 @@ def this_program_flags() -> str:
 
 def main(argv):
     del argv
+    if not FLAGS["verbosity"].present:  # TensorFlow's own info lines (saver timings) are noise
+        logging.set_verbosity(logging.WARNING)
     print(this_program_flags(), flush=True)
     try:
         run(settings_from_flags())
+    except RunInterrupted as interruption:
+        print(f"\n{interruption}", flush=True)
+        sys.exit(128 + interruption.signal_number)  # the shell's convention: 143, 130
     except (
         DatasetError,
         BackboneError,
         TooFewIdentitiesError,
         SettingsError,
+        OutputFolderError,
+        TrainingDivergedError,
         UsageError,
     ) as error:
         sys.exit(f"\nError: {error}")
@@ -308,7 +318,15 @@ def run(settings: Settings) -> None:
             "--evaluation_only needs --pretrained_model_file_path pointing at the .h5 weights "
             f"written by training (training_model.h5); got {FLAGS.pretrained_model_file_path!r}."
         )
-    output_folder_path = prepare_output_folder(settings)
+    output_folder_path = output_folder_of(settings)
+    prepare_output_folder(
+        output_folder_path,
+        flags_text=this_program_flags(),
+        overwrite=FLAGS.overwrite_output_folder,
+        training_epoch_num=None
+        if settings.training is None
+        else settings.training.phases.epoch_num,
+    )
     tf.keras.utils.set_random_seed(FLAGS.seed)
     train_df, query_df, gallery_df, encoders = load_dataset(settings)
     label_encoder = encoders["identity_ID"]
@@ -338,7 +356,8 @@ def run(settings: Settings) -> None:
     if FLAGS.evaluation_only:
         evaluate_only(evaluator, inference_model, settings=settings, class_num=class_num)
         return
-    dataset = image_augmentation.build_training_dataset(
+    datasets_from_step = functools.partial(
+        image_augmentation.build_training_dataset,
         image_file_paths=train_df["image_file_path"],
         identity_labels=label_encoder.transform(train_df["identity_ID"]),
         class_num=class_num,
@@ -351,12 +370,14 @@ def run(settings: Settings) -> None:
     )
     weights_file_path = training.train(
         training_model,
-        dataset=dataset,
+        datasets_from_step=lambda first_step: datasets_from_step(first_step=first_step),
         settings=settings.training,
         learning_rate=settings.learning_rate,
         evaluation=settings.evaluation,
         evaluator=evaluator,
         output_folder_path=output_folder_path,
+        images_per_step=settings.sampling.batch_size,
+        resume_command=shlex.join(["python3", "-u", *sys.argv]),
     )
     inference_model_path = os.path.join(output_folder_path, "inference_model.h5")
     applications.save_inference_model(
@@ -404,30 +425,14 @@ def load_dataset(settings: Settings):
     return train_df, query_df, gallery_df, encoders
 
 
-def prepare_output_folder(settings: Settings) -> str:
-    """output_folder_path/{dataset}_{backbone}, created; stops if it already holds results."""
-    output_folder_path = os.path.abspath(
+def output_folder_of(settings: Settings) -> str:
+    """output_folder_path/{dataset}_{backbone}."""
+    return os.path.abspath(
         os.path.join(
             os.path.expanduser(FLAGS.output_folder_path),
             f"{settings.dataset.label}_{settings.model.backbone_model_name}",
         )
     )
-    # flags.txt alone is not a result: a run that stopped on a bad flag may be repeated.
-    if os.path.isdir(output_folder_path) and set(os.listdir(output_folder_path)) - {"flags.txt"}:
-        if not FLAGS.overwrite_output_folder:
-            raise UsageError(
-                f"The output folder {output_folder_path} already holds results; nothing was "
-                "changed. Choose another --output_folder_path (e.g. one per run of a sweep), move "
-                "the old results away, or pass --overwrite_output_folder to write over files of "
-                "the same names (nothing else is deleted)."
-            )
-        print(f"Writing over results in {output_folder_path} (--overwrite_output_folder).")
-    flags_file_path = os.path.join(output_folder_path, "flags.txt")
-    write_atomically(flags_file_path, this_program_flags())
-    print(
-        f"Output folder: {output_folder_path} (rerun with --flagfile {flags_file_path})", flush=True
-    )
-    return output_folder_path
 
 
 def drop_unreadable_images(frame, split_name: str):

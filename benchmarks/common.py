@@ -2,6 +2,7 @@
 README's demo command, measuring a case in a fresh process, and a Markdown table that is
 printed row by row and written (atomically) at the end."""
 
+import argparse
 import json
 import os
 import platform
@@ -52,12 +53,31 @@ def machine_description() -> str:
     )
 
 
-def measure_in_subprocess(script_path: str, arguments: list[str]) -> dict:
-    """Run `script_path arguments` in a fresh interpreter, which prints one JSON object as its
-    last line; return that object with the process's peak memory added as "peak_gb" (or
-    {"error": ...} if it failed)."""
+def parse_case_arguments(
+    description: str, *, default_cases: str, output_file_name: str, run_case
+) -> argparse.Namespace:
+    """--cases (comma-separated) and --output; with the hidden --run-one CASE (how
+    measure_in_subprocess calls a script) this process runs run_case(CASE), prints its result
+    as JSON and exits."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--cases", default=default_cases, help="comma-separated case names")
+    parser.add_argument("--run-one", help=argparse.SUPPRESS)
+    parser.add_argument("--output", default=os.path.join(RESULTS_FOLDER, output_file_name))
+    arguments = parser.parse_args()
+    if arguments.run_one:
+        print(json.dumps(run_case(arguments.run_one)))
+        sys.exit(0)
+    return arguments
+
+
+def measure_in_subprocess(script_path: str, case: str) -> dict:
+    """Run one case of a benchmark script in a fresh interpreter; return its JSON result with
+    the process's peak memory added as "peak_gb" (or {"error": ...} if it failed)."""
     process = subprocess.Popen(
-        [sys.executable, script_path, *arguments], stdout=subprocess.PIPE, text=True, cwd=REPOSITORY
+        [sys.executable, script_path, "--run-one", case],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPOSITORY,
     )
     output = process.stdout.read()
     _, status, usage = os.wait4(process.pid, 0)

@@ -8,12 +8,9 @@ the operating system when the process ends. Features are random and clustered by
 cameras drawn at random, so every code path (camera rule, distractors) is exercised.
 """
 
-import argparse
-import json
-import os
 import time
 
-from common import RESULTS_FOLDER, MarkdownTable, measure_in_subprocess
+from common import MarkdownTable, measure_in_subprocess, parse_case_arguments
 
 SIZES = {  # query images, gallery images, identities, cameras
     "market1501": (3368, 15913, 751, 6),
@@ -91,17 +88,15 @@ def run_case(name: str) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", default=",".join(CASES), help="comma-separated case names")
-    parser.add_argument("--run-one", help=argparse.SUPPRESS)
-    parser.add_argument("--output", default=os.path.join(RESULTS_FOLDER, "evaluation.md"))
-    arguments = parser.parse_args()
-    if arguments.run_one:
-        print(json.dumps(run_case(arguments.run_one)))
-        return
+    arguments = parse_case_arguments(
+        __doc__.splitlines()[0],
+        default_cases=",".join(CASES),
+        output_file_name="evaluation.md",
+        run_case=run_case,
+    )
     table = MarkdownTable(["case", "seconds", "peak memory (GB)", "mAP", "rank-1"])
     for name in arguments.cases.split(","):
-        result = measure_in_subprocess(__file__, ["--run-one", name])
+        result = measure_in_subprocess(__file__, name)
         if "error" in result:
             table.add_row([CASES[name], f"failed: {result['error']}", "", "", ""])
             continue

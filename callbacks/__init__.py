@@ -1,4 +1,5 @@
-"""What happens between epochs: schedule, evaluation, logging, best-model checkpoint."""
+"""What happens between epochs (schedule, evaluation, history, best weights, checkpoints,
+TensorBoard) and within them (progress, divergence)."""
 
 import legacy_keras  # noqa: F401, I001  (Keras 2 must be selected before TensorFlow is imported)
 
@@ -7,6 +8,9 @@ from .evaluator import EvaluationSettings, Evaluator
 from .learning_rate import LEARNING_RATE_MODES, LearningRateSettings, LearningRateSetter
 from .phases import Phase, TrainingPhases
 from .progress import EpochPrinter, GeMPowerLogger, HistoryLogger
+from .run_state import Progress, RunInterrupted, RunState, RunStateSaver, StopRequest
+from .tensorboard import TensorBoardLogger
+from .within_epoch import StepProgress, StopOnNonFiniteLoss, TrainingDivergedError
 
 __all__ = [
     "LEARNING_RATE_MODES",
@@ -19,5 +23,14 @@ __all__ = [
     "LearningRateSettings",
     "LearningRateSetter",
     "Phase",
+    "Progress",
+    "RunInterrupted",
+    "RunState",
+    "RunStateSaver",
+    "StepProgress",
+    "StopOnNonFiniteLoss",
+    "StopRequest",
+    "TensorBoardLogger",
+    "TrainingDivergedError",
     "TrainingPhases",
 ]

@@ -9,10 +9,13 @@ class BestModelCheckpoint(tf.keras.callbacks.Callback):
     """Saves the training model's weights whenever `monitor` (e.g. test_mAP, or
     test_re_ranking_mAP with re-ranking) improves; written atomically."""
 
-    def __init__(self, file_path: str, *, monitor: str):
+    def __init__(self, file_path: str, *, monitor: str, history: list[dict] = ()):
+        """history: the records of earlier epochs, for a resumed run (the best so far is their
+        largest `monitor`)."""
         super().__init__()
         self.file_path, self.monitor = file_path, monitor
-        self.best = float("-inf")
+        earlier = [record[self.monitor] for record in history if self.monitor in record]
+        self.best = max([float("-inf"), *(value for value in earlier if value == value)])
 
     def on_epoch_end(self, epoch, logs=None):
         value = logs.get(self.monitor)

@@ -30,13 +30,17 @@ class HistoryLogger(tf.keras.callbacks.Callback):
     """Accumulates the logs of every epoch over both phases into history.pkl and history.csv,
     and draws one PNG per metric under plots/."""
 
-    def __init__(self, output_folder_path: str, phases: TrainingPhases):
+    def __init__(
+        self, output_folder_path: str, phases: TrainingPhases, records: list[dict] | None = None
+    ):
+        """records: the history of earlier epochs, for a resumed run."""
         super().__init__()
         self.output_folder_path, self.phases = output_folder_path, phases
-        self.records: list[dict] = []
+        self.records: list[dict] = list(records or [])
 
     def on_epoch_end(self, epoch, logs=None):
-        self.records.append({"epoch": epoch + 1, "phase": self.phases.at(epoch).name, **logs})
+        values = {name: float(value) for name, value in logs.items()}
+        self.records.append({"epoch": epoch + 1, "phase": self.phases.at(epoch).name, **values})
         history = pd.DataFrame(self.records)
         write_atomically(
             os.path.join(self.output_folder_path, "history.csv"), history.to_csv(index=False)

@@ -154,7 +154,7 @@ def test_a_second_run_never_touches_existing_results(trained):
     }
     returncode, output = run_solution(arguments)
     assert returncode != 0
-    assert "already holds results; nothing was changed" in output
+    assert "already holds a finished run; nothing was changed" in output
     assert "--overwrite_output_folder" in output and "Traceback" not in output
     after = {
         name: os.path.getmtime(os.path.join(output_folder, name))

@@ -1,21 +1,32 @@
-"""How a run trains: the two phases of FlipReID as Keras fits over one count of epochs.
+"""How a run trains: the two phases of FlipReID as Keras fits over one count of epochs, with a
+checkpoint after every epoch so that the same command continues an interrupted run exactly.
 
-training.train(training_model, dataset=dataset, settings=TrainingSettings(), ...)
+    training.train(training_model, datasets_from_step=..., settings=TrainingSettings(), ...)
 """
 
 import legacy_keras  # noqa: F401, I001  (Keras 2 must be selected before TensorFlow is imported)
 
+import contextlib
 import os
+import signal
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import tensorflow as tf
 
 import applications
 import callbacks
-from callbacks import EvaluationSettings, LearningRateSettings, TrainingPhases
+from callbacks import (
+    EvaluationSettings,
+    LearningRateSettings,
+    Progress,
+    RunState,
+    StopRequest,
+    TrainingPhases,
+)
 from settings_checks import SettingsError, require_at_least
 
-__all__ = ["TrainingSettings", "train"]
+__all__ = ["TrainingSettings", "describe_progress", "train"]
 
 
 @dataclass(frozen=True)
@@ -42,52 +53,141 @@ class TrainingSettings:
         )
 
 
+def describe_progress(progress: Progress, settings: TrainingSettings) -> str:
+    """Where a saved run stands, e.g. "after epoch 3 of 22 (epoch 3 of 20 of phase 'whole
+    model')"."""
+    phases = settings.phases
+    if progress.epoch >= phases.epoch_num:
+        return f"after its last epoch ({phases.epoch_num})"
+    phase = phases.at(progress.epoch if progress.step else max(progress.epoch - 1, 0))
+    where = (
+        f"after step {progress.step} of {settings.steps_per_epoch} of epoch {progress.epoch + 1}"
+        if progress.step
+        else f"after epoch {progress.epoch}"
+    )
+    epoch_in_phase = progress.epoch - phase.first_epoch + (1 if progress.step else 0)
+    return (
+        f"{where} of {phases.epoch_num} (epoch {epoch_in_phase} of {phase.epoch_num} of phase "
+        f"'{phase.name}')"
+    )
+
+
 def train(
     training_model: tf.keras.Model,
     *,
-    dataset: tf.data.Dataset,
+    datasets_from_step: Callable[[int], tf.data.Dataset],
     settings: TrainingSettings,
     learning_rate: LearningRateSettings,
     evaluation: EvaluationSettings,
     evaluator: callbacks.Evaluator | None,
     output_folder_path: str,
+    images_per_step: int,
+    resume_command: str,
 ) -> str:
-    """Train both phases; returns the weights file, which holds the weights with the best test
-    mAP (or the last weights without a test set), loaded into training_model."""
-    phases = settings.phases
+    """Train both phases, or what is left of them after the latest checkpoint; returns the
+    weights file, which holds the weights with the best test mAP (or the last weights without a
+    test set), loaded into training_model.
+
+    datasets_from_step(n): the training batches from batch n of the run on. Raises
+    callbacks.RunInterrupted after a SIGTERM or Ctrl-C (the state is saved first) and
+    callbacks.TrainingDivergedError at a non-finite loss (nothing is saved from it).
+    """
+    phases, steps_per_epoch = settings.phases, settings.steps_per_epoch
     weights_file_path = os.path.join(output_folder_path, "training_model.h5")
+    run_state = RunState(output_folder_path)
+    progress = run_state.read_progress()
+    optimizer = applications.make_optimizer(training_model)
+    if progress is None:
+        progress = Progress()
+        if evaluator is not None and evaluation.evaluate_testing_before_training:
+            evaluator.evaluate("before training")
+    else:
+        phase = phases.at(min(progress.epoch, phases.epoch_num - 1))
+        applications.set_backbone_trainable(training_model, phase.backbone_trainable)
+        applications.compile_training_model(training_model, optimizer=optimizer)
+        run_state.restore(training_model)
+        print(
+            f"\nResuming from {run_state.latest_checkpoint_path}, "
+            f"{describe_progress(progress, settings)}.",
+            flush=True,
+        )
+    stop_request = StopRequest()
+    history_logger = callbacks.HistoryLogger(output_folder_path, phases, records=progress.history)
     epoch_callbacks = [
+        callbacks.StopOnNonFiniteLoss(
+            steps_per_epoch=steps_per_epoch,
+            weights_file_path=weights_file_path,
+            checkpoint_folder_path=run_state.folder_path,
+        ),
+        callbacks.StepProgress(steps_per_epoch=steps_per_epoch, images_per_step=images_per_step),
         callbacks.LearningRateSetter(learning_rate, phases),
         callbacks.GeMPowerLogger(),
     ]
     if evaluator is not None:
-        if evaluation.evaluate_testing_before_training:
-            evaluator.evaluate("before training")
         epoch_callbacks += [
             evaluator,
-            callbacks.BestModelCheckpoint(weights_file_path, monitor=evaluation.monitor),
+            callbacks.BestModelCheckpoint(
+                weights_file_path, monitor=evaluation.monitor, history=progress.history
+            ),
         ]
     epoch_callbacks += [
-        callbacks.HistoryLogger(output_folder_path, phases),
+        history_logger,
+        callbacks.TensorBoardLogger(
+            os.path.join(output_folder_path, "tensorboard"), steps_per_epoch=steps_per_epoch
+        ),
         callbacks.EpochPrinter(phases),
+        callbacks.RunStateSaver(
+            run_state,
+            progress=progress,
+            history_records=history_logger.records,
+            steps_per_epoch=steps_per_epoch,
+            stop_request=stop_request,
+            resume_command=resume_command,
+        ),
     ]
-    for phase in phases:
-        applications.set_backbone_trainable(training_model, phase.backbone_trainable)
-        applications.compile_training_model(training_model)
-        print(
-            f"\nPhase: {phase.name}, {phase.epoch_num} epochs of {settings.steps_per_epoch} steps",
-            flush=True,
-        )
+
+    def fit(*, end_epoch: int) -> None:
+        """Epochs progress.epoch .. end_epoch - 1, the first from step progress.step on."""
         training_model.fit(
-            dataset,
-            initial_epoch=phase.first_epoch,
-            epochs=phase.end_epoch,
-            steps_per_epoch=settings.steps_per_epoch,
+            datasets_from_step(progress.global_step(steps_per_epoch)),
+            initial_epoch=progress.epoch,
+            epochs=end_epoch,
+            steps_per_epoch=steps_per_epoch - progress.step,
             callbacks=epoch_callbacks,
             verbose=0,
         )
+
+    with stop_signals_caught(stop_request):
+        for phase in phases:
+            if phase.end_epoch <= progress.epoch:
+                continue
+            applications.set_backbone_trainable(training_model, phase.backbone_trainable)
+            applications.compile_training_model(training_model, optimizer=optimizer)
+            print(
+                f"\nPhase: {phase.name}, {phase.epoch_num} epochs of {steps_per_epoch} steps",
+                flush=True,
+            )
+            if progress.step:  # an epoch stopped in the middle: its remaining steps first
+                fit(end_epoch=progress.epoch + 1)
+            if progress.epoch < phase.end_epoch:
+                fit(end_epoch=phase.end_epoch)
     if evaluator is None:  # no test set: the last weights are the result
         applications.save_weights_atomically(training_model, weights_file_path)
     else:
         applications.load_weights(training_model, weights_file_path)  # the best by test mAP
     return weights_file_path
+
+
+@contextlib.contextmanager
+def stop_signals_caught(stop_request: StopRequest) -> Iterator[None]:
+    """SIGTERM and Ctrl-C (SIGINT) ask the run to save and stop after the current step, instead
+    of killing it; a second Ctrl-C stops at once."""
+    previous = {
+        signal_number: signal.signal(signal_number, stop_request)
+        for signal_number in (signal.SIGTERM, signal.SIGINT)
+    }
+    try:
+        yield
+    finally:
+        for signal_number, handler in previous.items():
+            signal.signal(signal_number, handler)
