@@ -15,6 +15,17 @@ import tempfile
 from collections.abc import Iterator
 
 
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# tempfile makes private files (0600) and folders (0700); results get the usual permissions.
+FILE_MODE = 0o666 & ~current_umask()
+FOLDER_MODE = 0o777 & ~current_umask()
+
+
 @contextlib.contextmanager
 def atomic_output(file_path: str) -> Iterator[str]:
     """Yield a temporary path beside `file_path`; on success it replaces `file_path` (a rename,
@@ -32,6 +43,7 @@ def atomic_output(file_path: str) -> Iterator[str]:
     os.close(handle)
     try:
         yield temporary_path
+        os.chmod(temporary_path, FILE_MODE)
         os.replace(temporary_path, file_path)
     finally:
         if os.path.exists(temporary_path):
@@ -60,6 +72,7 @@ def atomic_folder(folder_path: str) -> Iterator[str]:
         yield temporary_path
         if os.path.exists(folder_path):
             raise FileExistsError(f"{folder_path} already exists; not overwriting it.")
+        os.chmod(temporary_path, FOLDER_MODE)
         os.rename(temporary_path, folder_path)
     finally:
         shutil.rmtree(temporary_path, ignore_errors=True)  # only our own temporary folder

@@ -13,7 +13,9 @@ import dataclasses
 import functools
 import os
 import shlex
+import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
 
 import tensorflow as tf
@@ -24,7 +26,7 @@ import callbacks
 import datasets
 import image_augmentation
 import training
-from applications import ModelSettings
+from applications import ModelSettings, WeightsFileError
 from callbacks import EvaluationSettings, LearningRateSettings
 from datasets import DatasetError, DatasetSettings, SyntheticSettings
 from datasets.sampling import SamplingSettings, TooFewIdentitiesError, check_enough_identities
@@ -34,6 +36,7 @@ from regularizers import RegularizationSettings
 from settings_checks import SettingsError
 from callbacks import RunInterrupted, TrainingDivergedError
 from training import TrainingSettings
+from training.devices import MIXED_PRECISION_MODES, DeviceSettings
 from training.output_folder import OutputFolderError, prepare_output_folder
 
 FLAGS = flags.FLAGS
@@ -45,6 +48,7 @@ EVALUATION = EvaluationSettings()
 SAMPLING = SamplingSettings()
 LEARNING_RATE = LearningRateSettings()
 TRAINING = TrainingSettings()
+DEVICES = DeviceSettings()
 AUGMENTATION = AugmentationSettings()
 
 # Dataset
@@ -156,6 +160,12 @@ flags.DEFINE_bool(
     "k-reciprocal re-ranking (Zhong et al., CVPR 2017).",
 )
 flags.DEFINE_bool("evaluation_only", False, "Only evaluate pretrained_model_file_path.")
+flags.DEFINE_integer(
+    "ranked_list_num",
+    EVALUATION.ranked_list_num,
+    "Pictures of the N worst and N best test queries by average precision, each beside its "
+    "top 10 (ranked_lists/index.html), at the end of training or in evaluation-only mode.",
+)
 flags.DEFINE_bool(
     "save_data_to_disk",
     EVALUATION.save_data_to_disk,
@@ -224,7 +234,12 @@ flags.DEFINE_bool(
     MODEL.use_horizontal_flipping_inside_model,
     "FlipReID: train on each image and its mirror, with the flipping loss.",
 )
-flags.DEFINE_string("pretrained_model_file_path", "", "Weights (.h5) to start from or evaluate.")
+flags.DEFINE_string(
+    "pretrained_model_file_path",
+    "",
+    "Weights to start from or evaluate: training_model.h5 or inference_model.h5 (the kind is "
+    "read from the file).",
+)
 flags.DEFINE_string(
     "output_folder_path", "./output", "Results go to output_folder_path/{dataset}_{backbone}."
 )
@@ -233,6 +248,23 @@ flags.DEFINE_bool(
     False,
     "Write into an output folder that already holds results (files of the same names are "
     "replaced; nothing else is deleted).",
+)
+# Devices and precision
+flags.DEFINE_enum(
+    "mixed_precision",
+    DEVICES.mixed_precision,
+    MIXED_PRECISION_MODES,
+    "auto: float16 (with loss scaling) on CUDA GPUs with tensor cores, float32 elsewhere; or "
+    "float32, float16, bfloat16. GeM, clipping, the heads and the losses stay float32.",
+)
+flags.DEFINE_integer(
+    "logical_cpu_device_num",
+    DEVICES.logical_cpu_device_num,
+    "Without GPUs: split the CPU into this many devices (MirroredStrategy), to try the "
+    "several-device path. GPUs: all visible ones are used (CUDA_VISIBLE_DEVICES restricts).",
+)
+flags.DEFINE_bool(
+    "jit_compile", DEVICES.jit_compile, "XLA-compile the training step (try it on a GPU)."
 )
 flags.DEFINE_bool(
     "evaluate_testing_before_training",
@@ -258,6 +290,7 @@ class Settings:
     augmentation: AugmentationSettings
     learning_rate: LearningRateSettings
     training: TrainingSettings | None  # None in evaluation-only mode
+    devices: DeviceSettings
 
 
 def settings_from_flags():
@@ -278,6 +311,7 @@ def settings_from_flags():
         augmentation=from_flags(AugmentationSettings),
         learning_rate=from_flags(LearningRateSettings),
         training=None if FLAGS.evaluation_only else from_flags(TrainingSettings),
+        devices=from_flags(DeviceSettings),
     )
 
 
@@ -307,6 +341,7 @@ def main(argv):
         SettingsError,
         OutputFolderError,
         TrainingDivergedError,
+        WeightsFileError,
         UsageError,
     ) as error:
         sys.exit(f"\nError: {error}")
@@ -316,9 +351,15 @@ def run(settings: Settings) -> None:
     if FLAGS.evaluation_only and not os.path.isfile(FLAGS.pretrained_model_file_path):
         raise UsageError(
             "--evaluation_only needs --pretrained_model_file_path pointing at the .h5 weights "
-            f"written by training (training_model.h5); got {FLAGS.pretrained_model_file_path!r}."
+            "written by training (training_model.h5 or inference_model.h5); got "
+            f"{FLAGS.pretrained_model_file_path!r}."
         )
+    strategy = training.configure_devices(settings.devices)  # before anything touches devices
+    print(training.describe_devices(strategy), flush=True)
+    if settings.training is not None:
+        training.check_batch_split(settings.sampling, strategy.num_replicas_in_sync)
     output_folder_path = output_folder_of(settings)
+    chief = training.is_chief(strategy)
     prepare_output_folder(
         output_folder_path,
         flags_text=this_program_flags(),
@@ -326,22 +367,54 @@ def run(settings: Settings) -> None:
         training_epoch_num=None
         if settings.training is None
         else settings.training.phases.epoch_num,
+        writable=chief,
     )
+    if chief:
+        train_or_evaluate(settings, strategy=strategy, output_folder_path=output_folder_path)
+        return
+    # The other workers of a cluster compute the same, write into a folder of their own that
+    # is deleted at the end, and continue from the chief's checkpoints.
+    worker_folder_path = tempfile.mkdtemp(prefix="flipreid-worker-")
+    print(f"Not the chief: this worker's files go to {worker_folder_path}, deleted at the end.")
+    try:
+        train_or_evaluate(
+            settings,
+            strategy=strategy,
+            output_folder_path=worker_folder_path,
+            resume_folder_path=None if FLAGS.overwrite_output_folder else output_folder_path,
+        )
+    finally:
+        shutil.rmtree(worker_folder_path, ignore_errors=True)
+
+
+def train_or_evaluate(
+    settings: Settings,
+    *,
+    strategy: tf.distribute.Strategy,
+    output_folder_path: str,
+    resume_folder_path: str | None = None,
+) -> None:
     tf.keras.utils.set_random_seed(FLAGS.seed)
     train_df, query_df, gallery_df, encoders = load_dataset(settings)
     label_encoder = encoders["identity_ID"]
     class_num = len(label_encoder.classes_)
     if not FLAGS.evaluation_only:  # too few identities for a P x K batch: stop before building
         check_enough_identities(train_df["identity_ID"].to_numpy(), settings.sampling)
-    training_model, inference_model = applications.init_model(
-        settings.model,
-        class_num=class_num,
-        use_pretrained_backbone=FLAGS.use_pretrained_backbone,
-        pretrained_backbone_weights_file_path=FLAGS.pretrained_backbone_weights_file_path,
-        regularization=settings.regularization,
-    )
-    if FLAGS.pretrained_model_file_path:
-        load_model_weights(training_model, FLAGS.pretrained_model_file_path)
+    with strategy.scope():
+        training_model, inference_model = applications.init_model(
+            settings.model,
+            class_num=class_num,
+            # Weights to load replace ImageNet's: no need to download them.
+            use_pretrained_backbone=FLAGS.use_pretrained_backbone
+            and not FLAGS.pretrained_model_file_path,
+            pretrained_backbone_weights_file_path=FLAGS.pretrained_backbone_weights_file_path,
+            regularization=settings.regularization,
+        )
+        if FLAGS.pretrained_model_file_path:
+            kind = applications.load_weights_file(
+                training_model, inference_model, FLAGS.pretrained_model_file_path
+            )
+            print(f"Loaded the {kind} model weights of {FLAGS.pretrained_model_file_path}")
     evaluator = None
     if len(query_df) and len(gallery_df):
         evaluator = callbacks.Evaluator(
@@ -356,28 +429,30 @@ def run(settings: Settings) -> None:
     if FLAGS.evaluation_only:
         evaluate_only(evaluator, inference_model, settings=settings, class_num=class_num)
         return
-    datasets_from_step = functools.partial(
-        image_augmentation.build_training_dataset,
-        image_file_paths=train_df["image_file_path"],
-        identity_labels=label_encoder.transform(train_df["identity_ID"]),
-        class_num=class_num,
-        output_names=training_model.output_names,
-        sampling=settings.sampling,
-        image_size=(settings.model.image_height, settings.model.image_width),
-        augmentation=settings.augmentation,
-        workers=FLAGS.workers,
-        seed=FLAGS.seed,
-    )
     weights_file_path = training.train(
         training_model,
-        datasets_from_step=lambda first_step: datasets_from_step(first_step=first_step),
+        strategy=strategy,
+        datasets_from_step=functools.partial(
+            image_augmentation.build_training_dataset,
+            image_file_paths=train_df["image_file_path"],
+            identity_labels=label_encoder.transform(train_df["identity_ID"]),
+            class_num=class_num,
+            output_names=training_model.output_names,
+            sampling=settings.sampling,
+            image_size=(settings.model.image_height, settings.model.image_width),
+            augmentation=settings.augmentation,
+            workers=FLAGS.workers,
+            seed=FLAGS.seed,
+        ),
         settings=settings.training,
         learning_rate=settings.learning_rate,
         evaluation=settings.evaluation,
         evaluator=evaluator,
         output_folder_path=output_folder_path,
+        resume_folder_path=resume_folder_path,
         images_per_step=settings.sampling.batch_size,
         resume_command=shlex.join(["python3", "-u", *sys.argv]),
+        jit_compile=settings.devices.jit_compile,
     )
     inference_model_path = os.path.join(output_folder_path, "inference_model.h5")
     applications.save_inference_model(
@@ -394,7 +469,7 @@ def evaluate_only(evaluator, inference_model, *, settings: Settings, class_num: 
     weights."""
     if evaluator is None:
         raise UsageError("--evaluation_only needs a test set: set --testing_size above 0.")
-    logs = evaluator.evaluate("evaluation only")
+    logs = evaluator.evaluate("evaluation only", final=True)
     print(f"Test mAP ({evaluator.monitor}): {logs[evaluator.monitor]:.4f}")
     inference_model_path = (
         os.path.splitext(FLAGS.pretrained_model_file_path)[0] + "_inference_model.h5"
@@ -447,17 +522,6 @@ def drop_unreadable_images(frame, split_name: str):
             flush=True,
         )
     return frame[readable].reset_index(drop=True)
-
-
-def load_model_weights(training_model, file_path: str) -> None:
-    try:
-        applications.load_weights(training_model, file_path)
-    except Exception as error:  # h5py and Keras raise many kinds for a bad file
-        raise UsageError(
-            f"Cannot load model weights from {file_path!r}: {error}. Expected the .h5 file that "
-            "training wrote (training_model.h5), for the same --backbone_model_name, "
-            "--region_num and dataset (number of training identities)."
-        ) from error
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ embeddings (docs/method.md).
 
 import legacy_keras  # noqa: I001  (Keras 2 must be selected before TensorFlow is imported)
 
-import contextlib
 import dataclasses
 import json
 import os
@@ -25,12 +24,23 @@ import tensorflow as tf
 from atomic_files import atomic_folder, atomic_output, write_atomically
 from load_backbones import BACKBONE_NAMES, OUTPUT_STRIDE, BackboneError, feature_map_height
 from load_backbones import load_backbone
-from metric_learning import batch_hard_triplet_loss
+from metric_learning import global_batch_hard_triplet_loss
 from regularizers import RegularizationSettings, add_l2_regularization
 from settings_checks import SettingsError, require_at_least, require_one_of
 
+from .features import FeatureExtractor
+from .release_2021 import load_release_2021_weights
+from .weights_files import (
+    INFERENCE,
+    RELEASE_2021,
+    TRAINING,
+    WeightsFileError,
+    class_num_of,
+    weights_file_kind,
+)
 from .layers import (
     BackboneBlock,
+    all_blocks_trainable,
     ClipValues,
     FlipAverage,
     GeneralizedMeanPooling,
@@ -43,6 +53,7 @@ legacy_keras.require_keras2()
 POOLING_MODES = ("GeM", "Average", "Max")
 __all__ = [
     "POOLING_MODES",
+    "FeatureExtractor",
     "BackboneError",
     "ModelSettings",
     "read_inference_model_description",
@@ -52,6 +63,13 @@ __all__ = [
     "init_model",
     "load_inference_model",
     "load_weights",
+    "load_weights_file",
+    "WeightsFileError",
+    "weights_file_kind",
+    "class_num_of",
+    "TRAINING",
+    "INFERENCE",
+    "RELEASE_2021",
     "save_inference_model",
     "save_weights_atomically",
     "set_backbone_trainable",
@@ -236,11 +254,15 @@ def embed(feature_map, branches: Branches) -> list:
 
 
 def classification_head(embedding, *, name: str, class_num: int):
-    """BatchNormalization -> Dense without bias (normal init, stddev 0.001) -> softmax."""
-    features = tf.keras.layers.BatchNormalization(epsilon=2e-5, name=f"{name}_bn")(embedding)
+    """BatchNormalization -> Dense without bias (normal init, stddev 0.001) -> softmax, in
+    float32 under any precision policy."""
+    features = tf.keras.layers.BatchNormalization(epsilon=2e-5, dtype="float32", name=f"{name}_bn")(
+        embedding
+    )
     logits = tf.keras.layers.Dense(
         class_num,
         use_bias=False,
+        dtype="float32",
         name=f"{name}_classifier",
         kernel_initializer=tf.keras.initializers.RandomNormal(stddev=0.001),
     )(features)
@@ -267,12 +289,9 @@ def set_backbone_trainable(model: tf.keras.Model, trainable: bool) -> None:
             layer.trainable = trainable
 
 
-def triplet_loss(identity_labels, embeddings):
-    return batch_hard_triplet_loss(embeddings, identity_labels)
-
-
 def make_optimizer(training_model: tf.keras.Model) -> tf.keras.optimizers.Optimizer:
-    """One Adam for the whole run, built over every variable that trains in either phase.
+    """One Adam for the whole run, built over every variable that trains in either phase, with
+    loss scaling under the mixed_float16 policy.
 
     As in the 2021 release, both phases use this one optimizer: its step count and the moments
     of the layers trained in the frozen phase carry over into the whole-model phase.
@@ -280,6 +299,9 @@ def make_optimizer(training_model: tf.keras.Model) -> tf.keras.optimizers.Optimi
     optimizer = tf.keras.optimizers.Adam()
     with all_blocks_trainable(training_model):
         optimizer.build(training_model.trainable_variables)
+    if tf.keras.mixed_precision.global_policy().name == "mixed_float16":
+        # float16 gradients underflow without loss scaling (bfloat16 has float32's range).
+        optimizer = tf.keras.mixed_precision.LossScaleOptimizer(optimizer)
     return optimizer
 
 
@@ -300,32 +322,45 @@ def compile_training_model(
     if learning_rate is not None:
         optimizer.learning_rate.assign(learning_rate)
     losses = [
-        triplet_loss if name.endswith("_embedding") else "categorical_crossentropy"
+        global_batch_hard_triplet_loss
+        if name.endswith("_embedding")
+        else "categorical_crossentropy"
         for name in training_model.output_names
     ]
     training_model.compile(optimizer=optimizer, loss=losses, jit_compile=jit_compile)
-
-
-@contextlib.contextmanager
-def all_blocks_trainable(model: tf.keras.Model):
-    """Keras 2 .h5 files list a layer's trainable weights before its non-trainable ones, so a
-    file written with a frozen backbone would not load into an unfrozen one. Weights are saved
-    and loaded with every block trainable, then the freezing is restored."""
-    blocks = [layer for layer in model.layers if isinstance(layer, BackboneBlock)]
-    states = [block.trainable for block in blocks]
-    for block in blocks:
-        block.trainable = True
-    try:
-        yield
-    finally:
-        for block, state in zip(blocks, states, strict=True):
-            block.trainable = state
 
 
 def load_weights(model: tf.keras.Model, file_path: str) -> None:
     """Load weights written by save_weights_atomically, whatever either model's freezing."""
     with all_blocks_trainable(model):
         model.load_weights(file_path)
+
+
+def load_weights_file(
+    training_model: tf.keras.Model, inference_model: tf.keras.Model, file_path: str
+) -> str:
+    """Load either file training writes: training_model.h5 into the training model,
+    inference_model.h5 into the inference model (whose weights the training model shares; its
+    heads keep their values); or a checkpoint of the 2021 release (release_2021.py). Returns
+    the kind (weights_files.TRAINING, INFERENCE or RELEASE_2021).
+
+    Raises WeightsFileError when the file is neither, or does not fit (another backbone,
+    --region_num or number of training identities).
+    """
+    kind = weights_file_kind(file_path)
+    if kind == RELEASE_2021:
+        load_release_2021_weights(training_model, file_path)
+        return kind
+    model = training_model if kind == TRAINING else inference_model
+    try:
+        load_weights(model, file_path)
+    except Exception as error:  # h5py and Keras raise many kinds for a file that does not fit
+        raise WeightsFileError(
+            f"Cannot load the {kind} model weights from {file_path!r}: {error}. The file must "
+            "come from a model with the same --backbone_model_name and --region_num"
+            + (" and the same number of training identities." if kind == TRAINING else ".")
+        ) from error
+    return kind
 
 
 def save_weights_atomically(model: tf.keras.Model, file_path: str) -> None:

@@ -1,6 +1,13 @@
-"""The small layers of the FlipReID network, each serialisable."""
+"""The small layers of the FlipReID network, each serialisable.
+
+Under a mixed-precision policy the numerically sensitive ones compute in float32 whatever the
+policy (GeM powers and pooling, clipping, the mean and the flipping loss): their inputs are cast
+to float32 by Keras.
+"""
 
 import legacy_keras  # noqa: F401, I001  (Keras 2 must be selected before TensorFlow is imported)
+
+import contextlib
 
 import tensorflow as tf
 
@@ -15,6 +22,7 @@ class GeneralizedMeanPooling(tf.keras.layers.Layer):
     """
 
     def __init__(self, initial_power: float = 1.0, epsilon: float = 1e-6, **kwargs):
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         self.initial_power = initial_power
         self.epsilon = epsilon
@@ -45,6 +53,7 @@ class GeneralizedMeanPooling(tf.keras.layers.Layer):
 @register
 class ClipValues(tf.keras.layers.Layer):
     def __init__(self, min_value: float = 0.0, max_value: float = 1.0, **kwargs):
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         self.min_value = min_value
         self.max_value = max_value
@@ -92,6 +101,10 @@ class FlipAverage(tf.keras.layers.Layer):
     metric "flipping".
     """
 
+    def __init__(self, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+
     def call(self, inputs):
         embeddings, mirrored_embeddings = inputs
         means, flipping_losses = [], []
@@ -117,3 +130,19 @@ class BackboneBlock(tf.keras.layers.Layer):
 
     def call(self, inputs, training=None):
         return self.block(inputs, training=training)
+
+
+@contextlib.contextmanager
+def all_blocks_trainable(model: tf.keras.Model):
+    """Keras 2 .h5 files list a layer's trainable weights before its non-trainable ones, so a
+    file written with a frozen backbone would not load into an unfrozen one. Weights are saved
+    and loaded with every block trainable, then the freezing is restored."""
+    blocks = [layer for layer in model.layers if isinstance(layer, BackboneBlock)]
+    states = [block.trainable for block in blocks]
+    for block in blocks:
+        block.trainable = True
+    try:
+        yield
+    finally:
+        for block, state in zip(blocks, states, strict=True):
+            block.trainable = state

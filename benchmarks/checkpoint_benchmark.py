@@ -12,7 +12,7 @@ import os
 import tempfile
 import time
 
-from common import MarkdownTable, measure_in_subprocess, parse_case_arguments
+from common import measure_cases, parse_case_arguments
 
 
 def run_case(case: str) -> dict:
@@ -61,23 +61,24 @@ def main() -> None:
         output_file_name="checkpoint.md",
         run_case=run_case,
     )
-    table = MarkdownTable(
-        ["backbone, input", "save (s)", "restore (s)", "checkpoint size (MB)", "peak memory (GB)"]
+    table = measure_cases(
+        __file__,
+        arguments.cases.split(","),
+        columns=[
+            "backbone, input",
+            "save (s)",
+            "restore (s)",
+            "checkpoint size (MB)",
+            "peak memory (GB)",
+        ],
+        describe_case=lambda case: [case.replace(":", ", ")],
+        format_result=lambda result: [
+            f"{result['save_seconds']:.2f}",
+            f"{result['restore_seconds']:.2f}",
+            f"{result['mb']:.0f}",
+            f"{result['peak_gb']:.2f}",
+        ],
     )
-    for case in arguments.cases.split(","):
-        result = measure_in_subprocess(__file__, case)
-        if "error" in result:
-            table.add_row([case, f"failed: {result['error']}", "", "", ""])
-            continue
-        table.add_row(
-            [
-                case.replace(":", ", "),
-                f"{result['save_seconds']:.2f}",
-                f"{result['restore_seconds']:.2f}",
-                f"{result['mb']:.0f}",
-                f"{result['peak_gb']:.2f}",
-            ]
-        )
     table.save(arguments.output)
 
 

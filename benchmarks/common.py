@@ -108,3 +108,20 @@ class MarkdownTable:
     def save(self, file_path: str) -> None:
         write_atomically(file_path, "\n".join(self.lines) + "\n")
         print(f"Written to {file_path}")
+
+
+def measure_cases(
+    script_path: str, cases: list[str], *, columns: list[str], describe_case, format_result
+) -> MarkdownTable:
+    """Measure each case in a fresh process into a table: describe_case(case) gives the first
+    cells, format_result(result) the others (or one cell saying how the case failed)."""
+    table = MarkdownTable(columns)
+    for case in cases:
+        described = describe_case(case)
+        result = measure_in_subprocess(script_path, case)
+        if "error" in result:
+            blanks = [""] * (len(columns) - len(described) - 1)
+            table.add_row([*described, f"failed: {result['error']}", *blanks])
+        else:
+            table.add_row([*described, *format_result(result)])
+    return table

@@ -10,7 +10,7 @@ cameras drawn at random, so every code path (camera rule, distractors) is exerci
 
 import time
 
-from common import MarkdownTable, measure_in_subprocess, parse_case_arguments
+from common import measure_cases, parse_case_arguments
 
 SIZES = {  # query images, gallery images, identities, cameras
     "market1501": (3368, 15913, 751, 6),
@@ -94,20 +94,18 @@ def main() -> None:
         output_file_name="evaluation.md",
         run_case=run_case,
     )
-    table = MarkdownTable(["case", "seconds", "peak memory (GB)", "mAP", "rank-1"])
-    for name in arguments.cases.split(","):
-        result = measure_in_subprocess(__file__, name)
-        if "error" in result:
-            table.add_row([CASES[name], f"failed: {result['error']}", "", "", ""])
-            continue
-        quality = (
-            [f"{100 * result['mAP']:.1f}", f"{100 * result['rank1']:.1f}"]
-            if "mAP" in result
-            else ["-", "-"]
-        )
-        table.add_row(
-            [CASES[name], f"{result['seconds']:.2f}", f"{result['peak_gb']:.2f}", *quality]
-        )
+    table = measure_cases(
+        __file__,
+        arguments.cases.split(","),
+        columns=["case", "seconds", "peak memory (GB)", "mAP", "rank-1"],
+        describe_case=lambda name: [CASES[name]],
+        format_result=lambda result: [
+            f"{result['seconds']:.2f}",
+            f"{result['peak_gb']:.2f}",
+            f"{100 * result['mAP']:.1f}" if "mAP" in result else "-",
+            f"{100 * result['rank1']:.1f}" if "mAP" in result else "-",
+        ],
+    )
     table.save(arguments.output)
 
 

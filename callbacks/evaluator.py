@@ -10,8 +10,9 @@ import pandas as pd
 import tensorflow as tf
 
 import evaluation
+import visualization
+from applications import FeatureExtractor
 from atomic_files import write_atomically
-from image_augmentation import build_evaluation_dataset
 from settings_checks import require_at_least
 
 from .phases import TrainingPhases
@@ -26,9 +27,10 @@ class EvaluationSettings:
     use_re_ranking: bool = False
     save_data_to_disk: bool = False
     evaluate_testing_before_training: bool = False
+    ranked_list_num: int = 0  # pictures of the worst and of the best queries, at the end
 
     def __post_init__(self):
-        require_at_least(self, evaluate_testing_every_N_epochs=1)
+        require_at_least(self, evaluate_testing_every_N_epochs=1, ranked_list_num=0)
 
     @property
     def monitor(self) -> str:
@@ -57,32 +59,20 @@ class Evaluator(tf.keras.callbacks.Callback):
         self.query_df, self.gallery_df = query_df, gallery_df
         self.settings, self.phases = settings, phases
         self.output_folder_path = output_folder_path
-        self.workers, self.batch_size = workers, batch_size
-        self.embed = tf.function(self.embed_batch)
+        self.extract_features = FeatureExtractor(
+            inference_model,
+            use_horizontal_flipping=settings.use_horizontal_flipping_in_evaluation,
+            workers=workers,
+            batch_size=batch_size,
+        )
 
     @property
     def monitor(self) -> str:
         return self.settings.monitor
 
-    def embed_batch(self, images):
-        features = tf.concat(self.inference_model(images, training=False), axis=-1)
-        if self.settings.use_horizontal_flipping_in_evaluation:
-            mirrored = tf.concat(
-                self.inference_model(tf.reverse(images, axis=[2]), training=False), axis=-1
-            )
-            features = (features + mirrored) / 2.0
-        return features
-
-    def extract_features(self, image_file_paths) -> np.ndarray:
-        dataset = build_evaluation_dataset(
-            image_file_paths,
-            image_size=tuple(self.inference_model.input_shape[1:3]),
-            batch_size=self.batch_size,
-            workers=self.workers,
-        )
-        return np.concatenate([self.embed(images).numpy() for images in dataset]).astype(np.float32)
-
-    def evaluate(self, description: str) -> dict[str, float]:
+    def evaluate(self, description: str, *, final: bool = False) -> dict[str, float]:
+        """Print the results table and return the test_* log entries; when `final`, also write
+        the ranked lists (settings.ranked_list_num)."""
         start = time.perf_counter()
         query_features = self.extract_features(self.query_df["image_file_path"])
         gallery_features = self.extract_features(self.gallery_df["image_file_path"])
@@ -112,7 +102,62 @@ class Evaluator(tf.keras.callbacks.Callback):
         )
         if self.settings.save_data_to_disk:
             self.save_features(description, query_features, gallery_features, labels)
+        if final and self.settings.ranked_list_num:
+            self.write_ranked_lists(results["plain"], query_features, gallery_features, labels)
         return evaluation.metrics_to_logs(results)
+
+    def write_ranked_lists(self, metrics, query_features, gallery_features, labels) -> None:
+        """Pictures of the ranked_list_num worst and best queries by average precision (plain
+        cosine distances, the protocol's same-camera images of the query's identity left out)
+        under ranked_lists/, and ranked_lists/index.html."""
+        folder_path = os.path.join(self.output_folder_path, "ranked_lists")
+        average_precisions = metrics.query_average_precisions
+        valid = np.flatnonzero(~np.isnan(average_precisions))
+        by_precision = valid[np.argsort(average_precisions[valid], kind="stable")]
+        count = self.settings.ranked_list_num
+        chosen = [("worst", index) for index in by_precision[:count]]
+        chosen += [("best", index) for index in by_precision[::-1][:count]]
+        gallery_paths = self.gallery_df["image_file_path"].to_numpy(str)
+        pages = []
+        for order, (kind, query_index) in enumerate(chosen, start=1):
+            distances = next(
+                evaluation.iterate_distance_chunks(
+                    query_features[query_index : query_index + 1], gallery_features
+                )
+            )[1][0]
+            top = evaluation.ranked_gallery(
+                distances,
+                q_pid=labels["q_pids"][query_index],
+                q_camid=labels["q_camids"][query_index],
+                g_pids=labels["g_pids"],
+                g_camids=labels["g_camids"],
+                top_k=10,
+            )
+            query_path = self.query_df["image_file_path"][query_index]
+            picture_path = os.path.join(folder_path, f"{order:03d}_{kind}.png")
+            visualization.write_picture(
+                picture_path,
+                visualization.draw_ranked_list(
+                    query_path,
+                    gallery_paths[top],
+                    distances[top],
+                    matches=(labels["g_pids"][top] == labels["q_pids"][query_index]).tolist(),
+                ),
+            )
+            precision = average_precisions[query_index]
+            pages.append(
+                visualization.RankedListPage(
+                    f"{kind}: {os.path.basename(query_path)}",
+                    os.path.basename(picture_path),
+                    f"average precision {100 * precision:.1f}%",
+                )
+            )
+        visualization.write_index_html(
+            os.path.join(folder_path, "index.html"),
+            pages,
+            heading=f"The {count} worst and {count} best queries by average precision",
+        )
+        print(f"Ranked lists of {len(chosen)} queries: {folder_path}/index.html", flush=True)
 
     def save_features(self, description, query_features, gallery_features, labels) -> None:
         file_path = os.path.join(
@@ -140,4 +185,6 @@ class Evaluator(tf.keras.callbacks.Callback):
             epoch_in_phase % self.settings.evaluate_testing_every_N_epochs == 0
             or epoch + 1 == phase.end_epoch
         ):
-            logs.update(self.evaluate(f"epoch {epoch + 1}"))
+            logs.update(
+                self.evaluate(f"epoch {epoch + 1}", final=epoch + 1 == self.phases.epoch_num)
+            )

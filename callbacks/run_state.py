@@ -31,10 +31,17 @@ class Progress:
 
 
 class RunState:
-    """The checkpoints of one run, under output_folder_path/checkpoints."""
+    """The checkpoints of one run, under output_folder_path/checkpoints.
 
-    def __init__(self, output_folder_path: str):
+    resume_folder_path: where to read the checkpoint to continue from, when it is not the
+    output folder (a worker other than the chief reads the chief's and writes elsewhere).
+    """
+
+    def __init__(self, output_folder_path: str, *, resume_folder_path: str | None = None):
         self.folder_path = os.path.join(output_folder_path, CHECKPOINT_FOLDER_NAME)
+        self.resume_folder_path = os.path.join(
+            resume_folder_path or output_folder_path, CHECKPOINT_FOLDER_NAME
+        )
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.history = tf.Variable("[]", trainable=False)
@@ -45,7 +52,8 @@ class RunState:
 
     @property
     def latest_checkpoint_path(self) -> str | None:
-        return tf.train.latest_checkpoint(self.folder_path)
+        """The checkpoint to continue from."""
+        return tf.train.latest_checkpoint(self.resume_folder_path)
 
     def read_progress(self) -> Progress | None:
         """The progress of the latest checkpoint, or None when there is none."""

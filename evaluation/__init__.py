@@ -2,7 +2,7 @@
 
 from .distances import compute_distance_matrix, iterate_distance_chunks
 from .evaluate import evaluate_features, format_results_table, metrics_to_logs
-from .metrics import RankingMetrics, compute_CMC_mAP, compute_ranking_metrics
+from .metrics import RankingMetrics, compute_CMC_mAP, compute_ranking_metrics, ranked_gallery
 from .re_ranking import re_ranking, re_ranking_from_features
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "format_results_table",
     "iterate_distance_chunks",
     "metrics_to_logs",
+    "ranked_gallery",
     "re_ranking",
     "re_ranking_from_features",
 ]

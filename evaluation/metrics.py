@@ -24,6 +24,8 @@ class RankingMetrics:
     mAP: float
     mINP: float
     valid_query_num: int  # queries with at least one true match left after the camera rule
+    # (query_num,) each query's average precision, in query order; NaN for a skipped query.
+    query_average_precisions: np.ndarray | None = None
 
 
 def compute_CMC_mAP(
@@ -86,6 +88,7 @@ class MetricAccumulator:
         self.first_match_rank_counts = np.zeros(max_rank + 1, dtype=np.int64)
         self.average_precisions: list[float] = []
         self.inverse_negative_penalties: list[float] = []
+        self.query_average_precisions: list[float] = []  # one per query, NaN when skipped
 
     def add(self, distmat: np.ndarray, q_pids: np.ndarray, q_camids: np.ndarray) -> None:
         distmat, q_pids, q_camids = np.asarray(distmat), np.asarray(q_pids), np.asarray(q_camids)
@@ -108,11 +111,13 @@ class MetricAccumulator:
             same_camera = self.g_camids[own_positions] == q_camid
             match_ranks = ranks_of_matches(distances, own_positions[~same_camera], own_positions)
             if match_ranks is None:
+                self.query_average_precisions.append(float("nan"))
                 continue  # no true match left after the camera rule
             match_num = len(match_ranks)
             self.first_match_rank_counts[min(match_ranks[0], self.max_rank + 1) - 1] += 1
             precisions = np.arange(1, match_num + 1) / match_ranks
             self.average_precisions.append(float(precisions.mean()))
+            self.query_average_precisions.append(self.average_precisions[-1])
             self.inverse_negative_penalties.append(match_num / float(match_ranks[-1]))
 
     def result(self) -> RankingMetrics:
@@ -128,6 +133,7 @@ class MetricAccumulator:
             mAP=float(np.mean(self.average_precisions)),
             mINP=float(np.mean(self.inverse_negative_penalties)),
             valid_query_num=valid_query_num,
+            query_average_precisions=np.array(self.query_average_precisions),
         )
 
 
@@ -172,3 +178,19 @@ def ranks_of_matches(
             tie_adjustment[after] += 1
         negatives_before = negatives_before + tie_adjustment[:match_num]
     return np.arange(1, match_num + 1) + negatives_before
+
+
+def ranked_gallery(
+    distances: np.ndarray,
+    *,
+    q_pid,
+    q_camid,
+    g_pids: np.ndarray,
+    g_camids: np.ndarray,
+    top_k: int,
+) -> np.ndarray:
+    """Gallery positions of one query's top_k, closest first (ties by gallery position), after
+    the protocol's removal of the query's identity seen by the query's camera."""
+    kept = np.flatnonzero(~((g_pids == q_pid) & (g_camids == q_camid)))
+    order = np.argsort(distances[kept], kind="stable")[:top_k]
+    return kept[order]

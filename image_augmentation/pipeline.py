@@ -1,19 +1,26 @@
 """tf.data pipelines: P x K training batches and evaluation batches, uint8 images.
 
-Decoding and resizing are TensorFlow ops (parallel, no Python per image); only the
-albumentations augmentation runs in Python, through tf.numpy_function, in `workers` parallel
-calls. Images are uint8 until the model casts them, which keeps host-to-device traffic small.
+Decoding and resizing are TensorFlow ops per image; the augmentation (OpenCV and NumPy, see
+transforms.py) runs once per batch; both in `workers` parallel calls. Images are uint8 until
+the model casts them, which keeps host-to-device traffic small.
 """
 
+import functools
 import itertools
-import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
 
 from datasets.sampling import SamplingSettings, iterate_identity_batches
 
-from .transforms import AugmentationSettings, build_training_augmentation
+from .transforms import (
+    PARAMETER_NAMES,
+    AugmentationSettings,
+    apply_augmentation,
+    sample_augmentation,
+)
 
 
 def decode_and_resize(image_file_path: tf.Tensor, image_height: int, image_width: int) -> tf.Tensor:
@@ -47,25 +54,48 @@ def find_readable_images(image_file_paths: list[str], workers: int = 5) -> np.nd
     return readable
 
 
-class SeededAugmentation:
-    """The augmentation, reproducible under a seed whatever the thread scheduling: each image
-    is augmented with seed (seed, element number), by a per-thread copy of the pipeline."""
+@dataclass(frozen=True)
+class ReplicaShare:
+    """Which part of each global batch one input pipeline produces: the slices of the replicas
+    `replica_ids` (in order) out of `replica_num` equal slices. Each slice holds whole
+    identities when P divides by replica_num, since a batch lists its identities' K images
+    one identity after another."""
 
-    def __init__(self, *, image_size: tuple[int, int], settings: AugmentationSettings, seed: int):
-        self.image_size, self.settings, self.seed = image_size, settings, seed
-        self.local = threading.local()
+    replica_ids: tuple[int, ...] = (0,)
+    replica_num: int = 1
 
-    def __call__(self, image: np.ndarray, element_number: np.int64) -> np.ndarray:
-        if not hasattr(self.local, "augmentation"):
-            self.local.augmentation = build_training_augmentation(
-                *self.image_size,
-                patch_replacement_probability=self.settings.patch_replacement_probability,
-                random_erasing_probability=self.settings.random_erasing_probability,
-            )
-        self.local.augmentation.set_random_seed(
-            int(np.random.SeedSequence([self.seed, int(element_number)]).generate_state(1)[0])
-        )
-        return self.local.augmentation(image=image)["image"]
+    @classmethod
+    def of(cls, input_context: tf.distribute.InputContext) -> "ReplicaShare":
+        """The share of the pipeline tf.distribute asks for (each pipeline feeds its worker's
+        replicas, consecutive elements going to consecutive replicas)."""
+        per_pipeline = input_context.num_replicas_in_sync // input_context.num_input_pipelines
+        first = input_context.input_pipeline_id * per_pipeline
+        return cls(tuple(range(first, first + per_pipeline)), input_context.num_replicas_in_sync)
+
+
+def replica_slices(
+    identity_labels: np.ndarray,
+    sampling: SamplingSettings,
+    *,
+    seed: int,
+    first_step: int,
+    share: ReplicaShare,
+    draw_augmentation,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(rows, augmentation parameters) of each of the share's replica slices of each global
+    batch from batch first_step on. An image's parameters come from draw_augmentation(rng) with
+    rng seeded by (seed, element number), where the element number counts images over the
+    whole run: the same whatever the replica count or where the run started."""
+    batches = iterate_identity_batches(identity_labels, sampling, seed=seed)
+    slice_size = sampling.batch_size // share.replica_num
+    for step, rows in enumerate(itertools.islice(batches, first_step, None), start=first_step):
+        for replica_id in share.replica_ids:
+            positions = np.arange(replica_id * slice_size, (replica_id + 1) * slice_size)
+            parameters = [
+                draw_augmentation(np.random.default_rng([seed, step * sampling.batch_size + p]))
+                for p in positions
+            ]
+            yield rows[positions], np.stack(parameters)
 
 
 def build_training_dataset(
@@ -80,53 +110,54 @@ def build_training_dataset(
     workers: int = 5,
     seed: int = 0,
     first_step: int = 0,
+    share: ReplicaShare = ReplicaShare(),
 ) -> tf.data.Dataset:
     """Endless (images, targets) batches for the training model, from batch `first_step` of the
-    run's stream on.
+    run's stream on; with several replicas, this pipeline's slices of each batch (`share`).
 
     The stream is a function of the seed alone: batch n (from 0 over the whole run) holds the
-    same images with the same augmentation whether the run starts at 0 or resumes at n, which
-    makes a resumed run exactly an uninterrupted one.
+    same images with the same augmentation whether the run starts at 0 or resumes at n, and
+    whatever the number of devices, which makes a resumed run exactly an uninterrupted one.
 
-    images: (P * K, H, W, 3) uint8, with image_size = (H, W). targets: one per model output, in
-    output_names order: the identity labels for "*_embedding" outputs (triplet loss), one-hot
-    labels for the heads.
+    images: (P * K / replica_num, H, W, 3) uint8, with image_size = (H, W). targets: one per
+    model output, in output_names order: the identity labels for "*_embedding" outputs (triplet
+    loss), one-hot labels for the heads.
     """
     image_height, image_width = image_size
     paths = tf.constant(list(image_file_paths), dtype=tf.string)
     labels = tf.constant(np.asarray(identity_labels), dtype=tf.int64)
-    batches = tf.data.Dataset.from_generator(
-        lambda: itertools.islice(
-            iterate_identity_batches(identity_labels, sampling, seed=seed), first_step, None
+    slice_size = sampling.batch_size // share.replica_num
+    slices = tf.data.Dataset.from_generator(
+        lambda: replica_slices(
+            identity_labels,
+            sampling,
+            seed=seed,
+            first_step=first_step,
+            share=share,
+            draw_augmentation=functools.partial(
+                sample_augmentation, image_size=image_size, settings=augmentation
+            ),
         ),
-        output_signature=tf.TensorSpec([sampling.batch_size], tf.int64),
-    )
-    rows = batches.unbatch().enumerate(start=first_step * sampling.batch_size)
-    images = rows.map(
-        lambda number, row: (
-            number,
-            decode_and_resize(paths[row], image_height, image_width),
-            labels[row],
+        output_signature=(
+            tf.TensorSpec([slice_size], tf.int64),
+            tf.TensorSpec([slice_size, len(PARAMETER_NAMES)], tf.int32),
         ),
-        num_parallel_calls=max(1, workers),
     )
-    if augmentation.use_data_augmentation_in_training:
-        augment_image = SeededAugmentation(image_size=image_size, settings=augmentation, seed=seed)
 
-        def augment(number, image, label):
-            image = tf.numpy_function(augment_image, [image, number], tf.uint8, stateful=False)
-            image.set_shape([image_height, image_width, 3])
-            return number, image, label
+    def load(row, parameters):
+        return decode_and_resize(paths[row], image_height, image_width), labels[row], parameters
 
-        images = images.map(augment, num_parallel_calls=max(1, workers))
-
-    def to_targets(numbers, images, labels):
+    def to_inputs(images, labels, parameters):
+        if augmentation.use_data_augmentation_in_training:
+            images = tf.numpy_function(apply_augmentation, [images, parameters], tf.uint8)
+            images.set_shape([slice_size, image_height, image_width, 3])
         one_hot = tf.one_hot(labels, class_num)
         targets = tuple(labels if name.endswith("_embedding") else one_hot for name in output_names)
         return images, targets
 
-    batched = images.batch(sampling.batch_size, drop_remainder=True)
-    return batched.map(to_targets).prefetch(tf.data.AUTOTUNE)
+    images = slices.unbatch().map(load, num_parallel_calls=max(1, workers))
+    batched = images.batch(slice_size, drop_remainder=True)
+    return batched.map(to_inputs, num_parallel_calls=max(1, workers)).prefetch(tf.data.AUTOTUNE)
 
 
 def build_evaluation_dataset(

@@ -1,4 +1,13 @@
-"""The training augmentation of FlipReID as albumentations 2 transforms (docs/method.md)."""
+"""The training augmentation of FlipReID (docs/method.md): pad by 5% and crop back, mirror,
+grayscale patch, random erasing.
+
+The input pipeline draws each image's parameters with sample_augmentation (from a generator
+seeded by the image's number in the run) and applies them to a whole batch with
+apply_augmentation: OpenCV and NumPy, which release the GIL for the pixel work, so the pipeline
+scales with its workers (albumentations spends most of its time in Python, under the GIL).
+build_training_augmentation is the same augmentation as albumentations 2 transforms, for one
+image; both take their rectangles from sample_patch, and the tests compare the two.
+"""
 
 from dataclasses import dataclass
 
@@ -21,6 +30,80 @@ class AugmentationSettings:
 
     def __post_init__(self):
         require_fraction(self, "patch_replacement_probability", "random_erasing_probability")
+
+
+# One image's parameters as int32 values, in this order (a patch of height 0 is no patch).
+PARAMETER_NAMES = (
+    "crop_top",
+    "crop_left",
+    "mirror",
+    "gray_top",
+    "gray_left",
+    "gray_height",
+    "gray_width",
+    "erased_top",
+    "erased_left",
+    "erased_height",
+    "erased_width",
+)
+
+
+def padding(image_height: int, image_width: int) -> tuple[int, int]:
+    """Rows and columns added (then cropped away at random): int(5%) of each side's length."""
+    return int(0.05 * image_height), int(0.05 * image_width)
+
+
+def sample_augmentation(
+    rng: np.random.Generator, *, image_size: tuple[int, int], settings: AugmentationSettings
+) -> np.ndarray:
+    """The parameters (PARAMETER_NAMES) of one image's augmentation: the padded image is
+    cropped back at a uniform offset, mirrored with probability 0.5, and given a grayscale
+    patch and an erased patch with their probabilities."""
+    image_height, image_width = image_size
+    pad_height, pad_width = padding(image_height, image_width)
+    parameters = [
+        int(rng.integers(0, pad_height + 1)),
+        int(rng.integers(0, pad_width + 1)),
+        int(rng.random() < 0.5),
+    ]
+    for probability in (
+        settings.patch_replacement_probability,
+        settings.random_erasing_probability,
+    ):
+        patch = sample_patch(rng, image_height, image_width) if rng.random() < probability else None
+        parameters += patch or (0, 0, 0, 0)
+    return np.array(parameters, dtype=np.int32)
+
+
+def apply_augmentation(images: np.ndarray, parameters: np.ndarray) -> np.ndarray:
+    """(n, H, W, 3) uint8 images and their (n, len(PARAMETER_NAMES)) parameters -> augmented
+    (n, H, W, 3) uint8 images."""
+    height, width = images.shape[1:3]
+    pad_height, pad_width = padding(height, width)
+    borders = dict(  # split evenly, the extra row or column at the bottom or right
+        top=pad_height // 2,
+        bottom=pad_height - pad_height // 2,
+        left=pad_width // 2,
+        right=pad_width - pad_width // 2,
+    )
+    fill = np.round(FILL_COLOR).astype(np.uint8)
+    augmented = np.empty_like(images)
+    for image, values, target in zip(images, parameters, augmented, strict=True):
+        crop_top, crop_left, mirror, *patches = (int(value) for value in values)
+        padded = cv2.copyMakeBorder(
+            image, **borders, borderType=cv2.BORDER_CONSTANT, value=FILL_COLOR
+        )
+        cropped = padded[crop_top : crop_top + height, crop_left : crop_left + width]
+        target[...] = cropped[:, ::-1] if mirror else cropped
+        gray_top, gray_left, gray_height, gray_width = patches[:4]
+        if gray_height:
+            region = target[gray_top : gray_top + gray_height, gray_left : gray_left + gray_width]
+            region[...] = cv2.cvtColor(np.ascontiguousarray(region), cv2.COLOR_RGB2GRAY)[..., None]
+        erased_top, erased_left, erased_height, erased_width = patches[4:]
+        target[
+            erased_top : erased_top + erased_height, erased_left : erased_left + erased_width
+        ] = fill
+    return augmented
 
 
 def sample_patch(
@@ -96,9 +179,13 @@ def build_training_augmentation(
 ) -> A.Compose:
     """Pad by 5% with the fill colour and crop back, flip, grayscale patch, random erasing.
 
-    Input and output: (image_height, image_width, 3) uint8 RGB.
+    Input and output: (image_height, image_width, 3) uint8 RGB. With a seed, each transform
+    gets a seed of its own: albumentations' Compose(seed=s) gives every transform the same
+    generators, so their draws coincide (the flip, the grayscale patch and the erasing happen
+    together or not at all, and the erased rectangle falls exactly on the grayscale one, which
+    is never seen).
     """
-    return A.Compose(
+    compose = A.Compose(
         [
             A.PadIfNeeded(
                 image_height + int(0.05 * image_height),
@@ -111,5 +198,10 @@ def build_training_augmentation(
             RandomGrayscalePatchReplacement(p=patch_replacement_probability),
             RandomErasingWithColor(p=random_erasing_probability),
         ],
-        seed=seed,
     )
+    if seed is not None:
+        for index, transform in enumerate(compose.transforms):
+            transform.set_random_seed(
+                int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+            )
+    return compose

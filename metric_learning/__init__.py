@@ -58,3 +58,29 @@ def batch_hard_triplet_loss(
     if margin is None:
         return difference
     return tf.maximum(difference + float(margin), 0.0)
+
+
+def global_batch_hard_triplet_loss(identity_labels: tf.Tensor, embeddings: tf.Tensor) -> tf.Tensor:
+    """batch_hard_triplet_loss (soft margin, Euclidean) as a Keras loss, (y_true, y_pred), that
+    mines over the global batch when training runs on several replicas.
+
+    Each replica gathers the embeddings and labels of all replicas (keeping gradients: the
+    gradient of a gathered slice is summed over the replicas that used it) and returns the
+    losses of its own anchors, so the losses, and their mean over the replicas that Keras takes,
+    are those of one device on the whole batch.
+
+    Args:
+        identity_labels: (local batch,) or (local batch, 1).
+        embeddings: (local batch, dimension).
+    Returns:
+        (local batch,) float32.
+    """
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return batch_hard_triplet_loss(embeddings, identity_labels)
+    local_num = tf.shape(embeddings)[0]
+    all_embeddings = context.all_gather(embeddings, axis=0)
+    all_labels = context.all_gather(tf.reshape(identity_labels, [-1]), axis=0)
+    losses = batch_hard_triplet_loss(all_embeddings, all_labels)
+    start = context.replica_id_in_sync_group * local_num
+    return losses[start : start + local_num]

@@ -3,9 +3,15 @@ run this project's programs in fresh interpreters, as users do."""
 
 import legacy_keras  # noqa: F401, I001
 
+import dataclasses
 import os
+import re
 import subprocess
 import sys
+
+import pytest
+
+from datasets import SyntheticSettings, generate_synthetic_dataset
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Small and fast: resnet18 from scratch at 64x32, batches of 4 identities x 2 images.
@@ -26,16 +32,21 @@ SHRUNK = [
 ]
 
 
-def start_python(arguments: list[str], *, environment: dict | None = None) -> subprocess.Popen:
-    """`python arguments...` in the repository, stdout and stderr together as text."""
+def start_process(command: list[str], *, environment: dict | None = None) -> subprocess.Popen:
+    """`command` in the repository, stdout and stderr together as text."""
     return subprocess.Popen(
-        [sys.executable, *arguments],
+        command,
         cwd=REPOSITORY,
         env=environment if environment is not None else quiet_environment(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def start_python(arguments: list[str], *, environment: dict | None = None) -> subprocess.Popen:
+    """`python arguments...` in the repository."""
+    return start_process([sys.executable, *arguments], environment=environment)
 
 
 def quiet_environment(**changes: str) -> dict:
@@ -47,8 +58,120 @@ def start_solution(arguments: list[str], **options) -> subprocess.Popen:
     return start_python(["-u", "solution.py", *arguments], **options)
 
 
+def evaluate_concurrently(variants: dict[str, list[str]]) -> dict[str, tuple[str, float]]:
+    """Run solution.py once per variant (an --evaluation_only command), all at once; returns
+    {variant: (output, the test mAP it printed)} after checking that each ended well."""
+    processes = {name: start_solution(arguments) for name, arguments in variants.items()}
+    results = {}
+    for name, process in processes.items():
+        output, _ = process.communicate(timeout=600)
+        assert process.returncode == 0, (name, output[-3000:])
+        found = re.search(r"Test mAP \(test_mAP\): ([0-9.]+)", output)
+        results[name] = (output, float(found[1]))
+    return results
+
+
 def run_solution(arguments: list[str], timeout: float = 900) -> tuple[int, str]:
     """(exit status, output) of solution.py run to its end."""
     process = start_solution(arguments)
     output, _ = process.communicate(timeout=timeout)
     return process.returncode, output
+
+
+# A small synthetic dataset: 12 training identities, 6 test identities, 3 cameras, 64x32.
+TINY_SYNTHETIC = SyntheticSettings(
+    synthetic_train_identity_num=12,
+    synthetic_test_identity_num=6,
+    synthetic_camera_num=3,
+    synthetic_image_height=64,
+    synthetic_image_width=32,
+)
+
+
+def synthetic_dataset_flags(settings: SyntheticSettings = TINY_SYNTHETIC) -> list[str]:
+    """--dataset_name Synthetic and the flags that give `settings`."""
+    flags = ["--dataset_name", "Synthetic"]
+    for field in dataclasses.fields(settings):
+        flags += [f"--{field.name}", str(getattr(settings, field.name))]
+    return flags
+
+
+# The seed README's training command, with few steps (the dataset and sizes come on top).
+SEED_TRAINING = [
+    "--dataset_name",
+    "Market1501",
+    "--use_horizontal_flipping_inside_model",
+    "--nouse_horizontal_flipping_in_evaluation",
+    "--steps_per_epoch",
+    "2",
+    "--epoch_num",
+    "2",
+]
+
+
+def seed_evaluation_command(
+    *, weights_file_path: str, output_folder_path: str, every_N_epochs: str = "1"
+) -> list[str]:
+    """The seed README's evaluation command (backbone and sizes are added by the caller), with
+    these paths."""
+    return [
+        "--dataset_name",
+        "Market1501",
+        "--pretrained_model_file_path",
+        weights_file_path,
+        "--use_horizontal_flipping_inside_model",
+        "--use_horizontal_flipping_in_evaluation",
+        "--output_folder_path",
+        output_folder_path,
+        "--evaluation_only",
+        "--freeze_backbone_for_N_epochs",
+        "0",
+        "--testing_size",
+        "1.0",
+        "--evaluate_testing_every_N_epochs",
+        every_N_epochs,
+    ]
+
+
+@pytest.fixture(scope="session")
+def market_root(tmp_path_factory):
+    """A small Market1501 tree (generated), with one unreadable training and gallery image."""
+    root = generate_synthetic_dataset(
+        str(tmp_path_factory.mktemp("data")),
+        SyntheticSettings(
+            synthetic_train_identity_num=12,
+            synthetic_test_identity_num=10,
+            synthetic_camera_num=4,
+            synthetic_image_height=64,
+            synthetic_image_width=32,
+        ),
+    )
+    for split in ("bounding_box_train", "bounding_box_test"):
+        folder = os.path.join(root, "Market-1501-v15.09.15", split)
+        victim = sorted(name for name in os.listdir(folder) if not name.startswith("-1"))[3]
+        with open(os.path.join(folder, victim), "wb") as damaged:
+            damaged.write(b"\xff\xd8 not really a jpeg")
+    return root
+
+
+@pytest.fixture(scope="session")
+def trained(market_root, tmp_path_factory):
+    """(arguments, output folder, exit status, output) of the seed's training command, shrunk:
+    1 + 2 epochs of 2 steps, with re-ranking and features saved."""
+    output_root = str(tmp_path_factory.mktemp("output"))
+    arguments = [
+        *SEED_TRAINING,
+        *SHRUNK,
+        "--root_folder_path",
+        market_root,
+        "--output_folder_path",
+        output_root,
+        "--freeze_backbone_for_N_epochs",
+        "1",
+        "--evaluate_testing_every_N_epochs",
+        "1",
+        "--use_re_ranking",
+        "--save_data_to_disk",
+    ]
+    returncode, output = run_solution(arguments)
+    return arguments, os.path.join(output_root, "Market1501_resnet18"), returncode, output

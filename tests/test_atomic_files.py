@@ -19,6 +19,10 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_nothing_behind(tmp_path):
     assert os.listdir(tmp_path) == ["history.csv"]
     write_atomically(str(target), b"new\n")
     assert target.read_bytes() == b"new\n" and os.listdir(tmp_path) == ["history.csv"]
+    # Readable like any file the user makes (tempfile's own files are private).
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(target).st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_folders_appear_whole_or_not_at_all_and_are_never_overwritten(tmp_path):
@@ -30,6 +34,9 @@ def test_folders_appear_whole_or_not_at_all_and_are_never_overwritten(tmp_path):
     with atomic_folder(str(target)) as temporary_path:
         open(os.path.join(temporary_path, "whole"), "w").close()
     assert os.listdir(target) == ["whole"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(target).st_mode & 0o777 == 0o777 & ~umask
     with pytest.raises(FileExistsError), atomic_folder(str(target)):
         pass
     assert os.listdir(target) == ["whole"] and os.listdir(tmp_path) == ["saved_model"]

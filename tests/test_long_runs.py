@@ -13,32 +13,20 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
-from conftest import SHRUNK, run_solution, start_solution
-
-from datasets import SyntheticSettings, generate_synthetic_dataset
-
-SYNTHETIC = SyntheticSettings(
-    synthetic_train_identity_num=12,
-    synthetic_test_identity_num=6,
-    synthetic_camera_num=3,
-    synthetic_image_height=64,
-    synthetic_image_width=32,
+from conftest import (
+    SHRUNK,
+    TINY_SYNTHETIC,
+    run_solution,
+    start_solution,
+    synthetic_dataset_flags,
 )
+
+from datasets import generate_synthetic_dataset
+
 # Epochs 1-2 with a frozen backbone, 3-4 of the whole model, 4 steps each.
 RUN = [
     *SHRUNK,
-    "--dataset_name",
-    "Synthetic",
-    "--synthetic_train_identity_num",
-    "12",
-    "--synthetic_test_identity_num",
-    "6",
-    "--synthetic_camera_num",
-    "3",
-    "--synthetic_image_height",
-    "64",
-    "--synthetic_image_width",
-    "32",
+    *synthetic_dataset_flags(),
     "--freeze_backbone_for_N_epochs",
     "2",
     "--epoch_num",
@@ -96,7 +84,7 @@ def runs(tmp_path_factory):
     again with the same command."""
     root = tmp_path_factory.mktemp("runs")
     data = str(root / "data")
-    generate_synthetic_dataset(data, SYNTHETIC)
+    generate_synthetic_dataset(data, TINY_SYNTHETIC)
     uninterrupted = [*RUN, "--root_folder_path", data, "--output_folder_path", str(root / "u")]
     interrupted = [*RUN, "--root_folder_path", data, "--output_folder_path", str(root / "i")]
 

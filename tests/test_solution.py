@@ -6,63 +6,14 @@ import pickle
 
 import numpy as np
 import pandas as pd
-import pytest
-from conftest import REPOSITORY, SHRUNK, run_solution, start_solution
-
-from datasets import SyntheticSettings, generate_synthetic_dataset
-
-SEED_TRAINING = [
-    "--dataset_name",
-    "Market1501",
-    "--use_horizontal_flipping_inside_model",
-    "--nouse_horizontal_flipping_in_evaluation",
-    "--steps_per_epoch",
-    "2",
-    "--epoch_num",
-    "2",
-]
-
-
-@pytest.fixture(scope="module")
-def market_root(tmp_path_factory):
-    """A small Market1501 tree (generated), with one unreadable training and gallery image."""
-    root = generate_synthetic_dataset(
-        str(tmp_path_factory.mktemp("data")),
-        SyntheticSettings(
-            synthetic_train_identity_num=12,
-            synthetic_test_identity_num=10,
-            synthetic_camera_num=4,
-            synthetic_image_height=64,
-            synthetic_image_width=32,
-        ),
-    )
-    for split in ("bounding_box_train", "bounding_box_test"):
-        folder = os.path.join(root, "Market-1501-v15.09.15", split)
-        victim = sorted(name for name in os.listdir(folder) if not name.startswith("-1"))[3]
-        with open(os.path.join(folder, victim), "wb") as damaged:
-            damaged.write(b"\xff\xd8 not really a jpeg")
-    return root
-
-
-@pytest.fixture(scope="module")
-def trained(market_root, tmp_path_factory):
-    output_root = str(tmp_path_factory.mktemp("output"))
-    arguments = [
-        *SEED_TRAINING,
-        *SHRUNK,
-        "--root_folder_path",
-        market_root,
-        "--output_folder_path",
-        output_root,
-        "--freeze_backbone_for_N_epochs",
-        "1",
-        "--evaluate_testing_every_N_epochs",
-        "1",
-        "--use_re_ranking",
-        "--save_data_to_disk",
-    ]
-    returncode, output = run_solution(arguments)
-    return arguments, os.path.join(output_root, "Market1501_resnet18"), returncode, output
+from conftest import (
+    REPOSITORY,
+    SHRUNK,
+    evaluate_concurrently,
+    run_solution,
+    seed_evaluation_command,
+    start_solution,
+)
 
 
 def test_training_writes_results_and_logs_metrics(trained):
@@ -119,21 +70,11 @@ def test_seed_evaluation_command_prints_map_whatever_the_evaluation_period(
     weights = os.path.join(output_folder, "training_model.h5")
     returncode, output = run_solution(
         [
-            "--dataset_name",
-            "Market1501",
-            "--pretrained_model_file_path",
-            weights,
-            "--use_horizontal_flipping_inside_model",
-            "--use_horizontal_flipping_in_evaluation",
-            "--output_folder_path",
-            str(tmp_path / "evaluation_only"),
-            "--evaluation_only",
-            "--freeze_backbone_for_N_epochs",
-            "0",
-            "--testing_size",
-            "1.0",
-            "--evaluate_testing_every_N_epochs",
-            "7",
+            *seed_evaluation_command(
+                weights_file_path=weights,
+                output_folder_path=str(tmp_path / "evaluation_only"),
+                every_N_epochs="7",
+            ),
             *SHRUNK,
             "--root_folder_path",
             market_root,
@@ -212,7 +153,7 @@ def test_bad_input_gives_clear_errors(market_root, tmp_path):
                 "--pretrained_model_file_path",
                 str(garbage),
             ],
-            "Cannot load model weights from",
+            "is not a readable HDF5 weights file",
         ),
     }
     processes = {}
@@ -290,6 +231,9 @@ def test_values_that_cannot_work_stop_before_anything_is_loaded(tmp_path):
             "learning_rate_mode cosine needs learning_rate_start > learning_rate_end"
         ),
         "--random_erasing_probability 1.5": "--random_erasing_probability must be a probability",
+        "--logical_cpu_device_num 3 --identity_num_per_batch 4": (
+            "--identity_num_per_batch 4 does not divide among the 3 replicas (devices)"
+        ),
     }
     output_root = tmp_path / "output"
     processes = {
@@ -312,3 +256,37 @@ def test_values_that_cannot_work_stop_before_anything_is_loaded(tmp_path):
         assert "Error: " + cases[case] in output, (case, output[-2000:])
         assert "Traceback" not in output, (case, output[-2000:])
     assert not output_root.exists() and not (tmp_path / "missing").exists()
+
+
+def test_a_float32_model_evaluated_in_bfloat16_keeps_its_map(trained, market_root, tmp_path):
+    _, output_folder, returncode, _ = trained
+    assert returncode == 0
+    evaluation_only = [
+        *SHRUNK,
+        "--dataset_name",
+        "Market1501",
+        "--root_folder_path",
+        market_root,
+        "--evaluation_only",
+        "--pretrained_model_file_path",
+        os.path.join(output_folder, "training_model.h5"),
+        "--use_horizontal_flipping_inside_model",
+        "--use_horizontal_flipping_in_evaluation",
+    ]
+    results = evaluate_concurrently(
+        {
+            precision: [
+                *evaluation_only,
+                "--mixed_precision",
+                precision,
+                "--output_folder_path",
+                str(tmp_path / precision),
+            ]
+            for precision in ("float32", "bfloat16")
+        }
+    )
+    assert "precision policy float32" in results["float32"][0]
+    assert "precision policy mixed_bfloat16" in results["bfloat16"][0]
+    mean_average_precisions = {precision: result[1] for precision, result in results.items()}
+    assert 0 < mean_average_precisions["float32"] < 1
+    assert abs(mean_average_precisions["bfloat16"] - mean_average_precisions["float32"]) <= 0.01

@@ -1,5 +1,7 @@
 """Schedule, P x K sampling and augmentation against plain reference computations."""
 
+import functools
+import itertools
 import math
 
 import numpy as np
@@ -8,7 +10,15 @@ import tensorflow as tf
 
 from callbacks import LearningRateSetter, LearningRateSettings, TrainingPhases
 from datasets.sampling import SamplingSettings, TooFewIdentitiesError, iterate_identity_batches
-from image_augmentation import FILL_COLOR, build_training_augmentation
+from image_augmentation import (
+    FILL_COLOR,
+    AugmentationSettings,
+    ReplicaShare,
+    apply_augmentation,
+    build_training_augmentation,
+    sample_augmentation,
+)
+from image_augmentation.pipeline import replica_slices
 
 
 def learning_rate_scheduler(epoch_index, epoch_num, **settings):
@@ -169,3 +179,143 @@ def test_augmentation_is_seeded_and_fills_with_the_mean_colour():
         ((untouched(image=image)["image"] == fill).all(axis=2)).sum() for _ in range(10)
     )
     assert padded_pixels > 0  # the 5% padding shows at the border after the random crop
+
+
+def reference_augmentation(image, parameters):
+    """One image, the plain way: pad each channel with its fill value, crop, mirror, then the
+    two rectangles (grayscale as the ITU-R BT.601 luma, then the fill colour)."""
+    (top, left, mirror, gray_top, gray_left, gray_height, gray_width) = parameters[:7]
+    erased_top, erased_left, erased_height, erased_width = parameters[7:]
+    height, width = image.shape[:2]
+    pad_height, pad_width = int(0.05 * height), int(0.05 * width)
+    fill = [124, 117, 104]  # FILL_COLOR rounded
+    padded = np.stack(
+        [
+            np.pad(
+                image[..., c],
+                [
+                    (pad_height // 2, pad_height - pad_height // 2),
+                    (pad_width // 2, pad_width - pad_width // 2),
+                ],
+                constant_values=fill[c],
+            )
+            for c in range(3)
+        ],
+        axis=-1,
+    )
+    result = padded[top : top + height, left : left + width].copy()
+    if mirror:
+        result = result[:, ::-1].copy()
+    patch = result[gray_top : gray_top + gray_height, gray_left : gray_left + gray_width]
+    patch[...] = np.round(patch @ np.array([0.299, 0.587, 0.114]))[..., None]
+    result[erased_top : erased_top + erased_height, erased_left : erased_left + erased_width] = fill
+    return result
+
+
+def test_batch_augmentation_matches_a_plain_reference():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (12, 40, 20, 3), dtype=np.uint8)
+    parameters = np.stack(
+        [
+            sample_augmentation(
+                np.random.default_rng([5, index]),
+                image_size=(40, 20),
+                settings=AugmentationSettings(),
+            )
+            for index in range(12)
+        ]
+    )
+    assert parameters[:, 2].min() == 0 and parameters[:, 2].max() == 1  # both mirror cases
+    augmented = apply_augmentation(images, parameters)
+    for image, values, result in zip(images, parameters, augmented, strict=True):
+        expected = reference_augmentation(image, values)
+        difference = np.abs(result.astype(int) - expected)
+        gray_top, gray_left, gray_height, gray_width = values[3:7]
+        gray = difference[gray_top : gray_top + gray_height, gray_left : gray_left + gray_width]
+        assert (
+            gray.size == 0 or gray.max() <= 1
+        )  # OpenCV's fixed-point luma may round the other way
+        gray[...] = 0
+        assert difference.max() == 0
+
+
+def test_pipeline_augmentation_has_the_albumentations_distribution():
+    """The pipeline draws parameters and applies them; albumentations draws its own. Over 400
+    noise images each, the padded and erased area (pixels of the fill colour) and the grayscale
+    area agree, for each patch probability."""
+    image = np.random.default_rng(0).integers(0, 256, (64, 32, 3), dtype=np.uint8)
+    fill = np.round(FILL_COLOR).astype(np.uint8)
+
+    def area_fractions(images):
+        filled = (images == fill).all(axis=-1).mean()
+        gray = ((images[..., 0] == images[..., 1]) & (images[..., 1] == images[..., 2])).mean()
+        return filled, gray
+
+    for patch_probability, erasing_probability in ((0.8, 0.8), (0.0, 1.0), (1.0, 0.0)):
+        settings = AugmentationSettings(
+            patch_replacement_probability=patch_probability,
+            random_erasing_probability=erasing_probability,
+        )
+        parameters = np.stack(
+            [
+                sample_augmentation(
+                    np.random.default_rng([1, n]), image_size=(64, 32), settings=settings
+                )
+                for n in range(400)
+            ]
+        )
+        ours = apply_augmentation(np.repeat(image[None], 400, axis=0), parameters)
+        albumentations = np.stack(
+            [
+                build_training_augmentation(
+                    64,
+                    32,
+                    patch_replacement_probability=patch_probability,
+                    random_erasing_probability=erasing_probability,
+                    seed=n,
+                )(image=image)["image"]
+                for n in range(400)
+            ]
+        )
+        np.testing.assert_allclose(area_fractions(ours), area_fractions(albumentations), atol=0.02)
+        assert abs(parameters[:, 2].mean() - 0.5) < 0.08  # mirrored half the time
+
+
+def test_replica_slices_make_the_single_device_batches_and_resume_exactly():
+    labels = np.repeat(np.arange(12), 5)
+    settings = AugmentationSettings()
+    draw = functools.partial(sample_augmentation, image_size=(40, 20), settings=settings)
+
+    def slices(share, first_step=0, count=6):
+        return list(
+            itertools.islice(
+                replica_slices(
+                    labels,
+                    SamplingSettings(4, 2),
+                    seed=3,
+                    first_step=first_step,
+                    share=share,
+                    draw_augmentation=draw,
+                ),
+                count,
+            )
+        )
+
+    whole = slices(ReplicaShare())
+    halves = slices(ReplicaShare((0, 1), 2), count=12)
+    for step, (rows, parameters) in enumerate(whole):
+        first, second = halves[2 * step], halves[2 * step + 1]
+        np.testing.assert_array_equal(rows, np.concatenate([first[0], second[0]]))
+        np.testing.assert_array_equal(parameters, np.concatenate([first[1], second[1]]))
+        assert len(set(labels[first[0]]) & set(labels[second[0]])) == 0  # whole identities
+    # Two workers with one replica each: worker 1 makes the second halves only.
+    worker = slices(ReplicaShare((1,), 2), count=6)
+    for step in range(6):
+        np.testing.assert_array_equal(worker[step][0], halves[2 * step + 1][0])
+    # A resumed stream starts with the uninterrupted stream's batch.
+    resumed = slices(ReplicaShare(), first_step=4, count=2)
+    for (rows, parameters), (expected_rows, expected_parameters) in zip(
+        resumed, whole[4:], strict=True
+    ):
+        np.testing.assert_array_equal(rows, expected_rows)
+        np.testing.assert_array_equal(parameters, expected_parameters)

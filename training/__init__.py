@@ -19,14 +19,29 @@ import callbacks
 from callbacks import (
     EvaluationSettings,
     LearningRateSettings,
+    Phase,
     Progress,
     RunState,
     StopRequest,
     TrainingPhases,
 )
+from datasets.sampling import SamplingSettings
+from image_augmentation import ReplicaShare
 from settings_checks import SettingsError, require_at_least
 
-__all__ = ["TrainingSettings", "describe_progress", "train"]
+from .devices import DeviceSettings, configure_devices, is_chief
+from .devices import describe as describe_devices
+
+__all__ = [
+    "DeviceSettings",
+    "TrainingSettings",
+    "check_batch_split",
+    "configure_devices",
+    "describe_devices",
+    "describe_progress",
+    "is_chief",
+    "train",
+]
 
 
 @dataclass(frozen=True)
@@ -53,6 +68,20 @@ class TrainingSettings:
         )
 
 
+def check_batch_split(sampling: SamplingSettings, replica_num: int) -> None:
+    """Each replica must hold whole identities (the triplet loss needs an identity's K images
+    together on one replica, and mines over the gathered batch)."""
+    if sampling.identity_num_per_batch % replica_num:
+        lower = sampling.identity_num_per_batch // replica_num * replica_num
+        raise SettingsError(
+            f"--identity_num_per_batch {sampling.identity_num_per_batch} does not divide among "
+            f"the {replica_num} replicas (devices) of this run, and each replica must hold "
+            f"whole identities. Use a multiple of {replica_num} (e.g. "
+            f"{lower + replica_num}{f' or {lower}' if lower else ''}), or fewer devices "
+            "(CUDA_VISIBLE_DEVICES, --logical_cpu_device_num)."
+        )
+
+
 def describe_progress(progress: Progress, settings: TrainingSettings) -> str:
     """Where a saved run stands, e.g. "after epoch 3 of 22 (epoch 3 of 20 of phase 'whole
     model')"."""
@@ -75,45 +104,129 @@ def describe_progress(progress: Progress, settings: TrainingSettings) -> str:
 def train(
     training_model: tf.keras.Model,
     *,
-    datasets_from_step: Callable[[int], tf.data.Dataset],
+    strategy: tf.distribute.Strategy,
+    datasets_from_step: Callable[..., tf.data.Dataset],
     settings: TrainingSettings,
     learning_rate: LearningRateSettings,
     evaluation: EvaluationSettings,
     evaluator: callbacks.Evaluator | None,
     output_folder_path: str,
+    resume_folder_path: str | None = None,
     images_per_step: int,
     resume_command: str,
+    jit_compile: bool = False,
 ) -> str:
     """Train both phases, or what is left of them after the latest checkpoint; returns the
     weights file, which holds the weights with the best test mAP (or the last weights without a
     test set), loaded into training_model.
 
-    datasets_from_step(n): the training batches from batch n of the run on. Raises
-    callbacks.RunInterrupted after a SIGTERM or Ctrl-C (the state is saved first) and
-    callbacks.TrainingDivergedError at a non-finite loss (nothing is saved from it).
+    strategy: the one the model was built under. datasets_from_step(first_step=n, share=s): the
+    training batches from batch n of the run on, the slices `s` of each (one input pipeline's
+    replicas). resume_folder_path: where the checkpoint to continue from is, if not in
+    output_folder_path. Raises callbacks.RunInterrupted after a SIGTERM or Ctrl-C (the state is
+    saved first) and callbacks.TrainingDivergedError at a non-finite loss (nothing is saved
+    from it).
     """
     phases, steps_per_epoch = settings.phases, settings.steps_per_epoch
     weights_file_path = os.path.join(output_folder_path, "training_model.h5")
-    run_state = RunState(output_folder_path)
+    run_state = RunState(output_folder_path, resume_folder_path=resume_folder_path)
     progress = run_state.read_progress()
-    optimizer = applications.make_optimizer(training_model)
-    if progress is None:
-        progress = Progress()
-        if evaluator is not None and evaluation.evaluate_testing_before_training:
-            evaluator.evaluate("before training")
-    else:
-        phase = phases.at(min(progress.epoch, phases.epoch_num - 1))
-        applications.set_backbone_trainable(training_model, phase.backbone_trainable)
-        applications.compile_training_model(training_model, optimizer=optimizer)
-        run_state.restore(training_model)
-        print(
-            f"\nResuming from {run_state.latest_checkpoint_path}, "
-            f"{describe_progress(progress, settings)}.",
-            flush=True,
-        )
     stop_request = StopRequest()
+    with strategy.scope(), stop_signals_caught(stop_request):
+        optimizer = applications.make_optimizer(training_model)
+
+        def compile_for(phase: Phase) -> None:
+            applications.set_backbone_trainable(training_model, phase.backbone_trainable)
+            applications.compile_training_model(
+                training_model, optimizer=optimizer, jit_compile=jit_compile
+            )
+
+        if progress is None:
+            progress = Progress()
+            if evaluator is not None and evaluation.evaluate_testing_before_training:
+                evaluator.evaluate("before training")
+        else:
+            compile_for(phases.at(min(progress.epoch, phases.epoch_num - 1)))
+            run_state.restore(training_model)
+            print(
+                f"\nResuming from {run_state.latest_checkpoint_path}, "
+                f"{describe_progress(progress, settings)}.",
+                flush=True,
+            )
+        epoch_callbacks = build_callbacks(
+            progress=progress,
+            run_state=run_state,
+            stop_request=stop_request,
+            settings=settings,
+            learning_rate=learning_rate,
+            evaluation=evaluation,
+            evaluator=evaluator,
+            weights_file_path=weights_file_path,
+            images_per_step=images_per_step,
+            resume_command=resume_command,
+        )
+
+        def fit(*, end_epoch: int) -> None:
+            """Epochs progress.epoch .. end_epoch - 1, the first from step progress.step on."""
+            training_model.fit(
+                distributed_dataset(
+                    strategy,
+                    datasets_from_step,
+                    first_step=progress.global_step(steps_per_epoch),
+                ),
+                initial_epoch=progress.epoch,
+                epochs=end_epoch,
+                steps_per_epoch=steps_per_epoch - progress.step,
+                callbacks=epoch_callbacks,
+                verbose=0,
+            )
+
+        for phase in phases:
+            if phase.end_epoch <= progress.epoch:
+                continue
+            compile_for(phase)
+            print(
+                f"\nPhase: {phase.name}, {phase.epoch_num} epochs of {steps_per_epoch} steps",
+                flush=True,
+            )
+            if progress.step:  # an epoch stopped in the middle: its remaining steps first
+                fit(end_epoch=progress.epoch + 1)
+            if progress.epoch < phase.end_epoch:
+                fit(end_epoch=phase.end_epoch)
+        if evaluator is None:  # no test set: the last weights are the result
+            applications.save_weights_atomically(training_model, weights_file_path)
+        else:
+            applications.load_weights(training_model, weights_file_path)  # the best by mAP
+    return weights_file_path
+
+
+def build_callbacks(
+    *,
+    progress: Progress,
+    run_state: RunState,
+    stop_request: StopRequest,
+    settings: TrainingSettings,
+    learning_rate: LearningRateSettings,
+    evaluation: EvaluationSettings,
+    evaluator: callbacks.Evaluator | None,
+    weights_file_path: str,
+    images_per_step: int,
+    resume_command: str,
+) -> list[tf.keras.callbacks.Callback]:
+    """In the order they run: the divergence check first (nothing sees a NaN step), the
+    checkpoint last (it saves what the others added to the logs)."""
+    phases, steps_per_epoch = settings.phases, settings.steps_per_epoch
+    output_folder_path = os.path.dirname(weights_file_path)
     history_logger = callbacks.HistoryLogger(output_folder_path, phases, records=progress.history)
-    epoch_callbacks = [
+    evaluation_callbacks = []
+    if evaluator is not None:
+        evaluation_callbacks = [
+            evaluator,
+            callbacks.BestModelCheckpoint(
+                weights_file_path, monitor=evaluation.monitor, history=progress.history
+            ),
+        ]
+    return [
         callbacks.StopOnNonFiniteLoss(
             steps_per_epoch=steps_per_epoch,
             weights_file_path=weights_file_path,
@@ -122,15 +235,7 @@ def train(
         callbacks.StepProgress(steps_per_epoch=steps_per_epoch, images_per_step=images_per_step),
         callbacks.LearningRateSetter(learning_rate, phases),
         callbacks.GeMPowerLogger(),
-    ]
-    if evaluator is not None:
-        epoch_callbacks += [
-            evaluator,
-            callbacks.BestModelCheckpoint(
-                weights_file_path, monitor=evaluation.monitor, history=progress.history
-            ),
-        ]
-    epoch_callbacks += [
+        *evaluation_callbacks,
         history_logger,
         callbacks.TensorBoardLogger(
             os.path.join(output_folder_path, "tensorboard"), steps_per_epoch=steps_per_epoch
@@ -146,36 +251,18 @@ def train(
         ),
     ]
 
-    def fit(*, end_epoch: int) -> None:
-        """Epochs progress.epoch .. end_epoch - 1, the first from step progress.step on."""
-        training_model.fit(
-            datasets_from_step(progress.global_step(steps_per_epoch)),
-            initial_epoch=progress.epoch,
-            epochs=end_epoch,
-            steps_per_epoch=steps_per_epoch - progress.step,
-            callbacks=epoch_callbacks,
-            verbose=0,
-        )
 
-    with stop_signals_caught(stop_request):
-        for phase in phases:
-            if phase.end_epoch <= progress.epoch:
-                continue
-            applications.set_backbone_trainable(training_model, phase.backbone_trainable)
-            applications.compile_training_model(training_model, optimizer=optimizer)
-            print(
-                f"\nPhase: {phase.name}, {phase.epoch_num} epochs of {steps_per_epoch} steps",
-                flush=True,
-            )
-            if progress.step:  # an epoch stopped in the middle: its remaining steps first
-                fit(end_epoch=progress.epoch + 1)
-            if progress.epoch < phase.end_epoch:
-                fit(end_epoch=phase.end_epoch)
-    if evaluator is None:  # no test set: the last weights are the result
-        applications.save_weights_atomically(training_model, weights_file_path)
-    else:
-        applications.load_weights(training_model, weights_file_path)  # the best by test mAP
-    return weights_file_path
+def distributed_dataset(strategy: tf.distribute.Strategy, datasets_from_step, *, first_step: int):
+    """On one device the dataset itself; otherwise one dataset per input pipeline (a worker),
+    each making the slices of its replicas: each replica gets whole identities, and each
+    worker reads only the images of its own replicas."""
+    if strategy.num_replicas_in_sync == 1:
+        return datasets_from_step(first_step=first_step, share=ReplicaShare())
+    return strategy.distribute_datasets_from_function(
+        lambda input_context: datasets_from_step(
+            first_step=first_step, share=ReplicaShare.of(input_context)
+        )
+    )
 
 
 @contextlib.contextmanager

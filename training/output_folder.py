@@ -35,6 +35,7 @@ def prepare_output_folder(
     flags_text: str,
     overwrite: bool,
     training_epoch_num: int | None,
+    writable: bool = True,
 ) -> None:
     """Create the folder or accept it, then write flags.txt.
 
@@ -45,23 +46,29 @@ def prepare_output_folder(
             run's. Nothing else is deleted.
         training_epoch_num: the run's epochs over both phases, or None in evaluation-only mode
             (which never continues a run).
+        writable: False for the workers of a cluster other than the chief: they check the
+            folder as the chief does (and refuse as it does), but change nothing in it.
     Raises:
         OutputFolderError: the folder holds results that are not an unfinished run with the
             same flags.
     """
     entries = set(os.listdir(output_folder_path)) if os.path.isdir(output_folder_path) else set()
     if not entries - {FLAGS_FILE_NAME, TENSORBOARD_FOLDER_NAME}:
-        # A run stopped before its first checkpoint: start again, without its early events.
-        shutil.rmtree(os.path.join(output_folder_path, TENSORBOARD_FOLDER_NAME), ignore_errors=True)
+        if writable:  # a run stopped before its first checkpoint: start again, without its events
+            shutil.rmtree(
+                os.path.join(output_folder_path, TENSORBOARD_FOLDER_NAME), ignore_errors=True
+            )
     else:
-        if overwrite:
+        if overwrite and writable:
             print(f"Writing over results in {output_folder_path} (--overwrite_output_folder).")
             for folder_name in (CHECKPOINT_FOLDER_NAME, TENSORBOARD_FOLDER_NAME):
                 shutil.rmtree(os.path.join(output_folder_path, folder_name), ignore_errors=True)
-        else:
+        elif not overwrite:
             check_continuable(
                 output_folder_path, flags_text=flags_text, training_epoch_num=training_epoch_num
             )
+    if not writable:
+        return
     flags_file_path = os.path.join(output_folder_path, FLAGS_FILE_NAME)
     write_atomically(flags_file_path, flags_text)
     print(

@@ -1,0 +1,46 @@
+"""Embeddings of image files with an inference model: the concatenation of its embeddings, or
+with flipping the mean of the image's and its mirror's (FlipReID's test-time embedding)."""
+
+import numpy as np
+import tensorflow as tf
+
+from image_augmentation import build_evaluation_dataset
+
+
+class FeatureExtractor:
+    """extractor(paths) -> (len(paths), dimension) float32 features, in the order of paths."""
+
+    def __init__(
+        self,
+        inference_model: tf.keras.Model,
+        *,
+        use_horizontal_flipping: bool,
+        workers: int = 5,
+        batch_size: int = 64,
+    ):
+        self.inference_model = inference_model
+        self.use_horizontal_flipping = use_horizontal_flipping
+        self.workers, self.batch_size = workers, batch_size
+        self.embed = tf.function(self.embed_batch)
+
+    def embed_batch(self, images):
+        features = tf.concat(self.inference_model(images, training=False), axis=-1)
+        if self.use_horizontal_flipping:
+            mirrored = tf.concat(
+                self.inference_model(tf.reverse(images, axis=[2]), training=False), axis=-1
+            )
+            features = (features + mirrored) / 2.0
+        return features
+
+    def __call__(self, image_file_paths) -> np.ndarray:
+        dataset = build_evaluation_dataset(
+            list(image_file_paths),
+            image_size=tuple(self.inference_model.input_shape[1:3]),
+            batch_size=self.batch_size,
+            workers=self.workers,
+        )
+        batches = [self.embed(images).numpy() for images in dataset]
+        dimension = sum(output.shape[-1] for output in self.inference_model.outputs)
+        if not batches:
+            return np.zeros((0, dimension), np.float32)
+        return np.concatenate(batches).astype(np.float32)

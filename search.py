@@ -1,0 +1,336 @@
+"""Search a gallery with a trained model: your own images, ranked lists to look at, a SavedModel.
+
+    python3 search.py --model_file_path output/Market1501_resnet50/inference_model.h5 \
+        --query_path my_queries/ --gallery_path my_gallery/ --output_folder_path search_results
+
+The model is either file training writes: inference_model.h5 (with the .json beside it) or
+training_model.h5 (with its run's flags.txt beside it). Queries are an image file, a folder or a
+CSV of the project's format; the gallery is a folder or a CSV. Writes, into the output folder:
+ranked_lists.csv (each query's top k with distances, and whether they match where identities are
+known: a CSV's identity_ID column, or Market1501 file names like 0002_c1s1_000451_03.jpg), one
+picture per query under ranked_lists/, and index.html that shows them all. The gallery's features
+are cached there and reused while the model and the gallery files are unchanged.
+"""
+
+import legacy_keras  # noqa: F401, I001  (Keras 2 must be selected before TensorFlow is imported)
+
+import hashlib
+import io
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from absl import app, flags, logging
+
+import applications
+import evaluation
+import image_augmentation
+import visualization
+from applications import ModelSettings, WeightsFileError
+from atomic_files import write_atomically
+from datasets.common import IMAGE_EXTENSIONS
+from training.output_folder import parse_flags_text
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string(
+    "model_file_path", None, "inference_model.h5 (with its .json) or training_model.h5."
+)
+flags.DEFINE_string("query_path", None, "An image, a folder of images, or a CSV file.")
+flags.DEFINE_string("gallery_path", None, "A folder of images, or a CSV file.")
+flags.DEFINE_string("output_folder_path", "./search_results", "Where the results go.")
+flags.DEFINE_integer("top_k", 10, "Gallery images listed for each query.", lower_bound=1)
+flags.DEFINE_bool(
+    "use_horizontal_flipping_in_evaluation",
+    None,
+    "Embedding = mean of the image's and its mirror's (default: when the model was trained "
+    "with --use_horizontal_flipping_inside_model).",
+)
+flags.DEFINE_bool("use_re_ranking", False, "k-reciprocal re-ranking (Zhong et al., CVPR 2017).")
+flags.DEFINE_bool(
+    "exclude_same_camera",
+    True,
+    "Leave out gallery images of the query's identity and camera, as the ReID protocol does "
+    "(only where both are known).",
+)
+flags.DEFINE_integer("image_height", None, "Must be the model's input height, if given.")
+flags.DEFINE_integer("image_width", None, "Must be the model's input width, if given.")
+flags.DEFINE_integer("workers", 5, "Parallel image decoding calls.", lower_bound=1)
+flags.DEFINE_string(
+    "export_saved_model_path",
+    "",
+    "Also write the inference model as a TensorFlow SavedModel into this (new) folder.",
+)
+# Identity and camera from Market1501-style file names (0002_c1s1_000451_03.jpg).
+MARKET_FILE_NAME = re.compile(r"^(?P<identity_ID>-1|\d+)_c(?P<camera_ID>\d+)")
+
+
+class SearchError(Exception):
+    """A model, folder or file that cannot be used; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Images:
+    """Image files and, where known, their identities and cameras (None where unknown)."""
+
+    paths: list[str]
+    identity_IDs: list
+    camera_IDs: list
+
+
+def main(argv):
+    del argv
+    if not FLAGS["verbosity"].present:
+        logging.set_verbosity(logging.WARNING)
+    try:
+        search()
+    except (SearchError, WeightsFileError) as error:
+        sys.exit(f"\nError: {error}")
+
+
+def search() -> None:
+    for name in ("model_file_path", "query_path", "gallery_path"):
+        if not FLAGS[name].value:
+            raise SearchError(f"--{name} is needed; see python3 search.py --help.")
+    settings, class_num = describe_model(FLAGS.model_file_path)
+    for name, value in (
+        ("image_height", settings.image_height),
+        ("image_width", settings.image_width),
+    ):
+        if FLAGS[name].value is not None and FLAGS[name].value != value:
+            raise SearchError(
+                f"--{name} {FLAGS[name].value} does not match the model, which was built for "
+                f"{settings.image_height}x{settings.image_width} images (images of any size are "
+                f"resized to that). Leave --{name} out, or use a model built for your size."
+            )
+    queries = readable_only(read_images(FLAGS.query_path, role="query"), role="query")
+    gallery = readable_only(read_images(FLAGS.gallery_path, role="gallery"), role="gallery")
+    training_model, inference_model = applications.init_model(
+        settings, class_num=class_num, use_pretrained_backbone=False
+    )
+    applications.load_weights_file(training_model, inference_model, FLAGS.model_file_path)
+    flipping = FLAGS.use_horizontal_flipping_in_evaluation
+    if flipping is None:
+        flipping = settings.use_horizontal_flipping_inside_model
+    extract_features = applications.FeatureExtractor(
+        inference_model, use_horizontal_flipping=flipping, workers=FLAGS.workers
+    )
+    os.makedirs(FLAGS.output_folder_path, exist_ok=True)
+    gallery_features = cached_gallery_features(extract_features, gallery, flipping=flipping)
+    query_features = extract_features(queries.paths)
+    if FLAGS.use_re_ranking:
+        distances = evaluation.re_ranking_from_features(query_features, gallery_features)
+    else:
+        distances = evaluation.compute_distance_matrix(query_features, gallery_features)
+    write_results(queries, gallery, distances)
+    if FLAGS.export_saved_model_path:
+        applications.export_saved_model(inference_model, FLAGS.export_saved_model_path)
+        print(f"SavedModel written to {FLAGS.export_saved_model_path}")
+
+
+def describe_model(model_file_path: str) -> tuple[ModelSettings, int]:
+    """(settings, class_num) of a weights file: from the .json beside an inference model, or
+    from the run's flags.txt and the file's classifiers beside a training model."""
+    if not os.path.isfile(model_file_path):
+        raise SearchError(f"--model_file_path {model_file_path!r} does not exist.")
+    kind = applications.weights_file_kind(model_file_path)
+    if kind == applications.INFERENCE:
+        description_path = os.path.splitext(model_file_path)[0] + ".json"
+        if not os.path.isfile(description_path):
+            raise SearchError(
+                f"{model_file_path!r} is an inference model, but the .json that describes it "
+                f"({description_path!r}) is missing; training writes the two side by side. "
+                "Put it back, or pass the run's training_model.h5 (with its flags.txt) instead."
+            )
+        return applications.read_inference_model_description(description_path)
+    flags_path = os.path.join(os.path.dirname(os.path.abspath(model_file_path)), "flags.txt")
+    if not os.path.isfile(flags_path):
+        raise SearchError(
+            f"{model_file_path!r} is a training model, and its run's flags.txt, which says "
+            f"how the model was built, is missing ({flags_path!r}). Put it back, or pass the "
+            "inference_model.h5 (with its .json) that the same run wrote."
+        )
+    with open(flags_path) as flags_file:
+        values = parse_flags_text(flags_file.read())
+    fields = {
+        "backbone_model_name": str,
+        "image_height": int,
+        "image_width": int,
+        "region_num": int,
+        "pooling_mode": str,
+        "min_value": float,
+        "max_value": float,
+    }
+    settings = ModelSettings(
+        **{name: convert(values[name]) for name, convert in fields.items() if name in values},
+        use_horizontal_flipping_inside_model=values.get("use_horizontal_flipping_inside_model")
+        == "true",
+    )
+    return settings, applications.class_num_of(model_file_path)
+
+
+def read_images(path: str, *, role: str) -> Images:
+    """An image file, a folder of images (other files skipped with one warning), or a CSV of
+    the project's format (for a CSV with a split column, the rows of split `role`)."""
+    if path.lower().endswith(".csv"):
+        return read_csv_images(path, role=role)
+    if os.path.isdir(path):
+        names = sorted(os.listdir(path))
+        image_names = [name for name in names if name.lower().endswith(IMAGE_EXTENSIONS)]
+        skipped = [name for name in names if name not in image_names]
+        if skipped:
+            listed = ", ".join(skipped[:10]) + (" ..." if len(skipped) > 10 else "")
+            print(
+                f"Warning: {len(skipped)} files in the {role} folder {path!r} are not images "
+                f"({', '.join(IMAGE_EXTENSIONS)}) and are skipped: {listed}",
+                flush=True,
+            )
+        paths = [os.path.join(path, name) for name in image_names]
+    elif os.path.isfile(path):
+        paths = [path]
+    else:
+        raise SearchError(f"The {role} path {path!r} does not exist.")
+    if not paths:
+        raise SearchError(
+            f"The {role} folder {path!r} holds no images (files ending in "
+            f"{', '.join(IMAGE_EXTENSIONS)}). Point --{role}_path at a folder of images, an "
+            "image, or a CSV file."
+        )
+    labels = [MARKET_FILE_NAME.match(os.path.basename(image_path)) for image_path in paths]
+    return Images(
+        paths=paths,
+        identity_IDs=[int(match["identity_ID"]) if match else None for match in labels],
+        camera_IDs=[int(match["camera_ID"]) if match else None for match in labels],
+    )
+
+
+def readable_only(images: Images, *, role: str) -> Images:
+    """The images TensorFlow can decode; the others are left out with one warning."""
+    readable = image_augmentation.find_readable_images(images.paths, workers=FLAGS.workers)
+    if readable.all():
+        return images
+    left_out = [path for path, ok in zip(images.paths, readable, strict=True) if not ok]
+    print(
+        f"Warning: {len(left_out)} {role} images cannot be read and are left out: "
+        f"{', '.join(left_out[:5])}{' ...' if len(left_out) > 5 else ''}",
+        flush=True,
+    )
+    if not readable.any():
+        raise SearchError(f"None of the {role} images can be read.")
+    return Images(
+        paths=[value for value, ok in zip(images.paths, readable, strict=True) if ok],
+        identity_IDs=[value for value, ok in zip(images.identity_IDs, readable, strict=True) if ok],
+        camera_IDs=[value for value, ok in zip(images.camera_IDs, readable, strict=True) if ok],
+    )
+
+
+def read_csv_images(csv_file_path: str, *, role: str) -> Images:
+    if not os.path.isfile(csv_file_path):
+        raise SearchError(f"The {role} CSV file {csv_file_path!r} does not exist.")
+    frame = pd.read_csv(csv_file_path)
+    if "image_file_path" not in frame.columns:
+        raise SearchError(
+            f"The {role} CSV file {csv_file_path!r} has no image_file_path column (found "
+            f"{list(frame.columns)}); expected the columns image_file_path and, optionally, "
+            "identity_ID, camera_ID and split."
+        )
+    if "split" in frame.columns:
+        frame = frame[frame["split"].astype(str).str.strip().str.lower() == role]
+    if frame.empty:
+        raise SearchError(f"The {role} CSV file {csv_file_path!r} lists no {role} images.")
+    folder_path = os.path.dirname(os.path.abspath(csv_file_path))
+    paths = [os.path.normpath(os.path.join(folder_path, str(p))) for p in frame["image_file_path"]]
+
+    def column(name):
+        return frame[name].tolist() if name in frame.columns else [None] * len(frame)
+
+    return Images(paths=paths, identity_IDs=column("identity_ID"), camera_IDs=column("camera_ID"))
+
+
+def cached_gallery_features(extract_features, gallery: Images, *, flipping: bool) -> np.ndarray:
+    """The gallery's features, embedded once and kept beside the results under a key of the
+    model file's content, the flipping, and each gallery file's path, size and time."""
+    key = hashlib.sha1()
+    with open(FLAGS.model_file_path, "rb") as model_file:
+        for chunk in iter(lambda: model_file.read(2**20), b""):
+            key.update(chunk)
+    key.update(json.dumps({"flipping": flipping}).encode())
+    for path in gallery.paths:
+        status = os.stat(path)
+        key.update(f"{path}\0{status.st_size}\0{status.st_mtime_ns}\n".encode())
+    cache_path = os.path.join(
+        FLAGS.output_folder_path, f"gallery_features_{key.hexdigest()[:16]}.npz"
+    )
+    if os.path.isfile(cache_path):
+        print(f"Gallery features reused from {cache_path}")
+        return np.load(cache_path)["features"]
+    features = extract_features(gallery.paths)
+    content = io.BytesIO()
+    np.savez(content, features=features, paths=np.array(gallery.paths))
+    write_atomically(cache_path, content.getvalue())
+    print(f"Embedded {len(gallery.paths)} gallery images; features cached in {cache_path}")
+    return features
+
+
+def write_results(queries: Images, gallery: Images, distances: np.ndarray) -> None:
+    """ranked_lists.csv, a picture per query under ranked_lists/, and index.html."""
+    gallery_identities = np.array(gallery.identity_IDs, dtype=object)
+    gallery_cameras = np.array(gallery.camera_IDs, dtype=object)
+    rows, pages = [], []
+    for index, query_path in enumerate(queries.paths):
+        identity, camera = queries.identity_IDs[index], queries.camera_IDs[index]
+        candidates = np.arange(len(gallery.paths))
+        if FLAGS.exclude_same_camera and identity is not None and camera is not None:
+            candidates = candidates[
+                ~((gallery_identities == identity) & (gallery_cameras == camera))
+            ]
+        order = candidates[np.argsort(distances[index, candidates], kind="stable")][: FLAGS.top_k]
+        matches = [
+            None
+            if identity is None or gallery_identities[g] is None
+            else bool(gallery_identities[g] == identity)
+            for g in order
+        ]
+        for rank, (gallery_index, match) in enumerate(zip(order, matches, strict=True), start=1):
+            rows.append(
+                {
+                    "query_image_file_path": query_path,
+                    "rank": rank,
+                    "gallery_image_file_path": gallery.paths[gallery_index],
+                    "distance": float(distances[index, gallery_index]),
+                    "match": "" if match is None else match,
+                }
+            )
+        picture_name = f"{index + 1:04d}_{os.path.splitext(os.path.basename(query_path))[0]}.png"
+        visualization.write_picture(
+            os.path.join(FLAGS.output_folder_path, "ranked_lists", picture_name),
+            visualization.draw_ranked_list(
+                query_path,
+                [gallery.paths[g] for g in order],
+                distances[index, order],
+                matches=matches,
+            ),
+        )
+        pages.append(
+            visualization.RankedListPage(
+                os.path.basename(query_path), f"ranked_lists/{picture_name}", query_path
+            )
+        )
+    csv_path = os.path.join(FLAGS.output_folder_path, "ranked_lists.csv")
+    write_atomically(csv_path, pd.DataFrame(rows).to_csv(index=False))
+    visualization.write_index_html(
+        os.path.join(FLAGS.output_folder_path, "index.html"),
+        pages,
+        heading=f"{len(queries.paths)} queries against {len(gallery.paths)} gallery images",
+    )
+    print(
+        f"Ranked lists of {len(queries.paths)} queries: {csv_path} and "
+        f"{os.path.join(FLAGS.output_folder_path, 'index.html')}"
+    )
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,112 @@
+"""Checkpoints of the 2021 release load into this project's network and compute the same
+function (the fixture rebuilds the release's structure: tests/release_2021_fixture.py)."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import evaluate_concurrently, seed_evaluation_command
+from release_2021_fixture import build_release_2021_training_model, save_like_model_checkpoint
+
+import applications
+from applications import ModelSettings, WeightsFileError
+
+
+def release_checkpoint(folder, backbone_model_name, *, input_shape, class_num, max_value):
+    training_model, inference_model, branch_weights = build_release_2021_training_model(
+        backbone_model_name, input_shape=input_shape, class_num=class_num, max_value=max_value
+    )
+    file_path = str(folder / f"{backbone_model_name}_2021.h5")
+    save_like_model_checkpoint(training_model, branch_weights, file_path)
+    return training_model, inference_model, file_path
+
+
+def check_same_function(backbone_model_name, tmp_path):
+    # A wide clipping range keeps the embeddings from saturating at 1, so that a misplaced
+    # weight cannot hide behind the clip.
+    release_training, release_inference, file_path = release_checkpoint(
+        tmp_path, backbone_model_name, input_shape=(64, 32, 3), class_num=5, max_value=1e4
+    )
+    assert applications.weights_file_kind(file_path) == applications.RELEASE_2021
+    settings = ModelSettings(
+        backbone_model_name=backbone_model_name,
+        image_height=64,
+        image_width=32,
+        max_value=1e4,
+        use_horizontal_flipping_inside_model=True,
+    )
+    training_model, inference_model = applications.init_model(
+        settings, class_num=5, use_pretrained_backbone=False
+    )
+    assert applications.load_weights_file(training_model, inference_model, file_path) == (
+        applications.RELEASE_2021
+    )
+    images = np.random.default_rng(1).uniform(0, 255, (4, 64, 32, 3)).astype(np.float32)
+    expected = release_inference(images, training=False)
+    found = inference_model(images, training=False)
+    assert len(found) == 3
+    for a, b in zip(expected, found, strict=True):  # global, then the two stripes
+        assert np.abs(a.numpy()).max() > 1e-3 and (a.numpy() < 1e4).all()
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-4, atol=1e-5)
+    # Flip-averaged embeddings and the heads' probabilities, through the training models.
+    expected = release_training(images, training=False)
+    found = training_model(images, training=False)
+    for a, b in zip(expected, found, strict=True):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-4, atol=1e-5)
+    tf.keras.backend.clear_session()
+
+
+def test_a_2021_resnet18_checkpoint_computes_the_same_embeddings(tmp_path):
+    check_same_function("resnet18", tmp_path)
+
+
+@pytest.mark.slow
+def test_2021_checkpoints_of_the_paper_backbones_compute_the_same_embeddings(tmp_path):
+    for backbone_model_name in ("resnet50", "ibn_resnet50", "resnesta50"):
+        check_same_function(backbone_model_name, tmp_path)
+
+
+def test_a_checkpoint_that_does_not_fit_is_refused_naming_a_weight(tmp_path):
+    _, _, file_path = release_checkpoint(
+        tmp_path, "resnet18", input_shape=(64, 32, 3), class_num=5, max_value=1.0
+    )
+    cases = {
+        "other class count": (dict(), 7, "Cannot place the checkpoint's weight dense"),
+        "other region count": (dict(region_num=3), 5, "this model 4: check --region_num"),
+        "other backbone": (dict(backbone_model_name="resnet34"), 5, "this model"),
+    }
+    for _case, (changes, class_num, message) in cases.items():
+        settings = ModelSettings(
+            **{"backbone_model_name": "resnet18", "image_height": 64, "image_width": 32, **changes}
+        )
+        training_model, inference_model = applications.init_model(
+            settings, class_num=class_num, use_pretrained_backbone=False
+        )
+        with pytest.raises(WeightsFileError, match=message):  # the case's name says why
+            applications.load_weights_file(training_model, inference_model, file_path)
+    tf.keras.backend.clear_session()
+
+
+@pytest.mark.slow
+def test_the_seed_evaluation_command_evaluates_a_2021_checkpoint(market_root, tmp_path):
+    """The seed README's evaluation command, unchanged but for the paths (and the dataset
+    root), on a ResNeSt50 checkpoint laid out as the release's (12 training identities)."""
+    _, _, file_path = release_checkpoint(
+        tmp_path, "resnesta50", input_shape=(384, 128, 3), class_num=12, max_value=1.0
+    )
+    tf.keras.backend.clear_session()
+    seed_command = [
+        *seed_evaluation_command(
+            weights_file_path=file_path, output_folder_path=str(tmp_path / "evaluation_only")
+        ),
+        "--backbone_model_name",
+        "resnesta50",
+    ]
+    results = evaluate_concurrently(
+        {"seed command": [*seed_command, "--root_folder_path", market_root]}
+    )
+    output, mean_average_precision = results["seed command"]
+    assert "Loaded the 2021 release model weights" in output
+    assert 0 < mean_average_precision <= 1
+    assert os.path.isfile(str(tmp_path / "resnesta50_2021_inference_model.h5"))

@@ -1,0 +1,218 @@
+"""Your own images: search.py against the model of the shrunk seed training run, the ranked
+lists of the test set, evaluation with either weights file, and the SavedModel export."""
+
+import os
+import shutil
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+from conftest import SHRUNK, evaluate_concurrently, start_python
+
+import applications
+from visualization import BORDER, CAPTION_HEIGHT, GAP, THUMBNAIL_SIZE
+
+
+def run_search(arguments, timeout=600):
+    process = start_python(["-u", "search.py", *arguments])
+    output, _ = process.communicate(timeout=timeout)
+    return process.returncode, output
+
+
+def test_search_ranks_same_identity_images_first(trained, market_root, tmp_path):
+    _, run_folder, returncode, _ = trained
+    assert returncode == 0
+    market = os.path.join(market_root, "Market-1501-v15.09.15")
+    gallery = tmp_path / "gallery"
+    shutil.copytree(os.path.join(market, "bounding_box_test"), gallery)
+    (gallery / "notes.txt").write_text("not an image")
+    (gallery / "Thumbs.db").write_bytes(b"\0")
+    results = tmp_path / "results"
+    arguments = [
+        "--model_file_path",
+        os.path.join(run_folder, "inference_model.h5"),
+        "--query_path",
+        os.path.join(market, "query"),
+        "--gallery_path",
+        str(gallery),
+        "--output_folder_path",
+        str(results),
+        "--top_k",
+        "5",
+    ]
+    returncode, output = run_search(arguments)
+    assert returncode == 0, output[-3000:]
+    assert "2 files in the gallery folder" in output and "Thumbs.db, notes.txt" in output
+    assert "Embedded" in output and "features cached in" in output
+
+    ranked = pd.read_csv(results / "ranked_lists.csv")
+    queries = sorted(os.listdir(os.path.join(market, "query")))
+    assert len(ranked) == 5 * len(queries) and ranked["rank"].tolist()[:5] == [1, 2, 3, 4, 5]
+    first = ranked[ranked["rank"] == 1]
+    # Chance of a match at rank 1: the share of each query's candidates that match it.
+    gallery_identities = [name.split("_")[0] for name in os.listdir(gallery) if "_c" in name]
+    chance = np.mean([gallery_identities.count(q.split("_")[0]) for q in queries]) / len(
+        gallery_identities
+    )
+    assert first["match"].mean() > max(0.5, 4 * chance), (first["match"].mean(), chance)
+    assert (
+        ranked.groupby("query_image_file_path")["distance"]
+        .apply(lambda distances: distances.is_monotonic_increasing)
+        .all()
+    )
+
+    pictures = sorted((results / "ranked_lists").glob("*.png"))
+    assert len(pictures) == len(queries)
+    height, width = THUMBNAIL_SIZE
+    expected_shape = (height + 2 * BORDER + CAPTION_HEIGHT, 6 * (width + 2 * BORDER) + GAP, 3)
+    for picture in pictures[:3]:
+        assert cv2.imread(str(picture)).shape == expected_shape
+    page = (results / "index.html").read_text()
+    assert all(f'src="ranked_lists/{picture.name}"' in page for picture in pictures)
+
+    # A second query batch against the same gallery does not embed the gallery again.
+    returncode, output = run_search(
+        [*arguments[:3], os.path.join(market, "query", queries[0]), *arguments[4:]]
+    )
+    assert returncode == 0 and "Gallery features reused from" in output
+    assert len(pd.read_csv(results / "ranked_lists.csv")) == 5
+
+
+def test_search_explains_bad_input(trained, market_root, tmp_path):
+    _, run_folder, returncode, _ = trained
+    assert returncode == 0
+    query = os.path.join(market_root, "Market-1501-v15.09.15", "query")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    lonely = tmp_path / "lonely"
+    lonely.mkdir()
+    shutil.copy(os.path.join(run_folder, "inference_model.h5"), lonely)
+    inference = os.path.join(run_folder, "inference_model.h5")
+    cases = {
+        "empty folder": (
+            ["--model_file_path", inference, "--query_path", query, "--gallery_path", str(empty)],
+            f"The gallery folder {str(empty)!r} holds no images",
+        ),
+        "missing json": (
+            [
+                "--model_file_path",
+                str(lonely / "inference_model.h5"),
+                "--query_path",
+                query,
+                "--gallery_path",
+                query,
+            ],
+            "is an inference model, but the .json that describes it",
+        ),
+        "image size": (
+            [
+                "--model_file_path",
+                inference,
+                "--query_path",
+                query,
+                "--gallery_path",
+                query,
+                "--image_height",
+                "384",
+            ],
+            "--image_height 384 does not match the model, which was built for 64x32 images",
+        ),
+    }
+    processes = {
+        name: start_python(
+            ["-u", "search.py", *arguments, "--output_folder_path", str(tmp_path / "out")]
+        )
+        for name, (arguments, _) in cases.items()
+    }
+    for name, process in processes.items():
+        output, _ = process.communicate(timeout=600)
+        assert process.returncode == 1, (name, output[-2000:])
+        message = output[output.index("Error: ") :]
+        assert cases[name][1] in message, (name, output[-2000:])
+        assert "Traceback" not in output, name
+
+
+def test_evaluation_only_takes_either_weights_file_and_draws_ranked_lists(
+    trained, market_root, tmp_path
+):
+    _, run_folder, returncode, _ = trained
+    assert returncode == 0
+    command = [
+        *SHRUNK,
+        "--dataset_name",
+        "Market1501",
+        "--root_folder_path",
+        market_root,
+        "--use_horizontal_flipping_inside_model",
+        "--use_horizontal_flipping_in_evaluation",
+        "--evaluation_only",
+        "--ranked_list_num",
+        "2",
+    ]
+    results = evaluate_concurrently(
+        {
+            name: [
+                *command,
+                "--pretrained_model_file_path",
+                os.path.join(run_folder, name),
+                "--output_folder_path",
+                str(tmp_path / name),
+            ]
+            for name in ("training_model.h5", "inference_model.h5")
+        }
+    )
+    for name, (output, _) in results.items():
+        assert f"Loaded the {name.split('_')[0]} model weights" in output
+        ranked_lists = tmp_path / name / "Market1501_resnet18" / "ranked_lists"
+        assert sorted(path.name for path in ranked_lists.glob("*.png")) == [
+            "001_worst.png",
+            "002_worst.png",
+            "003_best.png",
+            "004_best.png",
+        ]
+        page = (ranked_lists / "index.html").read_text()
+        assert "worst:" in page and "best:" in page and "average precision" in page
+    mean_average_precisions = {name: result[1] for name, result in results.items()}
+    assert (
+        mean_average_precisions["inference_model.h5"]
+        == mean_average_precisions["training_model.h5"]
+    )
+    assert 0 < mean_average_precisions["training_model.h5"] <= 1
+
+
+def test_exported_saved_model_gives_the_keras_embeddings(trained, market_root, tmp_path):
+    _, run_folder, returncode, _ = trained
+    assert returncode == 0
+    query = os.path.join(market_root, "Market-1501-v15.09.15", "query")
+    export = tmp_path / "saved_model"
+    returncode, output = run_search(
+        [
+            "--model_file_path",
+            os.path.join(run_folder, "training_model.h5"),  # with its flags.txt
+            "--query_path",
+            query,
+            "--gallery_path",
+            query,
+            "--output_folder_path",
+            str(tmp_path / "results"),
+            "--export_saved_model_path",
+            str(export),
+        ]
+    )
+    assert returncode == 0, output[-3000:]
+    images = np.random.default_rng(0).uniform(0, 255, (3, 64, 32, 3)).astype(np.float32)
+    served = tf.saved_model.load(str(export)).signatures["serving_default"](tf.constant(images))
+    keras_model = applications.load_inference_model(os.path.join(run_folder, "inference_model.h5"))
+    expected = np.concatenate([e.numpy() for e in keras_model(images, training=False)], axis=1)
+    np.testing.assert_allclose(served["embeddings"].numpy(), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["training_model.h5", "inference_model.h5"])
+def test_weights_files_are_told_apart_by_content(trained, tmp_path, name):
+    _, run_folder, returncode, _ = trained
+    assert returncode == 0
+    renamed = tmp_path / "weights.h5"  # the name says nothing
+    shutil.copy(os.path.join(run_folder, name), renamed)
+    assert applications.weights_file_kind(str(renamed)) == name.split("_")[0]

@@ -1,0 +1,98 @@
+"""Where training runs: the precision policy and the tf.distribute strategy.
+
+    strategy = configure_devices(DeviceSettings(mixed_precision="auto"))
+    with strategy.scope(): ...build and compile the model...
+
+- One machine: every visible GPU through MirroredStrategy (CUDA_VISIBLE_DEVICES restricts
+  them); on a machine without GPUs, --logical_cpu_device_num N splits the CPU into N devices
+  (to try the several-device path, and for the tests).
+- Several machines: with TF_CONFIG set, MultiWorkerMirroredStrategy; every worker runs the same
+  command, the chief writes the output folder.
+- GPU memory grows as needed instead of being taken whole, so two runs can share a GPU.
+Call it before anything else touches TensorFlow's devices (loading images does).
+"""
+
+import json
+import os
+from dataclasses import dataclass
+
+import tensorflow as tf
+
+from settings_checks import require_at_least, require_one_of
+
+MIXED_PRECISION_MODES = ("auto", "float32", "float16", "bfloat16")
+POLICIES = {"float32": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
+
+
+@dataclass(frozen=True)
+class DeviceSettings:
+    """Precision and devices; field names are the command-line flags."""
+
+    mixed_precision: str = "auto"
+    logical_cpu_device_num: int = 0
+    jit_compile: bool = False
+
+    def __post_init__(self):
+        require_one_of(self, "mixed_precision", MIXED_PRECISION_MODES)
+        require_at_least(self, logical_cpu_device_num=0)
+
+
+def configure_devices(settings: DeviceSettings) -> tf.distribute.Strategy:
+    """Set memory growth, the global precision policy and the logical devices; return the
+    strategy to build and train the model under."""
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        tf.config.experimental.set_memory_growth(gpu, True)
+    tf.keras.mixed_precision.set_global_policy(precision_policy(settings.mixed_precision, gpus))
+    if "TF_CONFIG" in os.environ:
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if len(gpus) > 1:
+        return tf.distribute.MirroredStrategy()
+    if settings.logical_cpu_device_num > 1 and not gpus:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * settings.logical_cpu_device_num
+        )
+        return tf.distribute.MirroredStrategy(
+            [device.name for device in tf.config.list_logical_devices("CPU")]
+        )
+    return tf.distribute.get_strategy()
+
+
+def precision_policy(mixed_precision: str, gpus: list) -> str:
+    """The Keras policy: "auto" is float16 (with loss scaling) on CUDA GPUs with tensor cores
+    (compute capability 7.0 or newer), float32 elsewhere."""
+    if mixed_precision != "auto":
+        return POLICIES[mixed_precision]
+    capabilities = [
+        tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0))
+        for gpu in gpus
+    ]
+    if capabilities and min(capabilities) >= (7, 0):
+        return POLICIES["float16"]
+    return POLICIES["float32"]
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this process writes the run's files: always, but in a multi-worker cluster,
+    where only the chief does (the task "chief", or worker 0 when there is none)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or resolver.task_type is None:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
+    return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in cluster
+
+
+def describe(strategy: tf.distribute.Strategy) -> str:
+    policy = tf.keras.mixed_precision.global_policy().name
+    replicas = strategy.num_replicas_in_sync
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is not None and resolver.task_type is not None:
+        kind = f"MultiWorkerMirroredStrategy, this process: {resolver.task_type} {resolver.task_id}"
+    elif replicas > 1:
+        kind = f"MirroredStrategy over {', '.join(strategy.extended.worker_devices)}"
+    else:
+        kind = "one device"
+    return f"Devices: {replicas} replica(s) ({kind}), precision policy {policy}"
