@@ -15,6 +15,7 @@ PACKAGES = [
     "metric_learning",
     "regularizers",
     "training",
+    "visualization",
 ]
 
 

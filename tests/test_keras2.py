@@ -12,9 +12,16 @@ TENSORFLOW_PACKAGES = [
     "metric_learning",
     "regularizers",
     "solution",
+    "search",
     "training",
 ]
-NO_TENSORFLOW_PACKAGES = ["datasets", "evaluation", "atomic_files", "settings_checks"]
+NO_TENSORFLOW_PACKAGES = [
+    "datasets",
+    "evaluation",
+    "visualization",
+    "atomic_files",
+    "settings_checks",
+]
 
 
 def run_python(code: str):
