@@ -7,7 +7,7 @@ from .checkpoint import BestModelCheckpoint
 from .evaluator import EvaluationSettings, Evaluator
 from .learning_rate import LEARNING_RATE_MODES, LearningRateSettings, LearningRateSetter
 from .phases import Phase, TrainingPhases
-from .progress import EpochPrinter, GeMPowerLogger, HistoryLogger
+from .progress import EpochPrinter, EpochTimer, GeMPowerLogger, HistoryLogger
 from .run_state import Progress, RunInterrupted, RunState, RunStateSaver, StopRequest
 from .tensorboard import TensorBoardLogger
 from .within_epoch import StepProgress, StopOnNonFiniteLoss, TrainingDivergedError
@@ -16,6 +16,7 @@ __all__ = [
     "LEARNING_RATE_MODES",
     "BestModelCheckpoint",
     "EpochPrinter",
+    "EpochTimer",
     "EvaluationSettings",
     "Evaluator",
     "GeMPowerLogger",

@@ -67,6 +67,17 @@ class HistoryLogger(tf.keras.callbacks.Callback):
             plt.close(figure)
 
 
+class EpochTimer(tf.keras.callbacks.Callback):
+    """Adds the epoch's wall time, its steps and its evaluation, as "epoch_seconds" (put it
+    after the evaluation)."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["epoch_seconds"] = time.perf_counter() - self.start
+
+
 class EpochPrinter(tf.keras.callbacks.Callback):
     """One line per epoch: number, phase, time, learning rate, losses and training metrics."""
 
@@ -74,19 +85,16 @@ class EpochPrinter(tf.keras.callbacks.Callback):
         super().__init__()
         self.phases = phases
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self.start = time.perf_counter()
-
     def on_epoch_end(self, epoch, logs=None):
         phase = self.phases.at(epoch)
         entries = [
             f"{key} {value:.4g}"
             for key, value in logs.items()
-            if not key.startswith("test_") and key != "learning_rate"
+            if not key.startswith("test_") and key not in ("learning_rate", "epoch_seconds")
         ]
         print(
             f"Epoch {epoch - phase.first_epoch + 1}/{phase.epoch_num} ({phase.name}, overall "
-            f"{epoch + 1}) {time.perf_counter() - self.start:.1f} s, "
+            f"{epoch + 1}) {logs.get('epoch_seconds', float('nan')):.1f} s, "
             f"learning rate {logs.get('learning_rate', float('nan')):.3g}: " + ", ".join(entries),
             flush=True,
         )

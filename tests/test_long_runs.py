@@ -126,7 +126,10 @@ def test_interrupted_runs_end_like_the_uninterrupted_one(runs):
     expected = pd.read_csv(folder / "history.csv")
     resumed = pd.read_csv(resumed_folder / "history.csv")
     assert expected["epoch"].tolist() == [1, 2, 3, 4]
-    pd.testing.assert_frame_equal(resumed, expected, rtol=1e-6)
+    assert (expected["epoch_seconds"] > 0).all()  # wall time: the one column that may differ
+    pd.testing.assert_frame_equal(
+        resumed.drop(columns="epoch_seconds"), expected.drop(columns="epoch_seconds"), rtol=1e-6
+    )
     assert "test_mAP" in expected and "flipping" in expected
     expected_values = checkpoint_values(folder / "checkpoints")
     resumed_values = checkpoint_values(resumed_folder / "checkpoints")

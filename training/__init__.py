@@ -236,6 +236,7 @@ def build_callbacks(
         callbacks.LearningRateSetter(learning_rate, phases),
         callbacks.GeMPowerLogger(),
         *evaluation_callbacks,
+        callbacks.EpochTimer(),
         history_logger,
         callbacks.TensorBoardLogger(
             os.path.join(output_folder_path, "tensorboard"), steps_per_epoch=steps_per_epoch

@@ -1,0 +1,136 @@
+"""Running a sweep's runs: one after another, or one per GPU at a time; finished runs are skipped,
+unfinished ones continued (solution.py resumes them), failures recorded and the others run on."""
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+
+from atomic_files import write_atomically
+
+from .grid import Run
+from .summary import result_folder
+
+RECORD_FILE_NAME = "sweep_runs.json"
+POLL_SECONDS = 1.0
+
+
+@dataclass
+class Attempt:
+    """What the last start of a run came to."""
+
+    status: str  # finished, failed, interrupted
+    exit_status: int
+    error: str
+    seconds: float
+    log_file_path: str
+
+
+def visible_gpus() -> list[str]:
+    """The GPUs a run can be given, without starting TensorFlow: CUDA_VISIBLE_DEVICES, or
+    nvidia-smi's list; none on a machine without GPUs."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [gpu for gpu in visible.split(",") if gpu.strip() and gpu.strip() != "-1"]
+    if shutil.which("nvidia-smi") is None:
+        return []
+    listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, check=False)
+    return [str(index) for index, line in enumerate(listing.stdout.splitlines()) if "GPU" in line]
+
+
+def is_finished(run: Run) -> bool:
+    folder_path = result_folder(run.output_folder_path)
+    return folder_path is not None and os.path.isfile(
+        os.path.join(folder_path, "inference_model.h5")
+    )
+
+
+def last_error_line(log_file_path: str) -> str:
+    """The run's "Error: ..." message, or its last line."""
+    with open(log_file_path, errors="replace") as log_file:
+        lines = [line.strip() for line in log_file if line.strip()]
+    errors = [line for line in lines if line.startswith("Error: ")]
+    return (errors or lines or [""])[-1]
+
+
+def read_record(sweep_folder_path: str) -> dict[str, dict]:
+    path = os.path.join(sweep_folder_path, RECORD_FILE_NAME)
+    if not os.path.isfile(path):
+        return {}
+    with open(path) as record_file:
+        return json.load(record_file)
+
+
+def execute(
+    runs: list[Run], *, common_arguments: list[str], sweep_folder_path: str, gpus: list[str]
+) -> dict[str, Attempt]:
+    """Start every unfinished run, at most one per GPU at a time (one at a time without GPUs),
+    each with its log under logs/; returns and records (sweep_runs.json) each attempt."""
+    record = read_record(sweep_folder_path)
+    attempts: dict[str, Attempt] = {}
+    pending = []
+    for run in runs:
+        if is_finished(run):
+            print(f"{run.name}: finished, skipped", flush=True)
+        else:
+            pending.append(run)
+    free_slots = list(gpus) or [None]
+    running: dict = {}  # slot -> (run, process, start time, log file path)
+    try:
+        while pending or running:
+            while pending and free_slots:
+                slot, run = free_slots.pop(0), pending.pop(0)
+                running[slot] = start(run, common_arguments, sweep_folder_path, gpu=slot)
+            time.sleep(POLL_SECONDS)
+            for slot, (run, process, started, log_file_path) in list(running.items()):
+                if process.poll() is None:
+                    continue
+                del running[slot]
+                free_slots.append(slot)
+                attempts[run.name] = finish(run, process, started, log_file_path)
+                record[run.name] = {"values": run.values, **asdict(attempts[run.name])}
+                write_atomically(
+                    os.path.join(sweep_folder_path, RECORD_FILE_NAME),
+                    json.dumps(record, indent=2),
+                )
+    except KeyboardInterrupt:  # the runs got the Ctrl-C too: they save and stop
+        for run, process, _, _ in running.values():
+            process.wait()
+            print(f"{run.name}: interrupted; the same sweep command continues it", flush=True)
+        raise
+    return attempts
+
+
+def start(run: Run, common_arguments: list[str], sweep_folder_path: str, *, gpu: str | None):
+    log_file_path = os.path.join(sweep_folder_path, "logs", f"{run.name}.log")
+    os.makedirs(os.path.dirname(log_file_path), exist_ok=True)
+    environment = dict(os.environ)
+    if gpu is not None:
+        environment["CUDA_VISIBLE_DEVICES"] = gpu
+    where = "" if gpu is None else f" on GPU {gpu}"
+    print(f"{run.name}: started{where}, log {log_file_path}", flush=True)
+    with open(log_file_path, "a") as log_file:  # appended: an earlier attempt's log stays
+        log_file.write(f"\n$ {run.printable_command(common_arguments)}\n")
+        log_file.flush()
+        process = subprocess.Popen(
+            run.command(common_arguments),
+            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+            env=environment,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    return run, process, time.perf_counter(), log_file_path
+
+
+def finish(run: Run, process, started: float, log_file_path: str) -> Attempt:
+    seconds = time.perf_counter() - started
+    if is_finished(run):
+        status, error = "finished", ""
+    elif process.returncode in (130, 143):
+        status, error = "interrupted", "stopped by a signal; the same command continues it"
+    else:
+        status, error = "failed", last_error_line(log_file_path)
+    print(f"{run.name}: {status} after {seconds / 60:.1f} min {error}".rstrip(), flush=True)
+    return Attempt(status, process.returncode, error, seconds, log_file_path)

@@ -1,0 +1,161 @@
+"""sweep.py: a grid of flag values as separate runs, skipped when finished, failures reported,
+and one table that compares runs (this project's and the 2021 release's)."""
+
+import os
+import pickle
+
+import pandas as pd
+import pytest
+from conftest import SHRUNK, TINY_SYNTHETIC, start_python, synthetic_dataset_flags
+
+from datasets import generate_synthetic_dataset
+
+TINY_RUN = [
+    *SHRUNK,
+    *synthetic_dataset_flags(),
+    "--freeze_backbone_for_N_epochs",
+    "1",
+    "--epoch_num",
+    "1",
+    "--steps_per_epoch",
+    "2",
+    "--evaluate_testing_every_N_epochs",
+    "1",
+]
+
+
+def run_sweep(arguments, timeout=900):
+    process = start_python(["-u", "sweep.py", *arguments])
+    output, _ = process.communicate(timeout=timeout)
+    return process.returncode, output
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("data"))
+    generate_synthetic_dataset(root, TINY_SYNTHETIC)
+    return root
+
+
+def test_a_sweep_runs_each_combination_once_and_compares_them(data_root, tmp_path):
+    sweep = [
+        *TINY_RUN,
+        "--root_folder_path",
+        data_root,
+        "--grid",
+        "use_horizontal_flipping_inside_model=true,false",
+        "--sweep_folder_path",
+        str(tmp_path),
+    ]
+    returncode, output = run_sweep(sweep)
+    assert returncode == 0, output[-3000:]
+    names = [
+        "use_horizontal_flipping_inside_model-true",
+        "use_horizontal_flipping_inside_model-false",
+    ]
+    assert output.index("Sweep of 2 runs") < output.index(f"{names[0]}: started")
+    summary = pd.read_csv(tmp_path / "sweep_summary.csv")
+    assert summary["run"].tolist() == names and (summary["status"] == "finished").all()
+    assert summary["use_horizontal_flipping_inside_model"].tolist() == [True, False]  # CSV
+    for name, best in zip(names, summary["best_test_mAP"], strict=True):
+        history = pd.read_csv(tmp_path / name / "Synthetic_resnet18" / "history.csv")
+        assert best == pytest.approx(history["test_mAP"].max())
+        flags_text = (tmp_path / name / "Synthetic_resnet18" / "flags.txt").read_text()
+        assert ("--nouse" if name.endswith("false") else "--use") + (
+            "_horizontal_flipping_inside_model"
+        ) in flags_text
+    assert (summary["training_hours"] > 0).all()
+    assert (tmp_path / "sweep_test_mAP.png").stat().st_size > 1000
+    assert "| run | use_horizontal_flipping_inside_model | status | mAP |" in output
+
+    returncode, output = run_sweep(sweep)  # the same command again: nothing to train
+    assert returncode == 0, output[-3000:]
+    assert output.count("finished, skipped") == 2 and "started" not in output
+    assert pd.read_csv(tmp_path / "sweep_summary.csv")["best_test_mAP"].tolist() == pytest.approx(
+        summary["best_test_mAP"].tolist()
+    )
+
+
+def test_a_failed_run_is_reported_and_the_others_finish(data_root, tmp_path):
+    returncode, output = run_sweep(
+        [
+            *TINY_RUN,
+            "--root_folder_path",
+            data_root,
+            "--grid",
+            "learning_rate_warmup_epochs=-1,2",
+            "--sweep_folder_path",
+            str(tmp_path),
+        ]
+    )
+    assert returncode == 1, output[-3000:]
+    summary = pd.read_csv(tmp_path / "sweep_summary.csv").set_index("run")
+    failed = summary.loc["learning_rate_warmup_epochs--1"]
+    assert failed["status"] == "failed"
+    assert "--learning_rate_warmup_epochs must be at least 0; got -1." in failed["error"]
+    assert summary.loc["learning_rate_warmup_epochs-2", "status"] == "finished"
+    assert summary.loc["learning_rate_warmup_epochs-2", "best_test_mAP"] > 0
+    assert "learning_rate_warmup_epochs--1: failed" in output
+
+
+def test_bad_grids_are_explained(tmp_path):
+    cases = {
+        "--grid backbone=resnet50": "solution.py has no flag --backbone",
+        "--grid preset=resnet51": "unknown presets ['resnet51']",
+        "--grid use_re_ranking=maybe": "['maybe'] are not true or false",
+        "--grid seed=1,2 --seed 3": "--seed given both as a common flag and in the grid",
+    }
+    processes = {
+        case: start_python(["-u", "sweep.py", *case.split(), "--sweep_folder_path", str(tmp_path)])
+        for case in cases
+    }
+    for case, process in processes.items():
+        output, _ = process.communicate(timeout=300)
+        assert process.returncode == 1, (case, output[-2000:])
+        assert cases[case] in output and "Traceback" not in output, (case, output[-2000:])
+
+
+def test_existing_run_folders_are_summarized_whoever_made_them(tmp_path):
+    ours = tmp_path / "output" / "Market1501_resnet50"
+    ours.mkdir(parents=True)
+    (ours / "flags.txt").write_text("--seed=0\n")
+    pd.DataFrame(
+        {
+            "epoch": [1, 2, 3],
+            "test_mAP": [0.5, 0.7, 0.6],
+            "test_rank1": [0.6, 0.8, 0.7],
+            "epoch_seconds": [3600.0, 3600.0, 1800.0],
+        }
+    ).to_csv(ours / "history.csv", index=False)
+    (ours / "inference_model.h5").write_bytes(b"")
+    release = tmp_path / "release" / "Market1501_resnesta50"  # the 2021 release's layout
+    for phase, maps in (("training_A", {0: 0.3}), ("training_B", {0: 0.6, 9: 0.9})):
+        (release / phase).mkdir(parents=True)
+        logs = {
+            "test_cosine_False_mAP_score": maps,
+            "test_cosine_False_rank_to_accuracy_dict": {
+                epoch: {"rank-1 accuracy": value + 0.05} for epoch, value in maps.items()
+            },
+        }
+        with open(release / phase / "accumulated_logs_dict.pkl", "wb") as logs_file:
+            pickle.dump(logs, logs_file)
+    (release / "training_model.h5").write_bytes(b"")
+    returncode, output = run_sweep(
+        [
+            "--summarize_runs",
+            f"{tmp_path / 'output'},{release}",
+            "--sweep_folder_path",
+            str(tmp_path / "summary"),
+        ]
+    )
+    assert returncode == 0, output[-3000:]
+    summary = pd.read_csv(tmp_path / "summary" / "sweep_summary.csv").set_index("run")
+    assert summary.loc["output", "best_test_mAP"] == pytest.approx(0.7)
+    assert summary.loc["output", "test_rank1_at_best"] == pytest.approx(0.8)
+    assert summary.loc["output", "best_epoch"] == 2
+    assert summary.loc["output", "training_hours"] == pytest.approx(2.5)
+    assert summary.loc["Market1501_resnesta50", "best_test_mAP"] == pytest.approx(0.9)
+    assert summary.loc["Market1501_resnesta50", "best_epoch"] == 11  # epoch 10 of phase B
+    assert summary.loc["Market1501_resnesta50", "test_rank1_at_best"] == pytest.approx(0.95)
+    assert (summary["status"] == "finished").all()
+    assert os.path.isfile(tmp_path / "summary" / "sweep_test_mAP.png")
