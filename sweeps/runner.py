@@ -133,4 +133,10 @@ def finish(run: Run, process, started: float, log_file_path: str) -> Attempt:
     else:
         status, error = "failed", last_error_line(log_file_path)
     print(f"{run.name}: {status} after {seconds / 60:.1f} min {error}".rstrip(), flush=True)
-    return Attempt(status, process.returncode, error, seconds, log_file_path)
+    return Attempt(
+        status=status,
+        exit_status=process.returncode,
+        error=error,
+        seconds=seconds,
+        log_file_path=log_file_path,
+    )

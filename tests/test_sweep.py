@@ -17,8 +17,6 @@ TINY_RUN = [
     "1",
     "--epoch_num",
     "1",
-    "--steps_per_epoch",
-    "2",
     "--evaluate_testing_every_N_epochs",
     "1",
 ]
@@ -37,65 +35,57 @@ def data_root(tmp_path_factory):
     return root
 
 
-def test_a_sweep_runs_each_combination_once_and_compares_them(data_root, tmp_path):
+def test_a_sweep_runs_each_combination_once_reports_failures_and_compares_them(data_root, tmp_path):
+    """Four combinations: two train, two have a value that cannot work (0 steps) and fail
+    with their message while the others finish; the same command again trains nothing."""
     sweep = [
         *TINY_RUN,
         "--root_folder_path",
         data_root,
         "--grid",
         "use_horizontal_flipping_inside_model=true,false",
+        "--grid",
+        "steps_per_epoch=2,0",
         "--sweep_folder_path",
         str(tmp_path),
     ]
     returncode, output = run_sweep(sweep)
-    assert returncode == 0, output[-3000:]
-    names = [
-        "use_horizontal_flipping_inside_model-true",
-        "use_horizontal_flipping_inside_model-false",
+    assert returncode == 1, output[-3000:]  # a run failed
+    finished = [
+        f"use_horizontal_flipping_inside_model-{value}__steps_per_epoch-2"
+        for value in ("true", "false")
     ]
-    assert output.index("Sweep of 2 runs") < output.index(f"{names[0]}: started")
-    summary = pd.read_csv(tmp_path / "sweep_summary.csv")
-    assert summary["run"].tolist() == names and (summary["status"] == "finished").all()
-    assert summary["use_horizontal_flipping_inside_model"].tolist() == [True, False]  # CSV
-    for name, best in zip(names, summary["best_test_mAP"], strict=True):
-        history = pd.read_csv(tmp_path / name / "Synthetic_resnet18" / "history.csv")
-        assert best == pytest.approx(history["test_mAP"].max())
-        flags_text = (tmp_path / name / "Synthetic_resnet18" / "flags.txt").read_text()
-        assert ("--nouse" if name.endswith("false") else "--use") + (
-            "_horizontal_flipping_inside_model"
-        ) in flags_text
-    assert (summary["training_hours"] > 0).all()
-    assert (tmp_path / "sweep_test_mAP.png").stat().st_size > 1000
-    assert "| run | use_horizontal_flipping_inside_model | status | mAP |" in output
-
-    returncode, output = run_sweep(sweep)  # the same command again: nothing to train
-    assert returncode == 0, output[-3000:]
-    assert output.count("finished, skipped") == 2 and "started" not in output
-    assert pd.read_csv(tmp_path / "sweep_summary.csv")["best_test_mAP"].tolist() == pytest.approx(
-        summary["best_test_mAP"].tolist()
-    )
-
-
-def test_a_failed_run_is_reported_and_the_others_finish(data_root, tmp_path):
-    returncode, output = run_sweep(
-        [
-            *TINY_RUN,
-            "--root_folder_path",
-            data_root,
-            "--grid",
-            "learning_rate_warmup_epochs=-1,2",
-            "--sweep_folder_path",
-            str(tmp_path),
-        ]
-    )
-    assert returncode == 1, output[-3000:]
+    failed = [name.replace("steps_per_epoch-2", "steps_per_epoch-0") for name in finished]
+    assert output.index("Sweep of 4 runs") < output.index(f"{finished[0]}: started")
     summary = pd.read_csv(tmp_path / "sweep_summary.csv").set_index("run")
-    failed = summary.loc["learning_rate_warmup_epochs--1"]
-    assert failed["status"] == "failed"
-    assert "--learning_rate_warmup_epochs must be at least 0; got -1." in failed["error"]
-    assert summary.loc["learning_rate_warmup_epochs-2", "status"] == "finished"
-    assert summary.loc["learning_rate_warmup_epochs-2", "best_test_mAP"] > 0
-    assert "learning_rate_warmup_epochs--1: failed" in output
+    assert sorted(summary.index) == sorted(finished + failed)
+    assert summary.loc[finished, "use_horizontal_flipping_inside_model"].tolist() == [True, False]
+    for name in finished:
+        assert summary.loc[name, "status"] == "finished"
+        history = pd.read_csv(tmp_path / name / "Synthetic_resnet18" / "history.csv")
+        assert summary.loc[name, "best_test_mAP"] == pytest.approx(history["test_mAP"].max())
+        assert summary.loc[name, "training_hours"] > 0
+        flags_text = (tmp_path / name / "Synthetic_resnet18" / "flags.txt").read_text()
+        flipping = "--use" if "-true" in name else "--nouse"
+        assert f"{flipping}_horizontal_flipping_inside_model\n" in flags_text
+    for name in failed:
+        assert summary.loc[name, "status"] == "failed"
+        assert "--steps_per_epoch must be at least 1; got 0." in summary.loc[name, "error"]
+        assert f"{name}: failed" in output
+    assert (tmp_path / "sweep_test_mAP.png").stat().st_size > 1000
+    assert "| run | use_horizontal_flipping_inside_model | steps_per_epoch | status |" in output
+
+    returncode, output = run_sweep(sweep)  # the same command again: nothing trains
+    assert returncode == 1, output[-3000:]
+    assert output.count("finished, skipped") == 2
+    assert all(f"{name}: started" not in output for name in finished)
+    assert "Epoch 1/1" not in "".join(
+        (tmp_path / "logs" / f"{name}.log").read_text() for name in failed
+    )
+    again = pd.read_csv(tmp_path / "sweep_summary.csv").set_index("run")
+    assert again.loc[finished, "best_test_mAP"].tolist() == pytest.approx(
+        summary.loc[finished, "best_test_mAP"].tolist()
+    )
 
 
 def test_bad_grids_are_explained(tmp_path):

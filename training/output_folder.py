@@ -22,6 +22,8 @@ RESUME_FREE_FLAGS = (
     "output_folder_path",
     "overwrite_output_folder",
     "evaluate_testing_before_training",
+    "save_data_to_disk",
+    "ranked_list_num",
 )
 
 
