@@ -3,7 +3,7 @@ that compares them.
 
     python3 sweep.py --grid preset=resnet50,ibn_resnet50,resnesta50 \
         --grid dataset_name=Market1501,DukeMTMC_reID,MSMT17 \
-        --sweep_folder_path sweeps/backbones \
+        --sweep_folder_path output/backbones \
         --use_horizontal_flipping_inside_model --steps_per_epoch 200 --epoch_num 200
 
 Every other flag of solution.py given here is passed to every run. Each run gets its own
@@ -31,7 +31,7 @@ flags.DEFINE_multi_string(
     "A flag of solution.py and its values, e.g. backbone_model_name=resnet50,ibn_resnet50 (or "
     f"preset={','.join(sweeps.PRESETS)}: the seed README's backbone settings); repeatable.",
 )
-flags.DEFINE_string("sweep_folder_path", "./sweeps/sweep", "Where the runs and the summary go.")
+flags.DEFINE_string("sweep_folder_path", "./output/sweep", "Where the runs and the summary go.")
 flags.DEFINE_bool("dry_run", False, "Print the plan only.")
 flags.DEFINE_list(
     "summarize_runs",

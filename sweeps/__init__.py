@@ -2,7 +2,7 @@
 compares any run folders. Imports no TensorFlow; the runs are solution.py processes.
 
     runs = expand(parse_grid(["preset=resnet50,resnesta50"], flag_kinds=...), ...)
-    execute(runs, common_arguments=[...], sweep_folder_path="sweeps/backbones", gpus=[])
+    execute(runs, common_arguments=[...], sweep_folder_path="output/backbones", gpus=[])
 """
 
 from .grid import PRESETS, GridError, Run, expand, parse_grid
