@@ -45,11 +45,26 @@ DEMO_ARGUMENTS = [
 ]
 
 
+def cpu_description() -> str:
+    """The CPU's model name and its widest vector instructions (oneDNN's digits and speed
+    depend on them), from /proc/cpuinfo; the machine type elsewhere."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            pairs = [line.split(":", 1) for line in cpuinfo.read().splitlines() if ":" in line]
+        fields = {key.strip(): value.strip() for key, value in pairs}
+    except OSError:
+        return platform.machine()
+    flags = set(fields.get("flags", "").split())
+    features = [name for name in ("avx512f", "avx512_bf16", "amx_tile") if name in flags]
+    widest = ", ".join(features) if features else "avx2" if "avx2" in flags else "no AVX2"
+    return f"{fields.get('model name', platform.machine())} ({widest})"
+
+
 def machine_description() -> str:
     memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return (
-        f"{os.cpu_count()} cores, {memory_gb:.0f} GB, {platform.machine()}, "
-        f"Python {platform.python_version()}"
+        f"{os.cpu_count()} cores of {cpu_description()}, {memory_gb:.0f} GB, "
+        f"{platform.machine()}, Python {platform.python_version()}"
     )
 
 
