@@ -20,6 +20,14 @@ def require_at_least(settings: Any, **minimums: float) -> None:
             raise SettingsError(f"--{name} must be at least {minimum}; got {value}.")
 
 
+def require_positive(settings: Any, *field_names: str) -> None:
+    """Raise SettingsError for the first named field at or below zero."""
+    for name in field_names:
+        value = getattr(settings, name)
+        if not value > 0:
+            raise SettingsError(f"--{name} must be above 0; got {value}.")
+
+
 def require_fraction(settings: Any, *field_names: str) -> None:
     """Raise SettingsError for the first named field outside [0, 1]."""
     for name in field_names:

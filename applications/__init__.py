@@ -154,7 +154,11 @@ def init_model(
     embeddings = embed(feature_map, branches)
     inference_model = tf.keras.Model(images, embeddings, name="inference_model")
     if settings.use_horizontal_flipping_inside_model:
-        mirrored_feature_map = apply_layers(trunk, HorizontalFlip(name="mirror")(images))
+        # The mirror's pass waits for the image's embeddings, so that every layer used by both
+        # updates its BatchNormalization statistics with the image's batch first, then the
+        # mirror's, as in the 2021 release (docs/method.md, "Two passes per step").
+        mirrored_images = HorizontalFlip(name="mirror")([images, *embeddings])
+        mirrored_feature_map = apply_layers(trunk, mirrored_images)
         mirrored_embeddings = embed(mirrored_feature_map, branches)
         embeddings = FlipAverage(name="flip_average")([embeddings, mirrored_embeddings])
     head_names = ["global", *[f"region{i}" for i in range(1, settings.region_num + 1)]]

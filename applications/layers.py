@@ -86,10 +86,15 @@ class HorizontalStripes(tf.keras.layers.Layer):
 
 @register
 class HorizontalFlip(tf.keras.layers.Layer):
-    """Mirror images left to right: (batch, H, W, C)."""
+    """Mirror images left to right: (batch, H, W, C).
+
+    Called on [images, *tensors], it mirrors the images after those tensors are computed (they
+    are not used otherwise): in a Keras functional model, a layer runs after its inputs.
+    """
 
     def call(self, inputs):
-        return tf.reverse(inputs, axis=[2])
+        images = inputs[0] if isinstance(inputs, list | tuple) else inputs
+        return tf.reverse(images, axis=[2])
 
 
 @register

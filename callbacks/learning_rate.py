@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from settings_checks import SettingsError, require_at_least, require_one_of
+from settings_checks import SettingsError, require_at_least, require_one_of, require_positive
 
 from .phases import TrainingPhases
 
@@ -42,6 +42,8 @@ class LearningRateSettings:
             learning_rate_drop_factor=0,
             learning_rate_lower_bound=0,
         )
+        # A rate at or below zero would silently train at the lower bound (or not at all).
+        require_positive(self, "learning_rate_start", "learning_rate_end", "learning_rate_base")
         if self.learning_rate_mode == "constant" and (
             self.learning_rate_start != self.learning_rate_end
         ):
@@ -57,48 +59,64 @@ class LearningRateSettings:
                 f"learning_rate_end; got {self.learning_rate_start} and {self.learning_rate_end}."
             )
 
+    def check_epoch_num(self, epoch_num: int) -> None:
+        """Raise SettingsError when the schedule cannot be computed for a whole-model phase of
+        epoch_num epochs: a derived drop factor divides by epoch_num - 2 * warm-up epochs."""
+        if self.learning_rate_mode != "default" or self.learning_rate_drop_factor != 0:
+            return
+        if epoch_num - 2 * self.learning_rate_warmup_epochs <= 0:
+            raise SettingsError(
+                "--learning_rate_drop_factor 0 derives the factor from --epoch_num - 2 * "
+                f"--learning_rate_warmup_epochs, which is {epoch_num} - 2 * "
+                f"{self.learning_rate_warmup_epochs} here; it must be above 0. Give a drop factor "
+                "(e.g. --learning_rate_drop_factor 10), more epochs or fewer warm-up epochs."
+            )
+
     def learning_rate(self, epoch_index: int, epoch_num: int) -> float:
-        """The learning rate of epoch `epoch_index` (from 0) of a phase of `epoch_num` epochs."""
+        """The learning rate of epoch `epoch_index` (from 0) of a phase, as the 2021 release
+        computes it: N = epoch_num is --epoch_num in both phases (the frozen phase runs the first
+        epochs of the whole-model phase's schedule), and nothing is clamped, so an index past
+        N - 1 continues the formula. Where the 2021 code would divide by zero or by a negative
+        count (N or W below 2), the divisor is 1.
+        """
         start, end = self.learning_rate_start, self.learning_rate_end
         warmup_epochs = self.learning_rate_warmup_epochs
         lower_bound = self.learning_rate_lower_bound
-        progress = min(1.0, epoch_index / max(1, epoch_num - 1))
+        progress = epoch_index / max(1, epoch_num - 1)
         if self.learning_rate_mode == "constant":
             learning_rate = start
         elif self.learning_rate_mode == "linear":
-            learning_rate = start + (end - start) * progress
+            learning_rate = (end - start) * progress + start
         elif self.learning_rate_mode == "cosine":
             learning_rate = (start - end) / 2 * math.cos(math.pi * progress) + (start + end) / 2
         elif self.learning_rate_mode == "warmup":
-            if epoch_index < warmup_epochs:
-                learning_rate = start + (end - start) * (epoch_index / max(1, warmup_epochs - 1))
-            else:
-                learning_rate = end
+            learning_rate = (end - start) / max(1, warmup_epochs - 1) * epoch_index + start
+            learning_rate = min(learning_rate, end)
         elif epoch_index < warmup_epochs:  # default
-            learning_rate = lower_bound + (
-                self.learning_rate_base - lower_bound
-            ) * epoch_index / max(1, warmup_epochs - 1)
+            learning_rate = (self.learning_rate_base - lower_bound) / max(
+                1, warmup_epochs - 1
+            ) * epoch_index + lower_bound
         else:
-            steady_period = (epoch_index - warmup_epochs) // self.learning_rate_steady_epochs
+            steady_period = int((epoch_index - warmup_epochs) / self.learning_rate_steady_epochs)
             learning_rate = self.learning_rate_base / self.drop_factor(epoch_num) ** steady_period
         return max(learning_rate, lower_bound)
 
     def drop_factor(self, epoch_num: int) -> float:
-        """learning_rate_drop_factor, or when it is 0 the factor that brings base down to
-        lower_bound at the phase's last epoch."""
+        """learning_rate_drop_factor, or when it is 0 the 2021 release's derived factor,
+        exp(steady / (N - 2 W) * ln(base / lower_bound))."""
         if self.learning_rate_drop_factor != 0:
             return self.learning_rate_drop_factor
-        drop_num = (
-            epoch_num - 1 - self.learning_rate_warmup_epochs
-        ) // self.learning_rate_steady_epochs
-        if drop_num <= 0:
-            return 1.0
-        return (self.learning_rate_base / self.learning_rate_lower_bound) ** (1 / drop_num)
+        return math.exp(
+            self.learning_rate_steady_epochs
+            / (epoch_num - 2 * self.learning_rate_warmup_epochs)
+            * math.log(self.learning_rate_base / self.learning_rate_lower_bound)
+        )
 
 
 class LearningRateSetter(tf.keras.callbacks.Callback):
-    """Sets the optimizer's learning rate from the schedule, restarted at each phase, and logs
-    it as "learning_rate"."""
+    """Sets the optimizer's learning rate from the schedule, restarted at each phase and
+    computed with the whole-model phase's epoch count in both (as the 2021 release's one
+    LearningRateScheduler does), and logs it as "learning_rate"."""
 
     def __init__(self, settings: LearningRateSettings, phases: TrainingPhases):
         super().__init__()
@@ -107,7 +125,9 @@ class LearningRateSetter(tf.keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         phase = self.phases.at(epoch)
-        self.learning_rate = self.settings.learning_rate(epoch - phase.first_epoch, phase.epoch_num)
+        self.learning_rate = self.settings.learning_rate(
+            epoch - phase.first_epoch, self.phases.schedule_epoch_num
+        )
         tf.keras.backend.set_value(self.model.optimizer.learning_rate, self.learning_rate)
 
     def on_epoch_end(self, epoch, logs=None):

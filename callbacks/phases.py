@@ -2,7 +2,8 @@
 
 Phase "frozen backbone" (freeze_backbone_for_N_epochs epochs) trains only the new layers; phase
 "whole model" (epoch_num epochs) trains everything. Each phase is one Keras fit over its range
-of overall epochs, and the learning-rate schedule restarts at each phase's first epoch.
+of overall epochs, and the learning-rate schedule restarts at each phase's first epoch, computed
+in both with N = epoch_num (the 2021 release passes one scheduler to both fits).
 """
 
 from dataclasses import dataclass
@@ -26,12 +27,16 @@ class TrainingPhases:
     """The phases that have epochs, in order; `at(epoch)` says which one an epoch belongs to."""
 
     phases: tuple[Phase, ...]
+    schedule_epoch_num: int  # N of the learning-rate schedule in both phases: --epoch_num
 
     @classmethod
     def of(cls, *, freeze_backbone_for_N_epochs: int, epoch_num: int) -> "TrainingPhases":
         frozen = Phase("frozen backbone", 0, freeze_backbone_for_N_epochs, False)
         whole = Phase("whole model", frozen.end_epoch, epoch_num, True)
-        return cls(tuple(phase for phase in (frozen, whole) if phase.epoch_num > 0))
+        return cls(
+            tuple(phase for phase in (frozen, whole) if phase.epoch_num > 0),
+            schedule_epoch_num=epoch_num,
+        )
 
     def __iter__(self):
         return iter(self.phases)

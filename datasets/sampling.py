@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from settings_checks import require_at_least
+from settings_checks import SettingsError, require_at_least
 
 
 class TooFewIdentitiesError(ValueError):
@@ -21,6 +21,13 @@ class SamplingSettings:
 
     def __post_init__(self):
         require_at_least(self, identity_num_per_batch=1, image_num_per_identity=1)
+        if self.image_num_per_identity < 2:
+            raise SettingsError(
+                f"--image_num_per_identity must be at least 2; got {self.image_num_per_identity}. "
+                "The batch-hard triplet loss needs, for every image of a batch, another image of "
+                "the same identity (a positive); with one image per identity it is always about "
+                "0 and trains nothing."
+            )
 
     @property
     def batch_size(self) -> int:

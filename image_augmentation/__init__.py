@@ -1,7 +1,14 @@
-"""What happens to a training image: augmentation and the tf.data pipelines that feed the model."""
+"""What happens to an image: how a file becomes pixels, the training augmentation, and the tf.data
+pipelines that feed the model."""
 
 import legacy_keras  # noqa: F401, I001  (Keras 2 must be selected before TensorFlow is imported)
 
+from .image_files import (
+    UnreadableImageError,
+    decode_and_resize_image,
+    decode_and_resize_images,
+    read_image,
+)
 from .pipeline import (
     ReplicaShare,
     build_evaluation_dataset,
@@ -10,24 +17,30 @@ from .pipeline import (
     find_readable_images,
 )
 from .transforms import (
+    ERASING_COLOR,
     FILL_COLOR,
+    PADDING_COLOR,
     PARAMETER_NAMES,
     AugmentationSettings,
     apply_augmentation,
-    build_training_augmentation,
     sample_augmentation,
 )
 
 __all__ = [
+    "ERASING_COLOR",
     "FILL_COLOR",
+    "PADDING_COLOR",
     "PARAMETER_NAMES",
     "apply_augmentation",
     "AugmentationSettings",
     "ReplicaShare",
     "build_evaluation_dataset",
-    "build_training_augmentation",
     "build_training_dataset",
     "sample_augmentation",
     "decode_and_resize",
     "find_readable_images",
+    "decode_and_resize_image",
+    "decode_and_resize_images",
+    "read_image",
+    "UnreadableImageError",
 ]

@@ -1,7 +1,8 @@
 """tf.data pipelines: P x K training batches and evaluation batches, uint8 images.
 
-Decoding and resizing are TensorFlow ops per image; the augmentation (OpenCV and NumPy, see
-transforms.py) runs once per batch; both in `workers` parallel calls. Images are uint8 until
+Files are read by TensorFlow and decoded and resized by OpenCV per image, as the 2021 release does
+(image_files.py); the augmentation (OpenCV and NumPy, see transforms.py) runs once per batch;
+both in `workers` parallel calls. Images are uint8 until
 the model casts them, which keeps host-to-device traffic small.
 """
 
@@ -15,6 +16,7 @@ import tensorflow as tf
 
 from datasets.sampling import SamplingSettings, iterate_identity_batches
 
+from .image_files import decode_and_resize_images, decode_image
 from .transforms import (
     PARAMETER_NAMES,
     AugmentationSettings,
@@ -23,34 +25,41 @@ from .transforms import (
 )
 
 
-def decode_and_resize(image_file_path: tf.Tensor, image_height: int, image_width: int) -> tf.Tensor:
-    """(image_height, image_width, 3) uint8 RGB; the aspect ratio is not kept (as in FlipReID)."""
-    image = tf.io.decode_image(
-        tf.io.read_file(image_file_path), channels=3, expand_animations=False
+def decode_and_resize(contents: tf.Tensor, image_height: int, image_width: int) -> tf.Tensor:
+    """(n, image_height, image_width, 3) uint8 RGB from the (n,) bytes of n image files, decoded
+    and resized as the 2021 release does (image_files.py: OpenCV's decoder and bilinear
+    resize)."""
+    images = tf.numpy_function(
+        functools.partial(
+            decode_and_resize_images, image_height=image_height, image_width=image_width
+        ),
+        [contents],
+        tf.uint8,
+        stateful=False,
     )
-    image = tf.image.resize(image, [image_height, image_width])
-    return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+    images.set_shape([contents.shape[0], image_height, image_width, 3])
+    return images
 
 
 def find_readable_images(image_file_paths: list[str], workers: int = 5) -> np.ndarray:
-    """Boolean mask of the files TensorFlow can read and decode (missing, empty, truncated or
-    non-image files are False), checked in parallel."""
+    """Boolean mask of the files that can be read and decoded the way training reads them
+    (missing, empty or non-image files are False), checked in parallel."""
     paths = tf.constant(list(image_file_paths), dtype=tf.string)
     indices = tf.data.Dataset.range(len(image_file_paths))
-    checked = indices.map(
-        lambda index: (
-            index,
-            tf.shape(
-                tf.io.decode_image(
-                    tf.io.read_file(paths[index]), channels=3, expand_animations=False
-                )
-            ),
-        ),
-        num_parallel_calls=max(1, workers),
-    ).ignore_errors()
+
+    def check(index):
+        decodable = tf.numpy_function(
+            lambda contents: decode_image(contents) is not None,
+            [tf.io.read_file(paths[index])],
+            tf.bool,
+            stateful=False,
+        )
+        return index, decodable
+
+    checked = indices.map(check, num_parallel_calls=max(1, workers)).ignore_errors()
     readable = np.zeros(len(image_file_paths), dtype=bool)
-    for batch_indices, _ in checked.batch(4096):
-        readable[batch_indices.numpy()] = True
+    for batch_indices, batch_readable in checked.batch(4096):
+        readable[batch_indices.numpy()] = batch_readable.numpy()
     return readable
 
 
@@ -144,10 +153,11 @@ def build_training_dataset(
         ),
     )
 
-    def load(row, parameters):
-        return decode_and_resize(paths[row], image_height, image_width), labels[row], parameters
+    def read(row, parameters):
+        return tf.io.read_file(paths[row]), labels[row], parameters
 
-    def to_inputs(images, labels, parameters):
+    def to_inputs(contents, labels, parameters):
+        images = decode_and_resize(contents, image_height, image_width)
         if augmentation.use_data_augmentation_in_training:
             images = tf.numpy_function(apply_augmentation, [images, parameters], tf.uint8)
             images.set_shape([slice_size, image_height, image_width, 3])
@@ -155,8 +165,10 @@ def build_training_dataset(
         targets = tuple(labels if name.endswith("_embedding") else one_hot for name in output_names)
         return images, targets
 
-    images = slices.unbatch().map(load, num_parallel_calls=max(1, workers))
-    batched = images.batch(slice_size, drop_remainder=True)
+    # Files are read one by one (TensorFlow's threads, no GIL); decoding, resizing and the
+    # augmentation run once per batch, `workers` batches at a time.
+    files = slices.unbatch().map(read, num_parallel_calls=max(1, workers))
+    batched = files.batch(slice_size, drop_remainder=True)
     return batched.map(to_inputs, num_parallel_calls=max(1, workers)).prefetch(tf.data.AUTOTUNE)
 
 
@@ -171,10 +183,11 @@ def build_evaluation_dataset(
     image_height, image_width = image_size
     return (
         tf.data.Dataset.from_tensor_slices(tf.constant(list(image_file_paths), dtype=tf.string))
+        .map(tf.io.read_file, num_parallel_calls=max(1, workers))
+        .batch(batch_size)
         .map(
-            lambda path: decode_and_resize(path, image_height, image_width),
+            lambda contents: decode_and_resize(contents, image_height, image_width),
             num_parallel_calls=max(1, workers),
         )
-        .batch(batch_size)
         .prefetch(tf.data.AUTOTUNE)
     )

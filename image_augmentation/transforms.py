@@ -1,23 +1,25 @@
 """The training augmentation of FlipReID (docs/method.md): pad by 5% and crop back, mirror,
-grayscale patch, random erasing.
+grayscale patch, random erasing, with the random draws of the 2021 release's code (its
+albumentations 0.5 pipeline and its own two patch transforms).
 
 The input pipeline draws each image's parameters with sample_augmentation (from a generator
 seeded by the image's number in the run) and applies them to a whole batch with
 apply_augmentation: OpenCV and NumPy, which release the GIL for the pixel work, so the pipeline
 scales with its workers (albumentations spends most of its time in Python, under the GIL).
-build_training_augmentation is the same augmentation as albumentations 2 transforms, for one
-image; both take their rectangles from sample_patch, and the tests compare the two.
 """
 
 from dataclasses import dataclass
 
-import albumentations as A
 import cv2
 import numpy as np
 
 from settings_checks import require_fraction
 
 FILL_COLOR = (123.68, 116.779, 103.939)  # ImageNet mean in 0..255: neutral after normalisation
+# OpenCV rounds the padding colour into uint8 (124, 117, 104); the 2021 random erasing assigns the
+# floats into a uint8 array, which NumPy truncates (123, 116, 103). Both are kept as they were.
+PADDING_COLOR = tuple(int(value) for value in np.round(FILL_COLOR))
+ERASING_COLOR = tuple(int(value) for value in np.array(FILL_COLOR).astype(np.uint8))
 
 
 @dataclass(frozen=True)
@@ -56,14 +58,18 @@ def padding(image_height: int, image_width: int) -> tuple[int, int]:
 def sample_augmentation(
     rng: np.random.Generator, *, image_size: tuple[int, int], settings: AugmentationSettings
 ) -> np.ndarray:
-    """The parameters (PARAMETER_NAMES) of one image's augmentation: the padded image is
-    cropped back at a uniform offset, mirrored with probability 0.5, and given a grayscale
-    patch and an erased patch with their probabilities."""
+    """The parameters (PARAMETER_NAMES) of one image's augmentation.
+
+    The padded image is cropped back at an offset int(pad * u), u uniform in [0, 1): what
+    albumentations' RandomCrop did before version 1.1 (its PR 1080 added the last offset), so
+    the crop never starts at the last row or column; then it is mirrored with probability 0.5
+    and given a grayscale patch and an erased patch with their probabilities.
+    """
     image_height, image_width = image_size
     pad_height, pad_width = padding(image_height, image_width)
     parameters = [
-        int(rng.integers(0, pad_height + 1)),
-        int(rng.integers(0, pad_width + 1)),
+        int(pad_height * rng.random()),
+        int(pad_width * rng.random()),
         int(rng.random() < 0.5),
     ]
     for probability in (
@@ -86,23 +92,23 @@ def apply_augmentation(images: np.ndarray, parameters: np.ndarray) -> np.ndarray
         left=pad_width // 2,
         right=pad_width - pad_width // 2,
     )
-    fill = np.round(FILL_COLOR).astype(np.uint8)
+    erasing_color = np.array(ERASING_COLOR, dtype=np.uint8)
     augmented = np.empty_like(images)
     for image, values, target in zip(images, parameters, augmented, strict=True):
         crop_top, crop_left, mirror, *patches = (int(value) for value in values)
         padded = cv2.copyMakeBorder(
-            image, **borders, borderType=cv2.BORDER_CONSTANT, value=FILL_COLOR
+            image, **borders, borderType=cv2.BORDER_CONSTANT, value=PADDING_COLOR
         )
         cropped = padded[crop_top : crop_top + height, crop_left : crop_left + width]
         target[...] = cropped[:, ::-1] if mirror else cropped
         gray_top, gray_left, gray_height, gray_width = patches[:4]
-        if gray_height:
+        if gray_height and gray_width:
             region = target[gray_top : gray_top + gray_height, gray_left : gray_left + gray_width]
             region[...] = cv2.cvtColor(np.ascontiguousarray(region), cv2.COLOR_RGB2GRAY)[..., None]
         erased_top, erased_left, erased_height, erased_width = patches[4:]
         target[
             erased_top : erased_top + erased_height, erased_left : erased_left + erased_width
-        ] = fill
+        ] = erasing_color
     return augmented
 
 
@@ -111,97 +117,25 @@ def sample_patch(
     height: int,
     width: int,
     area_range=(0.02, 0.4),
-    aspect_ratio_range=(0.3, 1 / 0.3),
+    aspect_ratio_low: float = 0.3,
     attempt_num: int = 100,
 ) -> tuple[int, int, int, int] | None:
-    """(top, left, patch height, patch width) of a random rectangle, or None after the attempts.
+    """(top, left, patch height, patch width) of a random rectangle, or None after the attempts,
+    drawn as the 2021 release's random erasing (Zhong et al., arXiv 1708.04896) and grayscale
+    patch replacement (Gong et al., arXiv 2101.08533) draw theirs.
 
-    Area is a fraction of the image, aspect ratio height / width, both drawn uniformly
-    (log-uniform ratio), as in random erasing (Zhong et al., arXiv 1708.04896).
+    Per attempt: area uniform in area_range (a fraction of the image), aspect ratio (height /
+    width) uniform in [aspect_ratio_low, 1 / aspect_ratio_low]; the rectangle is accepted when
+    it is narrower and lower than the image, and its corner is drawn with an exclusive upper
+    bound (NumPy's randint), so it never touches the bottom or right edge.
     """
     for _ in range(attempt_num):
         area = rng.uniform(*area_range) * height * width
-        aspect_ratio = np.exp(
-            rng.uniform(np.log(aspect_ratio_range[0]), np.log(aspect_ratio_range[1]))
-        )
+        aspect_ratio = rng.uniform(aspect_ratio_low, 1 / aspect_ratio_low)
         patch_height = int(round(np.sqrt(area * aspect_ratio)))
         patch_width = int(round(np.sqrt(area / aspect_ratio)))
-        if 0 < patch_height < height and 0 < patch_width < width:
-            top = int(rng.integers(0, height - patch_height + 1))
-            left = int(rng.integers(0, width - patch_width + 1))
+        if patch_height < height and patch_width < width:
+            top = int(rng.integers(0, height - patch_height))
+            left = int(rng.integers(0, width - patch_width))
             return top, left, patch_height, patch_width
     return None
-
-
-class RandomPatchTransform(A.ImageOnlyTransform):
-    """Changes one random rectangle (see sample_patch); subclasses say how in change_patch."""
-
-    def change_patch(self, patch: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-    def apply(self, img, **params):
-        height, width = img.shape[:2]
-        patch = sample_patch(self.random_generator, height, width)
-        if patch is None:
-            return img
-        top, left, patch_height, patch_width = patch
-        img = img.copy()
-        region = (slice(top, top + patch_height), slice(left, left + patch_width))
-        img[region] = self.change_patch(np.ascontiguousarray(img[region]))
-        return img
-
-
-class RandomGrayscalePatchReplacement(RandomPatchTransform):
-    """Replace a random rectangle by its grayscale version (Gong et al., arXiv 2101.08533)."""
-
-    def change_patch(self, patch):
-        return cv2.cvtColor(patch, cv2.COLOR_RGB2GRAY)[..., None]
-
-
-class RandomErasingWithColor(RandomPatchTransform):
-    """Fill a random rectangle with a constant colour (Zhong et al., arXiv 1708.04896)."""
-
-    def __init__(self, fill=FILL_COLOR, p: float = 0.5):
-        super().__init__(p=p)
-        self.fill = fill
-
-    def change_patch(self, patch):
-        return np.round(self.fill).astype(patch.dtype)
-
-
-def build_training_augmentation(
-    image_height: int,
-    image_width: int,
-    *,
-    patch_replacement_probability: float = 0.8,
-    random_erasing_probability: float = 0.8,
-    seed: int | None = None,
-) -> A.Compose:
-    """Pad by 5% with the fill colour and crop back, flip, grayscale patch, random erasing.
-
-    Input and output: (image_height, image_width, 3) uint8 RGB. With a seed, each transform
-    gets a seed of its own: albumentations' Compose(seed=s) gives every transform the same
-    generators, so their draws coincide (the flip, the grayscale patch and the erasing happen
-    together or not at all, and the erased rectangle falls exactly on the grayscale one, which
-    is never seen).
-    """
-    compose = A.Compose(
-        [
-            A.PadIfNeeded(
-                image_height + int(0.05 * image_height),
-                image_width + int(0.05 * image_width),
-                border_mode=cv2.BORDER_CONSTANT,
-                fill=FILL_COLOR,
-            ),
-            A.RandomCrop(image_height, image_width),
-            A.HorizontalFlip(p=0.5),
-            RandomGrayscalePatchReplacement(p=patch_replacement_probability),
-            RandomErasingWithColor(p=random_erasing_probability),
-        ],
-    )
-    if seed is not None:
-        for index, transform in enumerate(compose.transforms):
-            transform.set_random_seed(
-                int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
-            )
-    return compose

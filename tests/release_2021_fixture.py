@@ -103,10 +103,18 @@ def build_release_2021_training_model(
     images = tf.keras.Input(shape=input_shape)
     plain = inference_model(images)
     mirrored = inference_model(tf.keras.layers.Lambda(tf.image.flip_left_right)(images))
-    merged = [(a + b) / 2 for a, b in zip(plain, mirrored, strict=True)]
+    # The release averages with Python's sum, which starts from 0: the image's embeddings pass
+    # through one more addition than the mirror's, so Keras runs the image's call first.
+    merged = [sum(pair) / 2 for pair in zip(plain, mirrored, strict=True)]
     training_model = tf.keras.Model(
         images, merged + classification_model(merged), name="training_model"
     )
+    flipping_loss = sum(
+        tf.reduce_mean(tf.reduce_mean(tf.square(a - b), axis=-1))
+        for a, b in zip(plain, mirrored, strict=True)
+    )
+    training_model.add_metric(flipping_loss, name="flipping", aggregation="mean")
+    training_model.add_loss(flipping_loss)
     randomize(training_model, np.random.default_rng(seed))
     branch_weights = {id(v): "global_branch" for v in global_branch.weights}
     branch_weights.update({id(v): "regional_branch" for v in regional_branch.weights})
@@ -152,3 +160,39 @@ def save_like_model_checkpoint(training_model, branch_weights, file_path: str) -
             layer_group.attrs["weight_names"] = [name.encode() for name in names]
             for name, variable in zip(names, weights, strict=True):
                 layer_group.create_dataset(name, data=variable.numpy())
+
+
+def compile_like_release_2021(training_model, *, regularization_factor: float, optimizer):
+    """The release's losses: per embedding output the soft-margin batch-hard triplet loss on
+    Euclidean distances (identities from the one-hot targets), per head categorical
+    cross-entropy, all weight 1; L2 terms factor * sum(w^2) on every Conv2D and Dense kernel,
+    bias, and BatchNormalization gamma and beta. Returns the number of L2 terms."""
+
+    def triplet(y_true, y_pred):
+        labels = tf.argmax(y_true, axis=-1)
+        differences = y_pred[:, None, :] - y_pred[None, :, :]
+        distances = tf.sqrt(tf.reduce_sum(tf.square(differences), axis=-1) + 1e-12)
+        same = tf.equal(labels[:, None], labels[None, :])
+        positive = tf.reduce_max(tf.where(same, distances, tf.zeros_like(distances)), axis=1)
+        negative = tf.reduce_min(tf.where(same, tf.fill(tf.shape(distances), 1e9), distances), 1)
+        return tf.math.softplus(positive - negative)
+
+    variables = {}
+    for layer in training_model.submodules:
+        if isinstance(layer, tf.keras.layers.Conv2D | tf.keras.layers.Dense):
+            for variable in (layer.kernel, getattr(layer, "bias", None)):
+                if variable is not None:
+                    variables[id(variable)] = variable
+        elif isinstance(layer, tf.keras.layers.BatchNormalization):
+            for variable in (layer.gamma, layer.beta):
+                variables[id(variable)] = variable
+    for variable in variables.values():
+        training_model.add_loss(
+            lambda variable=variable: regularization_factor * tf.reduce_sum(tf.square(variable))
+        )
+    embedding_num = len(training_model.outputs) // 2
+    training_model.compile(
+        optimizer=optimizer,
+        loss=[triplet] * embedding_num + ["categorical_crossentropy"] * embedding_num,
+    )
+    return len(variables)
