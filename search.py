@@ -14,11 +14,13 @@ are cached there and reused while the model and the gallery files are unchanged.
 
 import legacy_keras  # noqa: F401, I001  (Keras 2 must be selected before TensorFlow is imported)
 
+import contextlib
 import hashlib
 import io
 import json
 import os
 import re
+import shutil
 import sys
 from dataclasses import dataclass
 
@@ -31,9 +33,8 @@ import evaluation
 import image_augmentation
 import visualization
 from applications import ModelSettings, WeightsFileError
-from atomic_files import write_atomically
+from atomic_files import WriteError, atomic_folder, write_atomically
 from datasets.common import IMAGE_EXTENSIONS
-from training.output_folder import parse_flags_text
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string(
@@ -87,7 +88,7 @@ def main(argv):
         logging.set_verbosity(logging.WARNING)
     try:
         search()
-    except (SearchError, WeightsFileError) as error:
+    except (SearchError, WeightsFileError, WriteError) as error:
         sys.exit(f"\nError: {error}")
 
 
@@ -125,51 +126,54 @@ def search() -> None:
         distances = evaluation.re_ranking_from_features(query_features, gallery_features)
     else:
         distances = evaluation.compute_distance_matrix(query_features, gallery_features)
-    write_results(queries, gallery, distances)
+    described = [
+        f"Model: {FLAGS.model_file_path} ({settings.backbone_model_name}, "
+        f"{settings.image_height}x{settings.image_width})",
+        f"Gallery: {FLAGS.gallery_path} ({len(gallery.paths)} images); queries: "
+        f"{FLAGS.query_path} ({len(queries.paths)})",
+        "Distances: "
+        + ("k-reciprocal re-ranking" if FLAGS.use_re_ranking else "cosine, without re-ranking")
+        + ("; embeddings averaged with the mirror's" if flipping else "; no flip averaging")
+        + ("; the query's own camera left out" if FLAGS.exclude_same_camera else ""),
+    ]
+    if all(camera is None for camera in gallery.camera_IDs):
+        print(
+            "Caution: the gallery images have no cameras, so no image of a query's identity is "
+            "left out for being seen by the query's camera; rank-1 and mAP are higher than "
+            "under the Market-1501 protocol.",
+            flush=True,
+        )
+    write_results(queries, gallery, distances, described=described)
     if FLAGS.export_saved_model_path:
         applications.export_saved_model(inference_model, FLAGS.export_saved_model_path)
         print(f"SavedModel written to {FLAGS.export_saved_model_path}")
 
 
 def describe_model(model_file_path: str) -> tuple[ModelSettings, int]:
-    """(settings, class_num) of a weights file: from the .json beside an inference model, or
-    from the run's flags.txt and the file's classifiers beside a training model."""
+    """(settings, class_num) of a weights file, from what the file says of itself: the .json
+    beside an inference model, the run's flags.txt beside a training model, or the structure of
+    a 2021 release checkpoint (applications.describe_model_file)."""
     if not os.path.isfile(model_file_path):
         raise SearchError(f"--model_file_path {model_file_path!r} does not exist.")
     kind = applications.weights_file_kind(model_file_path)
-    if kind == applications.INFERENCE:
-        description_path = os.path.splitext(model_file_path)[0] + ".json"
-        if not os.path.isfile(description_path):
-            raise SearchError(
-                f"{model_file_path!r} is an inference model, but the .json that describes it "
-                f"({description_path!r}) is missing; training writes the two side by side. "
-                "Put it back, or pass the run's training_model.h5 (with its flags.txt) instead."
-            )
-        return applications.read_inference_model_description(description_path)
-    flags_path = os.path.join(os.path.dirname(os.path.abspath(model_file_path)), "flags.txt")
-    if not os.path.isfile(flags_path):
+    description = applications.describe_model_file(model_file_path)
+    if kind == applications.INFERENCE and description.class_num is None:
+        raise SearchError(
+            f"{model_file_path!r} is an inference model, but the .json that describes it "
+            f"({os.path.splitext(model_file_path)[0] + '.json'!r}) is missing; training writes "
+            "the two side by side. Put it back, or pass the run's training_model.h5 (with its "
+            "flags.txt) instead."
+        )
+    if kind == applications.TRAINING and not description.values:
         raise SearchError(
             f"{model_file_path!r} is a training model, and its run's flags.txt, which says "
-            f"how the model was built, is missing ({flags_path!r}). Put it back, or pass the "
-            "inference_model.h5 (with its .json) that the same run wrote."
+            f"how the model was built, is missing ({description.source}). Put it back, or pass "
+            "the inference_model.h5 (with its .json) that the same run wrote."
         )
-    with open(flags_path) as flags_file:
-        values = parse_flags_text(flags_file.read())
-    fields = {
-        "backbone_model_name": str,
-        "image_height": int,
-        "image_width": int,
-        "region_num": int,
-        "pooling_mode": str,
-        "min_value": float,
-        "max_value": float,
-    }
-    settings = ModelSettings(
-        **{name: convert(values[name]) for name, convert in fields.items() if name in values},
-        use_horizontal_flipping_inside_model=values.get("use_horizontal_flipping_inside_model")
-        == "true",
-    )
-    return settings, applications.class_num_of(model_file_path)
+    values = dict(description.values)
+    if kind == applications.RELEASE_2021:
+        values = {"backbone_model_name": "resnesta50", **values}  # the release's model zoo
+    return ModelSettings(**values), description.class_num
 
 
 def read_images(path: str, *, role: str) -> Images:
@@ -265,8 +269,19 @@ def cached_gallery_features(extract_features, gallery: Images, *, flipping: bool
         FLAGS.output_folder_path, f"gallery_features_{key.hexdigest()[:16]}.npz"
     )
     if os.path.isfile(cache_path):
-        print(f"Gallery features reused from {cache_path}")
-        return np.load(cache_path)["features"]
+        try:
+            with np.load(cache_path) as cached:
+                features = cached["features"]
+            if features.shape[0] != len(gallery.paths):
+                raise ValueError(f"{features.shape[0]} rows for {len(gallery.paths)} images")
+            print(f"Gallery features reused from {cache_path}")
+            return features
+        except Exception as error:  # a damaged .npz raises many kinds (BadZipFile, EOFError...)
+            print(
+                f"Warning: the gallery cache {cache_path} cannot be read ({type(error).__name__}: "
+                f"{error}); the gallery's features are computed again and the cache rewritten.",
+                flush=True,
+            )
     features = extract_features(gallery.paths)
     content = io.BytesIO()
     np.savez(content, features=features, paths=np.array(gallery.paths))
@@ -275,11 +290,15 @@ def cached_gallery_features(extract_features, gallery: Images, *, flipping: bool
     return features
 
 
-def write_results(queries: Images, gallery: Images, distances: np.ndarray) -> None:
-    """ranked_lists.csv, a picture per query under ranked_lists/, and index.html."""
+def write_results(
+    queries: Images, gallery: Images, distances: np.ndarray, *, described: list[str]
+) -> None:
+    """ranked_lists.csv, a picture per query under ranked_lists/ (the previous search's
+    pictures replaced as a whole), and index.html, which states what was searched how
+    (`described`); prints rank-1 and mAP where the identities are known."""
     gallery_identities = np.array(gallery.identity_IDs, dtype=object)
     gallery_cameras = np.array(gallery.camera_IDs, dtype=object)
-    rows, pages = [], []
+    rows, pages, pictures = [], [], []
     for index, query_path in enumerate(queries.paths):
         identity, camera = queries.identity_IDs[index], queries.camera_IDs[index]
         candidates = np.arange(len(gallery.paths))
@@ -305,30 +324,97 @@ def write_results(queries: Images, gallery: Images, distances: np.ndarray) -> No
                 }
             )
         picture_name = f"{index + 1:04d}_{os.path.splitext(os.path.basename(query_path))[0]}.png"
-        visualization.write_picture(
-            os.path.join(FLAGS.output_folder_path, "ranked_lists", picture_name),
-            visualization.draw_ranked_list(
-                query_path,
-                [gallery.paths[g] for g in order],
-                distances[index, order],
-                matches=matches,
-            ),
+        pictures.append(
+            (
+                picture_name,
+                visualization.draw_ranked_list(
+                    query_path,
+                    [gallery.paths[g] for g in order],
+                    distances[index, order],
+                    matches=matches,
+                    query_caption="query" + camera_text(camera),
+                    cameras=[gallery_cameras[g] for g in order],
+                ),
+            )
         )
         pages.append(
             visualization.RankedListPage(
                 os.path.basename(query_path), f"ranked_lists/{picture_name}", query_path
             )
         )
+    folder_path = os.path.join(FLAGS.output_folder_path, "ranked_lists")
+    with replaced_folder(folder_path) as new_folder_path:
+        for picture_name, picture in pictures:
+            visualization.write_picture(os.path.join(new_folder_path, picture_name), picture)
     csv_path = os.path.join(FLAGS.output_folder_path, "ranked_lists.csv")
     write_atomically(csv_path, pd.DataFrame(rows).to_csv(index=False))
+    accuracy = search_accuracy(queries, gallery, distances)
     visualization.write_index_html(
         os.path.join(FLAGS.output_folder_path, "index.html"),
         pages,
         heading=f"{len(queries.paths)} queries against {len(gallery.paths)} gallery images",
+        notes=[*described, *([accuracy] if accuracy else [])],
     )
+    if accuracy:
+        print(accuracy)
     print(
         f"Ranked lists of {len(queries.paths)} queries: {csv_path} and "
         f"{os.path.join(FLAGS.output_folder_path, 'index.html')}"
+    )
+
+
+def camera_text(camera) -> str:
+    return "" if camera is None or camera != camera else f", camera {camera}"
+
+
+@contextlib.contextmanager
+def replaced_folder(folder_path: str):
+    """Yield a new temporary folder; on success it takes folder_path's place as a whole (the
+    old one, this program's earlier pictures, is removed after the swap)."""
+    with atomic_folder(folder_path + ".new") as new_folder_path:
+        yield new_folder_path
+    old_folder_path = folder_path + ".old"
+    shutil.rmtree(old_folder_path, ignore_errors=True)
+    if os.path.isdir(folder_path):
+        os.rename(folder_path, old_folder_path)
+    os.rename(folder_path + ".new", folder_path)
+    shutil.rmtree(old_folder_path, ignore_errors=True)
+
+
+def search_accuracy(queries: Images, gallery: Images, distances: np.ndarray) -> str:
+    """ "Rank-1 ... mAP ..." over the queries whose identity (and camera, for the protocol's
+    same-camera rule) is known, as the evaluation computes them; "" when none is."""
+    known = [
+        index
+        for index, (identity, camera) in enumerate(
+            zip(queries.identity_IDs, queries.camera_IDs, strict=True)
+        )
+        if identity is not None and camera is not None
+    ]
+    gallery_known = [
+        index
+        for index, (identity, camera) in enumerate(
+            zip(gallery.identity_IDs, gallery.camera_IDs, strict=True)
+        )
+        if identity is not None and camera is not None
+    ]
+    if not known or not gallery_known:
+        return ""
+    gallery_cameras = np.array([gallery.camera_IDs[i] for i in gallery_known])
+    if not FLAGS.exclude_same_camera:  # then no image is left out for sharing the query's camera
+        gallery_cameras = -1 - np.arange(len(gallery_cameras))
+    metrics = evaluation.compute_ranking_metrics(
+        distances[np.ix_(known, gallery_known)],
+        q_pids=np.array([queries.identity_IDs[i] for i in known]),
+        g_pids=np.array([gallery.identity_IDs[i] for i in gallery_known]),
+        q_camids=np.array([queries.camera_IDs[i] for i in known]),
+        g_camids=gallery_cameras,
+    )
+    if metrics.valid_query_num == 0:
+        return ""
+    return (
+        f"Search accuracy over the {metrics.valid_query_num} queries with a known identity and "
+        f"a true match: rank-1 {100 * metrics.cmc[0]:.1f}%, mAP {100 * metrics.mAP:.1f}%."
     )
 
 

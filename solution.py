@@ -11,11 +11,13 @@ import legacy_keras  # noqa: F401, I001  (Keras 2 must be selected before Tensor
 
 import dataclasses
 import functools
+import json
 import os
 import shlex
 import shutil
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 
 import tensorflow as tf
@@ -34,10 +36,23 @@ from image_augmentation import AugmentationSettings
 from load_backbones import BACKBONE_NAMES, BackboneError
 from regularizers import RegularizationSettings
 from settings_checks import SettingsError
-from callbacks import RunInterrupted, TrainingDivergedError
+from atomic_files import WriteError, format_bytes, write_atomically
+from callbacks import (
+    ResumePoint,
+    RunInterrupted,
+    RunState,
+    TrainingDivergedError,
+)
 from training import TrainingSettings
+from callbacks.results import TestingSetName, result_rows, write_results
 from training.devices import MIXED_PRECISION_MODES, DeviceSettings
-from training.output_folder import OutputFolderError, prepare_output_folder
+from training.run_log import RunLog
+from training.output_folder import (
+    FINISHED_FILE_NAME,
+    OutputFolderError,
+    OutputFolderLock,
+    prepare_output_folder,
+)
 
 FLAGS = flags.FLAGS
 DATASET = DatasetSettings()
@@ -144,6 +159,13 @@ flags.DEFINE_float(
     "Fraction (0, 1) or number (> 1) of test identities to evaluate on; 0 disables "
     "testing, 1 uses everything.",
 )
+flags.DEFINE_list(
+    "testing_dataset_names",
+    list(DATASET.testing_dataset_names),
+    "Datasets to evaluate on (default: the training dataset): names as --dataset_name, or .csv "
+    "paths, each optionally with @ and another root folder (Market1501@/data/other). The best "
+    "model is chosen by the training dataset's mAP if it is named, else by the first's.",
+)
 flags.DEFINE_integer(
     "evaluate_testing_every_N_epochs",
     EVALUATION.evaluate_testing_every_N_epochs,
@@ -215,6 +237,11 @@ flags.DEFINE_float(
 )
 flags.DEFINE_integer("steps_per_epoch", TRAINING.steps_per_epoch, "Training steps per epoch.")
 flags.DEFINE_integer("epoch_num", TRAINING.epoch_num, "Epochs of the second phase.")
+flags.DEFINE_integer(
+    "checkpoints_kept_after_training",
+    TRAINING.checkpoints_kept_after_training,
+    "Checkpoints left when a run has finished: 1 (the last), 0 or 2 (README: their sizes).",
+)
 flags.DEFINE_integer("workers", 5, "Parallel image decoding and augmentation calls.")
 flags.DEFINE_float(
     "patch_replacement_probability",
@@ -301,7 +328,7 @@ def settings_from_flags():
             **{field.name: FLAGS[field.name].value for field in dataclasses.fields(settings_class)}
         )
 
-    return Settings(
+    settings = Settings(
         dataset=from_flags(DatasetSettings),
         synthetic=from_flags(SyntheticSettings),
         model=from_flags(ModelSettings),
@@ -313,6 +340,9 @@ def settings_from_flags():
         training=None if FLAGS.evaluation_only else from_flags(TrainingSettings),
         devices=from_flags(DeviceSettings),
     )
+    if settings.training is not None:
+        settings.learning_rate.check_epoch_num(settings.training.epoch_num)
+    return settings
 
 
 def this_program_flags() -> str:
@@ -326,11 +356,15 @@ def this_program_flags() -> str:
 
 def main(argv):
     del argv
+    run_log = RunLog.start()  # everything printed goes to the run folder's log.txt too
     if not FLAGS["verbosity"].present:  # TensorFlow's own info lines (saver timings) are noise
         logging.set_verbosity(logging.WARNING)
-    print(this_program_flags(), flush=True)
     try:
-        run(settings_from_flags())
+        taken = adopt_architecture_of_weights_file()
+        print(this_program_flags(), flush=True)
+        if taken:
+            print(taken, flush=True)
+        run(settings_from_flags(), run_log=run_log)
     except RunInterrupted as interruption:
         print(f"\n{interruption}", flush=True)
         sys.exit(128 + interruption.signal_number)  # the shell's convention: 143, 130
@@ -343,16 +377,56 @@ def main(argv):
         TrainingDivergedError,
         WeightsFileError,
         UsageError,
+        WriteError,
+        training.DatasetChangedError,
     ) as error:
-        sys.exit(f"\nError: {error}")
+        print(f"\nError: {error}", file=sys.stderr, flush=True)
+        sys.exit(1)
+    finally:
+        run_log.stop()
 
 
-def run(settings: Settings) -> None:
+def adopt_architecture_of_weights_file() -> str:
+    """With --pretrained_model_file_path: the architecture flags that the command does not give
+    are taken from the file's own description (applications.describe_model_file); one that the
+    command gives and the file contradicts stops the run. Returns the line that says what was
+    taken ("" for nothing).
+
+    --use_horizontal_flipping_inside_model is taken when not given, but may differ: it changes
+    how the model trains, not its weights.
+    """
+    file_path = FLAGS.pretrained_model_file_path
+    if not file_path or not os.path.isfile(file_path):
+        return ""
+    description = applications.describe_model_file(file_path)
+    taken, conflicts = [], []
+    for name, value in description.values.items():
+        flag = FLAGS[name]
+        if flag.value == value:
+            continue
+        if not flag.present:
+            flag.value = value
+            taken.append(f"--{name} {value}")
+        elif name != "use_horizontal_flipping_inside_model":
+            conflicts.append(f"--{name}: {value} in the file, {flag.value} in the command")
+    if conflicts:
+        raise UsageError(
+            f"The weights file {file_path} was built for other values than this command gives "
+            f"(from {description.source}):\n  " + "\n  ".join(conflicts) + "\nLeave these "
+            "flags out (the file's values are then used), or give the values the file was built "
+            "with."
+        )
+    if not taken:
+        return ""
+    return f"Taken from {description.source}: {', '.join(taken)}"
+
+
+def run(settings: Settings, *, run_log: RunLog) -> None:
     if FLAGS.evaluation_only and not os.path.isfile(FLAGS.pretrained_model_file_path):
         raise UsageError(
             "--evaluation_only needs --pretrained_model_file_path pointing at the .h5 weights "
-            "written by training (training_model.h5 or inference_model.h5); got "
-            f"{FLAGS.pretrained_model_file_path!r}."
+            "written by training (training_model.h5 or inference_model.h5) or a 2021 release "
+            f"checkpoint; got {FLAGS.pretrained_model_file_path!r}."
         )
     strategy = training.configure_devices(settings.devices)  # before anything touches devices
     print(training.describe_devices(strategy), flush=True)
@@ -360,31 +434,54 @@ def run(settings: Settings) -> None:
         training.check_batch_split(settings.sampling, strategy.num_replicas_in_sync)
     output_folder_path = output_folder_of(settings)
     chief = training.is_chief(strategy)
-    prepare_output_folder(
-        output_folder_path,
-        flags_text=this_program_flags(),
-        overwrite=FLAGS.overwrite_output_folder,
-        training_epoch_num=None
-        if settings.training is None
-        else settings.training.phases.epoch_num,
-        writable=chief,
-    )
-    if chief:
-        train_or_evaluate(settings, strategy=strategy, output_folder_path=output_folder_path)
-        return
-    # The other workers of a cluster compute the same, write into a folder of their own that
-    # is deleted at the end, and continue from the chief's checkpoints.
-    worker_folder_path = tempfile.mkdtemp(prefix="flipreid-worker-")
-    print(f"Not the chief: this worker's files go to {worker_folder_path}, deleted at the end.")
+    command = shlex.join(["python3", "-u", *sys.argv])
+    # One writer per folder, before anything in it changes; released when the process ends.
+    lock = OutputFolderLock.acquire(output_folder_path, command=command) if chief else None
+    worker_folder_path = None if chief else tempfile.mkdtemp(prefix="flipreid-worker-")
+    run_state = None
+    if settings.training is not None:
+        run_state = RunState(
+            worker_folder_path or output_folder_path, resume_folder_path=output_folder_path
+        )
     try:
+        resume_point = prepare_output_folder(
+            output_folder_path,
+            flags_text=this_program_flags(),
+            overwrite=FLAGS.overwrite_output_folder,
+            training_epoch_num=None
+            if settings.training is None
+            else settings.training.phases.epoch_num,
+            steps_per_epoch=FLAGS.steps_per_epoch,
+            run_state=run_state,
+            writable=chief,
+        )
+        run_log.write_into(worker_folder_path or output_folder_path)  # the folder is ours now
+        if not chief:
+            # The other workers of a cluster compute the same, write into a folder of their own
+            # that is deleted at the end, and continue from the chief's checkpoints.
+            print(f"Not the chief: this worker's files go to {worker_folder_path}, then deleted.")
         train_or_evaluate(
             settings,
             strategy=strategy,
-            output_folder_path=worker_folder_path,
-            resume_folder_path=None if FLAGS.overwrite_output_folder else output_folder_path,
+            output_folder_path=worker_folder_path or output_folder_path,
+            run_state=run_state,
+            resume_point=resume_point,
         )
     finally:
-        shutil.rmtree(worker_folder_path, ignore_errors=True)
+        if worker_folder_path is not None:
+            shutil.rmtree(worker_folder_path, ignore_errors=True)
+        if lock is not None:
+            lock.release()
+
+
+@dataclass(frozen=True)
+class TestingSet:
+    """One dataset to evaluate on: its query and gallery images, its label and log prefix."""
+
+    label: str
+    log_prefix: str  # "test" for the dataset the best model is chosen by
+    query_df: object
+    gallery_df: object
 
 
 def train_or_evaluate(
@@ -392,14 +489,34 @@ def train_or_evaluate(
     *,
     strategy: tf.distribute.Strategy,
     output_folder_path: str,
-    resume_folder_path: str | None = None,
+    run_state: RunState | None,
+    resume_point: ResumePoint | None,
 ) -> None:
     tf.keras.utils.set_random_seed(FLAGS.seed)
-    train_df, query_df, gallery_df, encoders = load_dataset(settings)
-    label_encoder = encoders["identity_ID"]
-    class_num = len(label_encoder.classes_)
+    train_df = None
+    evaluating_elsewhere = FLAGS.evaluation_only and settings.dataset.testing_dataset_names
+    if not evaluating_elsewhere:  # the training dataset (in evaluation-only mode, its test set)
+        train_df, query_df, gallery_df, encoders = load_dataset(
+            settings, name=settings.dataset.dataset_name, root=settings.dataset.root_folder_path
+        )
+    testing_sets = load_testing_sets(
+        settings,
+        training_test_set=None if evaluating_elsewhere else (query_df, gallery_df),
+    )
+    if FLAGS.evaluation_only:  # the heads are those of the file
+        class_num = applications.describe_model_file(FLAGS.pretrained_model_file_path).class_num
+        class_num = class_num or 1  # an inference model has no heads
+    else:
+        class_num = len(encoders["identity_ID"].classes_)
+    dataset_fingerprint = None
     if not FLAGS.evaluation_only:  # too few identities for a P x K batch: stop before building
         check_enough_identities(train_df["identity_ID"].to_numpy(), settings.sampling)
+        test_splits = {}
+        for testing_set in testing_sets:
+            test_splits[f"{testing_set.label} query"] = testing_set.query_df
+            test_splits[f"{testing_set.label} gallery"] = testing_set.gallery_df
+        dataset_fingerprint = datasets.dataset_fingerprint({"train": train_df, **test_splits})
+        training.check_same_dataset(resume_point, dataset_fingerprint)
     with strategy.scope():
         training_model, inference_model = applications.init_model(
             settings.model,
@@ -411,23 +528,34 @@ def train_or_evaluate(
             regularization=settings.regularization,
         )
         if FLAGS.pretrained_model_file_path:
-            kind = applications.load_weights_file(
+            kind, heads_skipped = applications.load_weights_file(
                 training_model, inference_model, FLAGS.pretrained_model_file_path
             )
             print(f"Loaded the {kind} model weights of {FLAGS.pretrained_model_file_path}")
-    evaluator = None
-    if len(query_df) and len(gallery_df):
-        evaluator = callbacks.Evaluator(
+            if heads_skipped:
+                print(
+                    "Its classifier heads were left out: they are for another number of "
+                    f"identities than this run's {class_num}, and play no part in evaluation."
+                )
+    evaluators = [
+        callbacks.Evaluator(
             inference_model,
-            query_df=query_df,
-            gallery_df=gallery_df,
+            query_df=testing_set.query_df,
+            gallery_df=testing_set.gallery_df,
             settings=settings.evaluation,
             output_folder_path=output_folder_path,
             phases=None if settings.training is None else settings.training.phases,
             workers=FLAGS.workers,
+            dataset_label=testing_set.label,
+            log_prefix=testing_set.log_prefix,
         )
+        for testing_set in testing_sets
+    ]
+    testing_set_names = [TestingSetName(t.label, t.log_prefix) for t in testing_sets]
     if FLAGS.evaluation_only:
-        evaluate_only(evaluator, inference_model, settings=settings, class_num=class_num)
+        evaluate_only(
+            evaluators, testing_set_names=testing_set_names, output_folder_path=output_folder_path
+        )
         return
     weights_file_path = training.train(
         training_model,
@@ -435,7 +563,7 @@ def train_or_evaluate(
         datasets_from_step=functools.partial(
             image_augmentation.build_training_dataset,
             image_file_paths=train_df["image_file_path"],
-            identity_labels=label_encoder.transform(train_df["identity_ID"]),
+            identity_labels=encoders["identity_ID"].transform(train_df["identity_ID"]),
             class_num=class_num,
             output_names=training_model.output_names,
             sampling=settings.sampling,
@@ -447,9 +575,12 @@ def train_or_evaluate(
         settings=settings.training,
         learning_rate=settings.learning_rate,
         evaluation=settings.evaluation,
-        evaluator=evaluator,
+        evaluators=evaluators,
+        testing_set_names=testing_set_names,
         output_folder_path=output_folder_path,
-        resume_folder_path=resume_folder_path,
+        run_state=run_state,
+        resume_point=resume_point,
+        dataset_fingerprint=dataset_fingerprint,
         images_per_step=settings.sampling.batch_size,
         resume_command=shlex.join(["python3", "-u", *sys.argv]),
         jit_compile=settings.devices.jit_compile,
@@ -458,36 +589,46 @@ def train_or_evaluate(
     applications.save_inference_model(
         inference_model, inference_model_path, settings=settings.model, class_num=class_num
     )
+    # Written last: a run is finished once this file exists (a rerun completes the rest).
+    write_atomically(
+        os.path.join(output_folder_path, FINISHED_FILE_NAME),
+        json.dumps({"finished": time.strftime("%Y-%m-%d %H:%M:%S %Z")}) + "\n",
+    )
+    kept, removed_bytes = run_state.prune(settings.training.checkpoints_kept_after_training)
     print(
         f"\nDone. Weights: {weights_file_path}; standalone inference model: "
-        f"{inference_model_path}; history and plots in {output_folder_path}"
+        f"{inference_model_path}; history, results and plots in {output_folder_path}. "
+        f"Checkpoints: {len(kept)} kept"
+        + (f", {format_bytes(removed_bytes)} removed" if removed_bytes else "")
+        + " (--checkpoints_kept_after_training)."
     )
 
 
-def evaluate_only(evaluator, inference_model, *, settings: Settings, class_num: int) -> None:
-    """Evaluate once, print the mAP, and write the standalone inference model beside the
-    weights."""
-    if evaluator is None:
+def evaluate_only(evaluators, *, testing_set_names, output_folder_path: str) -> None:
+    """Evaluate once on each test dataset, print each mAP, and keep the numbers in the output
+    folder (results.csv, results.json); nothing is written beside the weights file."""
+    if not evaluators:
         raise UsageError("--evaluation_only needs a test set: set --testing_size above 0.")
-    logs = evaluator.evaluate("evaluation only", final=True)
-    print(f"Test mAP ({evaluator.monitor}): {logs[evaluator.monitor]:.4f}")
-    inference_model_path = (
-        os.path.splitext(FLAGS.pretrained_model_file_path)[0] + "_inference_model.h5"
-    )
-    if not os.path.exists(inference_model_path):
-        applications.save_inference_model(
-            inference_model, inference_model_path, settings=settings.model, class_num=class_num
+    logs = {}
+    for evaluator in evaluators:
+        logs.update(evaluator.evaluate("evaluation only", final=True))
+    rows = result_rows([{"phase": "evaluation only", **logs}], testing_sets=testing_set_names)
+    write_results(output_folder_path, rows, watched=evaluators[0].monitor)
+    print()
+    for row in rows:
+        re_ranked = ", re-ranked" if row["distances"] == "re-ranked" else ""
+        print(
+            f"Test mAP on {row['dataset']}{re_ranked}: {100 * row['mAP_fraction']:.2f}% "
+            f"(rank-1 {100 * row['rank1_fraction']:.2f}%)"
         )
-        print(f"Standalone inference model written to {inference_model_path}")
+    print(f"Results: {os.path.join(output_folder_path, 'results.csv')}", flush=True)
 
 
-def load_dataset(settings: Settings):
-    """(train_df, query_df, gallery_df, encoders): unreadable images left out, the test set
-    reduced to --testing_size; prints the statistics."""
+def load_dataset(settings: Settings, *, name: str, root: str):
+    """(train_df, query_df, gallery_df, encoders) of one dataset: unreadable images left out,
+    the test set reduced to --testing_size; prints the statistics."""
     train_df, query_df, gallery_df, encoders = datasets.load_accumulated_info_of_dataset(
-        settings.dataset.root_folder_path,
-        settings.dataset.dataset_name,
-        synthetic=settings.synthetic,
+        root, name, synthetic=settings.synthetic
     )
     train_df, query_df, gallery_df = (
         drop_unreadable_images(frame, split_name)
@@ -496,8 +637,33 @@ def load_dataset(settings: Settings):
     query_df, gallery_df = datasets.select_testing_subset(
         query_df, gallery_df, settings.dataset.testing_size, seed=0
     )
-    print(datasets.describe_dataset(train_df, query_df, gallery_df), flush=True)
+    statistics = datasets.describe_dataset(train_df, query_df, gallery_df)
+    print(f"{datasets.dataset_label(name)}:\n{statistics}", flush=True)
     return train_df, query_df, gallery_df, encoders
+
+
+def load_testing_sets(settings: Settings, *, training_test_set) -> list[TestingSet]:
+    """The test datasets (--testing_dataset_names, or the training dataset's test set when it
+    is given as training_test_set), the watched one first; none with --testing_size 0."""
+    if settings.dataset.testing_size == 0:
+        return []
+    watched = settings.dataset.watched_source
+    testing_sets = []
+    for source in settings.dataset.testing_sources:
+        if training_test_set is not None and source.is_training_dataset(settings.dataset):
+            query_df, gallery_df = training_test_set
+        else:
+            _, query_df, gallery_df, _ = load_dataset(
+                settings, name=source.dataset_name, root=source.root_folder_path
+            )
+        caution = datasets.camera_caution(source.label, query_df, gallery_df)
+        if caution:
+            print(caution, flush=True)
+        if not (len(query_df) and len(gallery_df)):
+            continue
+        prefix = "test" if source == watched else f"test_{source.label}"
+        testing_sets.append(TestingSet(source.label, prefix, query_df, gallery_df))
+    return sorted(testing_sets, key=lambda testing_set: testing_set.log_prefix != "test")
 
 
 def output_folder_of(settings: Settings) -> str:

@@ -52,6 +52,8 @@ def main(argv):
         sys.exit(run_sweep())
     except (SweepError, sweeps.GridError) as error:
         sys.exit(f"\nError: {error}")
+    except sweeps.SweepInterrupted as interruption:
+        sys.exit(128 + interruption.signal_number)  # the shell's convention: 143, 130
 
 
 def solution_flags() -> list:

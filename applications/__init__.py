@@ -28,6 +28,13 @@ from metric_learning import global_batch_hard_triplet_loss
 from regularizers import RegularizationSettings, add_l2_regularization
 from settings_checks import SettingsError, require_at_least, require_one_of
 
+from .descriptions import (
+    ARCHITECTURE_FIELDS,
+    ModelDescription,
+    describe_weights_file,
+    field_types_of,
+    upgraded,
+)
 from .features import FeatureExtractor
 from .release_2021 import load_release_2021_weights
 from .weights_files import (
@@ -52,7 +59,10 @@ legacy_keras.require_keras2()
 
 POOLING_MODES = ("GeM", "Average", "Max")
 __all__ = [
+    "ARCHITECTURE_FIELDS",
     "POOLING_MODES",
+    "ModelDescription",
+    "describe_model_file",
     "FeatureExtractor",
     "BackboneError",
     "ModelSettings",
@@ -67,6 +77,7 @@ __all__ = [
     "WeightsFileError",
     "weights_file_kind",
     "class_num_of",
+    "describe_weights_file",
     "TRAINING",
     "INFERENCE",
     "RELEASE_2021",
@@ -342,29 +353,39 @@ def load_weights(model: tf.keras.Model, file_path: str) -> None:
 
 def load_weights_file(
     training_model: tf.keras.Model, inference_model: tf.keras.Model, file_path: str
-) -> str:
+) -> tuple[str, bool]:
     """Load either file training writes: training_model.h5 into the training model,
     inference_model.h5 into the inference model (whose weights the training model shares; its
     heads keep their values); or a checkpoint of the 2021 release (release_2021.py). Returns
-    the kind (weights_files.TRAINING, INFERENCE or RELEASE_2021).
+    (the kind: weights_files.TRAINING, INFERENCE or RELEASE_2021; whether the file's classifier
+    heads were left out because they are for another number of identities).
 
-    Raises WeightsFileError when the file is neither, or does not fit (another backbone,
-    --region_num or number of training identities).
+    Raises WeightsFileError when the file is neither, or does not fit (another backbone or
+    --region_num).
     """
     kind = weights_file_kind(file_path)
+    class_num = training_model.get_layer("global_classifier").units
     if kind == RELEASE_2021:
-        load_release_2021_weights(training_model, file_path)
-        return kind
+        return kind, load_release_2021_weights(training_model, file_path)
+    heads_skipped = kind == TRAINING and class_num_of(file_path) != class_num
     model = training_model if kind == TRAINING else inference_model
     try:
-        load_weights(model, file_path)
+        with all_blocks_trainable(model):
+            if heads_skipped:  # the rest by layer name; the classifiers' shapes do not fit
+                model.load_weights(file_path, by_name=True, skip_mismatch=True)
+            else:
+                model.load_weights(file_path)
     except Exception as error:  # h5py and Keras raise many kinds for a file that does not fit
         raise WeightsFileError(
             f"Cannot load the {kind} model weights from {file_path!r}: {error}. The file must "
-            "come from a model with the same --backbone_model_name and --region_num"
-            + (" and the same number of training identities." if kind == TRAINING else ".")
+            "come from a model with the same --backbone_model_name and --region_num."
         ) from error
-    return kind
+    return kind, heads_skipped
+
+
+def describe_model_file(file_path: str) -> ModelDescription:
+    """The architecture a weights file was built with, as far as it says (descriptions.py)."""
+    return describe_weights_file(file_path, field_types=field_types_of(ModelSettings))
 
 
 def save_weights_atomically(model: tf.keras.Model, file_path: str) -> None:
@@ -388,13 +409,7 @@ def read_inference_model_description(config_path: str) -> tuple[ModelSettings, i
     """(settings, class_num) from a .json written by save_inference_model, this version's or
     the earlier one's (input_shape and use_horizontal_flipping instead of the flag names)."""
     with open(config_path) as config_file:
-        description = json.load(config_file)
-    if "input_shape" in description:
-        description["image_height"], description["image_width"], _ = description.pop("input_shape")
-    if "use_horizontal_flipping" in description:
-        description["use_horizontal_flipping_inside_model"] = description.pop(
-            "use_horizontal_flipping"
-        )
+        description = upgraded(json.load(config_file))
     class_num = description.pop("class_num")
     return ModelSettings(**description), class_num
 

@@ -59,11 +59,13 @@ def block_of(weight_name: str, stage_num: int) -> str | None:
     return None
 
 
-def load_release_2021_weights(training_model: tf.keras.Model, file_path: str) -> None:
-    """Place every weight of a 2021-release checkpoint in the training model.
+def load_release_2021_weights(training_model: tf.keras.Model, file_path: str) -> bool:
+    """Place every weight of a 2021-release checkpoint in the training model; the classifiers
+    (and their normalization) are left out when they are for another number of identities.
+    Returns whether they were.
 
     Raises WeightsFileError, naming the first weight that could not be placed, when the file
-    does not fit the model (another backbone, --region_num or number of identities).
+    does not fit the model (another backbone, --region_num).
     """
     with h5py.File(file_path, "r") as weights_file:
         inference_weights = read_layer_weights(weights_file, "inference_model")
@@ -104,12 +106,16 @@ def load_release_2021_weights(training_model: tf.keras.Model, file_path: str) ->
     assignments += pair_layers(by_layer["power"], poolings, where="GeM pooling")
     convolutions = [training_model.get_layer(f"{head}_conv") for head in head_names[1:]]
     assignments += pair_layers(by_layer["conv"], convolutions, where="regional convolutions")
-    normalizations = [training_model.get_layer(f"{head}_bn") for head in head_names]
-    assignments += pair_layers(by_layer["bn"], normalizations, where="head normalization")
     classifiers = [training_model.get_layer(f"{head}_classifier") for head in head_names]
-    assignments += pair_layers(by_layer["dense"], classifiers, where="classifiers")
+    class_nums = {value.shape[-1] for weights in by_layer["dense"].values() for _, value in weights}
+    heads_skipped = class_nums != {classifiers[0].units}
+    if not heads_skipped:
+        normalizations = [training_model.get_layer(f"{head}_bn") for head in head_names]
+        assignments += pair_layers(by_layer["bn"], normalizations, where="head normalization")
+        assignments += pair_layers(by_layer["dense"], classifiers, where="classifiers")
     for variable, value in assignments:
         variable.assign(value)
+    return heads_skipped
 
 
 def embedding_output_names(training_model: tf.keras.Model) -> list[str]:

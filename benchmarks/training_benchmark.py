@@ -218,7 +218,7 @@ def run_loop_case(case: str) -> dict:
             settings=settings,
             learning_rate=LearningRateSettings(),
             evaluation=EvaluationSettings(),
-            evaluator=None,
+            evaluators=[],
             weights_file_path=os.path.join(folder_path, "training_model.h5"),
             images_per_step=len(batch[0]),
             resume_command="",

@@ -7,28 +7,43 @@ from .checkpoint import BestModelCheckpoint
 from .evaluator import EvaluationSettings, Evaluator
 from .learning_rate import LEARNING_RATE_MODES, LearningRateSettings, LearningRateSetter
 from .phases import Phase, TrainingPhases
-from .progress import EpochPrinter, EpochTimer, GeMPowerLogger, HistoryLogger
-from .run_state import Progress, RunInterrupted, RunState, RunStateSaver, StopRequest
+from .progress import EpochPrinter, EpochTimer, GeMPowerLogger, HistoryLogger, HistoryWriter
+from .run_state import (
+    CheckpointError,
+    CheckpointWriteError,
+    Progress,
+    ResumePoint,
+    RunInterrupted,
+    RunState,
+    RunStateSaver,
+    StopOnRequest,
+    StopRequest,
+)
 from .tensorboard import TensorBoardLogger
 from .within_epoch import StepProgress, StopOnNonFiniteLoss, TrainingDivergedError
 
 __all__ = [
     "LEARNING_RATE_MODES",
     "BestModelCheckpoint",
+    "CheckpointError",
+    "CheckpointWriteError",
     "EpochPrinter",
     "EpochTimer",
     "EvaluationSettings",
     "Evaluator",
     "GeMPowerLogger",
     "HistoryLogger",
+    "HistoryWriter",
     "LearningRateSettings",
     "LearningRateSetter",
     "Phase",
     "Progress",
+    "ResumePoint",
     "RunInterrupted",
     "RunState",
     "RunStateSaver",
     "StepProgress",
+    "StopOnRequest",
     "StopOnNonFiniteLoss",
     "StopRequest",
     "TensorBoardLogger",

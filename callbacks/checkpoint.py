@@ -14,8 +14,22 @@ class BestModelCheckpoint(tf.keras.callbacks.Callback):
         largest `monitor`)."""
         super().__init__()
         self.file_path, self.monitor = file_path, monitor
-        earlier = [record[self.monitor] for record in history if self.monitor in record]
+        earlier = [  # the untrained baseline (epoch 0) is no candidate
+            record[self.monitor] for record in history if self.monitor in record and record["epoch"]
+        ]
         self.best = max([float("-inf"), *(value for value in earlier if value == value)])
+
+    def rewrite_latest(self, progress) -> None:
+        """At a resume from the end of an epoch: that epoch's weights (the model's, just
+        restored) if it is the best so far, in case the run stopped before writing them."""
+        values = [
+            record.get(self.monitor, float("-inf"))
+            for record in progress.history
+            if record["epoch"]
+        ]
+        values = [value if value == value else float("-inf") for value in values]  # NaN
+        if values and values[-1] > float("-inf") and values.index(max(values)) == len(values) - 1:
+            save_weights_atomically(self.model, self.file_path)
 
     def on_epoch_end(self, epoch, logs=None):
         value = logs.get(self.monitor)

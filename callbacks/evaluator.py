@@ -39,8 +39,9 @@ class EvaluationSettings:
 
 
 class Evaluator(tf.keras.callbacks.Callback):
-    """Evaluates every N epochs of a phase and at each phase's last epoch; adds test_* entries
-    to the logs. Also usable on its own: evaluate(description) returns those entries."""
+    """Evaluates one test dataset every N epochs of a phase and at each phase's last epoch; adds
+    its entries to the logs (test_mAP, test_rank1, ... for the watched dataset; test_<label>_mAP
+    ... for the others). Also usable on its own: evaluate(description) returns those entries."""
 
     def __init__(
         self,
@@ -53,10 +54,15 @@ class Evaluator(tf.keras.callbacks.Callback):
         phases: TrainingPhases | None = None,
         workers: int = 5,
         batch_size: int = 64,
+        dataset_label: str = "",
+        log_prefix: str = "test",
     ):
+        """dataset_label: the dataset's name in messages and file names; log_prefix: of its log
+        entries ("test" for the dataset the best model is chosen by)."""
         super().__init__()
         self.inference_model = inference_model
         self.query_df, self.gallery_df = query_df, gallery_df
+        self.dataset_label, self.log_prefix = dataset_label, log_prefix
         self.settings, self.phases = settings, phases
         self.output_folder_path = output_folder_path
         self.extract_features = FeatureExtractor(
@@ -69,6 +75,11 @@ class Evaluator(tf.keras.callbacks.Callback):
     @property
     def monitor(self) -> str:
         return self.settings.monitor
+
+    @property
+    def file_suffix(self) -> str:
+        """ "" for the watched dataset, "_<label>" for the others (their files' names)."""
+        return "" if self.log_prefix == "test" else f"_{self.dataset_label}"
 
     def evaluate(self, description: str, *, final: bool = False) -> dict[str, float]:
         """Print the results table and return the test_* log entries; when `final`, also write
@@ -93,8 +104,9 @@ class Evaluator(tf.keras.callbacks.Callback):
         )
         metric_seconds = time.perf_counter() - start
         flip_note = ", flip-averaged" if self.settings.use_horizontal_flipping_in_evaluation else ""
+        on = f" on {self.dataset_label}" if self.dataset_label else ""
         print(
-            f"\nEvaluation {description}: features of {image_num} images in "
+            f"\nEvaluation {description}{on}: features of {image_num} images in "
             f"{feature_seconds:.1f} s ({image_num / max(feature_seconds, 1e-9):.0f} images/s"
             f"{flip_note}), metrics in {metric_seconds:.1f} s\n"
             f"{evaluation.format_results_table(results)}",
@@ -104,13 +116,13 @@ class Evaluator(tf.keras.callbacks.Callback):
             self.save_features(description, query_features, gallery_features, labels)
         if final and self.settings.ranked_list_num:
             self.write_ranked_lists(results["plain"], query_features, gallery_features, labels)
-        return evaluation.metrics_to_logs(results)
+        return evaluation.metrics_to_logs(results, prefix=self.log_prefix)
 
     def write_ranked_lists(self, metrics, query_features, gallery_features, labels) -> None:
         """Pictures of the ranked_list_num worst and best queries by average precision (plain
         cosine distances, the protocol's same-camera images of the query's identity left out)
         under ranked_lists/, and ranked_lists/index.html."""
-        folder_path = os.path.join(self.output_folder_path, "ranked_lists")
+        folder_path = os.path.join(self.output_folder_path, f"ranked_lists{self.file_suffix}")
         average_precisions = metrics.query_average_precisions
         valid = np.flatnonzero(~np.isnan(average_precisions))
         by_precision = valid[np.argsort(average_precisions[valid], kind="stable")]
@@ -161,7 +173,8 @@ class Evaluator(tf.keras.callbacks.Callback):
 
     def save_features(self, description, query_features, gallery_features, labels) -> None:
         file_path = os.path.join(
-            self.output_folder_path, f"features_{description.replace(' ', '_')}.npz"
+            self.output_folder_path,
+            f"features{self.file_suffix}_{description.replace(' ', '_')}.npz",
         )
         content = io.BytesIO()
         np.savez(

@@ -1,4 +1,5 @@
-"""What is kept and printed between epochs: history (pickle, CSV, plots), GeM powers, progress."""
+"""What is kept and printed between epochs: history (in memory, then pickle, CSV and plots), GeM
+powers, the epoch's time and line."""
 
 import os
 import pickle
@@ -10,11 +11,13 @@ matplotlib.use("Agg")  # files only; works without a display
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from applications.layers import GeneralizedMeanPooling  # noqa: E402
 from atomic_files import atomic_output, write_atomically  # noqa: E402
 
 from .phases import TrainingPhases  # noqa: E402
+from .results import TestingSetName, result_rows, write_results  # noqa: E402
 
 
 class GeMPowerLogger(tf.keras.callbacks.Callback):
@@ -27,44 +30,108 @@ class GeMPowerLogger(tf.keras.callbacks.Callback):
 
 
 class HistoryLogger(tf.keras.callbacks.Callback):
-    """Accumulates the logs of every epoch over both phases into history.pkl and history.csv,
-    and draws one PNG per metric under plots/."""
+    """Records the logs of every epoch over both phases, in memory (`records`), for the
+    checkpoint and for HistoryWriter; put it after the callbacks that add to the logs."""
 
-    def __init__(
-        self, output_folder_path: str, phases: TrainingPhases, records: list[dict] | None = None
-    ):
+    def __init__(self, phases: TrainingPhases, records: list[dict] | None = None):
         """records: the history of earlier epochs, for a resumed run."""
         super().__init__()
-        self.output_folder_path, self.phases = output_folder_path, phases
+        self.phases = phases
         self.records: list[dict] = list(records or [])
 
     def on_epoch_end(self, epoch, logs=None):
         values = {name: float(value) for name, value in logs.items()}
         self.records.append({"epoch": epoch + 1, "phase": self.phases.at(epoch).name, **values})
+
+
+class HistoryWriter(tf.keras.callbacks.Callback):
+    """Writes the recorded history into history.pkl and history.csv (test metrics as
+    fractions, their columns named *_fraction), results.csv and results.json (results.py), and
+    one PNG per column under plots/ (test metrics in percent, the untrained baseline at epoch 0
+    and a line where the whole-model phase starts); put it after the checkpoint, which holds the
+    same records."""
+
+    def __init__(
+        self,
+        output_folder_path: str,
+        records: list[dict],
+        *,
+        testing_sets: list[TestingSetName] = (),
+        watched: str = "test_mAP",
+    ):
+        """records: the HistoryLogger's list; testing_sets: the test datasets' names and log
+        prefixes; watched: the log entry the best model is chosen by."""
+        super().__init__()
+        self.output_folder_path, self.records = output_folder_path, records
+        self.testing_sets, self.watched = list(testing_sets), watched
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.write()
+
+    def rewrite_latest(self, progress) -> None:
+        """At a resume: the files of the newest checkpoint's epoch, in case the run stopped
+        before it had written them."""
+        self.write()
+
+    def write(self) -> None:
+        if not self.records:
+            return
         history = pd.DataFrame(self.records)
         write_atomically(
-            os.path.join(self.output_folder_path, "history.csv"), history.to_csv(index=False)
+            os.path.join(self.output_folder_path, "history.csv"),
+            history.rename(columns=fraction_column_name).to_csv(index=False),
         )
         write_atomically(
             os.path.join(self.output_folder_path, "history.pkl"), pickle.dumps(self.records)
+        )
+        write_results(
+            self.output_folder_path,
+            result_rows(self.records, testing_sets=self.testing_sets),
+            watched=self.watched,
         )
         self.plot(history)
 
     def plot(self, history: pd.DataFrame) -> None:
         plots_folder_path = os.path.join(self.output_folder_path, "plots")
+        phases = history[["epoch", "phase"]].drop_duplicates("phase")
+        second_phase = phases[phases["phase"] == "whole model"]["epoch"]
+        frozen = (history["phase"] == "frozen backbone").any()
         for column in history.columns.drop(["epoch", "phase"]):
             values = history[["epoch", column]].dropna()
             if values.empty:
                 continue
+            percent = column.startswith("test_")
             figure, axes = plt.subplots(figsize=(6, 4))
-            axes.plot(values["epoch"], values[column], marker="o" if len(values) < 30 else None)
-            axes.set_xlabel("epoch")
-            axes.set_ylabel(column)
+            axes.plot(
+                values["epoch"],
+                values[column] * (100 if percent else 1),
+                marker="o" if len(values) < 30 else None,
+            )
+            if frozen and len(second_phase):
+                axes.axvline(second_phase.iloc[0] - 0.5, color="gray", linestyle="--", linewidth=1)
+                axes.text(
+                    second_phase.iloc[0] - 0.4,
+                    0.02,
+                    "whole model",
+                    transform=axes.get_xaxis_transform(),
+                    color="gray",
+                    fontsize=8,
+                )
+            axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+            axes.set_xlabel(
+                "epoch (0: before training)" if (values["epoch"] == 0).any() else "epoch"
+            )
+            axes.set_ylabel(f"{column} (%)" if percent else column)
             axes.grid(alpha=0.3)
             figure.tight_layout()
             with atomic_output(os.path.join(plots_folder_path, f"{column}.png")) as temporary_path:
                 figure.savefig(temporary_path)
             plt.close(figure)
+
+
+def fraction_column_name(column: str) -> str:
+    """history.csv's name for a log entry: test metrics say that they are fractions."""
+    return f"{column}_fraction" if column.startswith("test_") else column
 
 
 class EpochTimer(tf.keras.callbacks.Callback):

@@ -3,20 +3,35 @@ and CheckpointManager, the last two kept) at the end of every epoch and when the
 stop in the middle of one.
 
 A checkpoint holds the training model's variables with its optimizer (moments and step count),
-and the progress: epochs and steps done, the history of every finished epoch and, for a save in
-the middle of an epoch, the running sums of the epoch's loss metrics. The batches are a function
-of (seed, step), so these are all it takes for a resumed run to repeat an uninterrupted one.
+and the progress: epochs and steps done, the history of every finished epoch, for a save in the
+middle of an epoch the running sums of the epoch's loss metrics, and what the run trains and
+tests on (the dataset's fingerprint). The batches are a function of (seed, step), so these are
+all it takes for a resumed run to repeat an uninterrupted one.
+
+A checkpoint that cannot be read back whole (a truncated or altered file, a missing index, a save
+that a crash interrupted) is reported, moved into checkpoints/unusable/ (never deleted) and the
+previous one is used.
 """
 
+import errno
 import json
 import os
+import re
+import shutil
 import signal
+import zlib
 from dataclasses import dataclass, field
 
 import tensorflow as tf
 
+from atomic_files import WriteError, explain_write_error, write_atomically
+from crash_points import crash_point
+
 CHECKPOINT_FOLDER_NAME = "checkpoints"
+UNUSABLE_FOLDER_NAME = "unusable"
 KEPT_CHECKPOINT_NUM = 2  # a crash during a save loses at most one epoch
+CHECKPOINT_INDEX_NAME = re.compile(r"^ckpt-(\d+)\.index$")
+UNFINISHED_SAVE_NAME = re.compile(r"^ckpt-\d+_temp")  # TensorFlow's folder during a save
 
 
 @dataclass
@@ -28,6 +43,23 @@ class Progress:
 
     def global_step(self, steps_per_epoch: int) -> int:
         return self.epoch * steps_per_epoch + self.step
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """The checkpoint a run continues from, and what it holds."""
+
+    checkpoint_path: str
+    progress: Progress
+    dataset_fingerprint: dict | None  # None in checkpoints of versions that did not record it
+
+
+class CheckpointError(Exception):
+    """No checkpoint of a run can be restored; the message names them and says what to do."""
+
+
+class CheckpointWriteError(WriteError):
+    """A checkpoint could not be written (no space, no permission); nothing of it was left."""
 
 
 class RunState:
@@ -46,48 +78,270 @@ class RunState:
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.history = tf.Variable("[]", trainable=False)
         self.metric_sums = tf.Variable("{}", trainable=False)
+        self.dataset = tf.Variable(b"", trainable=False)
         self.progress = tf.train.Checkpoint(
-            epoch=self.epoch, step=self.step, history=self.history, metric_sums=self.metric_sums
+            epoch=self.epoch,
+            step=self.step,
+            history=self.history,
+            metric_sums=self.metric_sums,
+            dataset=self.dataset,
         )
 
-    @property
-    def latest_checkpoint_path(self) -> str | None:
-        """The checkpoint to continue from."""
-        return tf.train.latest_checkpoint(self.resume_folder_path)
+    def find_resume_point(self, *, steps_per_epoch: int, writable: bool = True):
+        """The newest checkpoint that reads back whole, as a ResumePoint, or None when the run
+        has none (or only saves that a crash interrupted). The others are reported and, when
+        `writable`, moved into checkpoints/unusable/.
 
-    def read_progress(self) -> Progress | None:
-        """The progress of the latest checkpoint, or None when there is none."""
-        if self.latest_checkpoint_path is None:
-            return None
-        tf.train.Checkpoint(progress=self.progress).read(
-            self.latest_checkpoint_path
-        ).expect_partial()
-        return Progress(
+        Raises CheckpointError when checkpoints exist but none can be restored.
+        """
+        candidates, state_latest = self.candidates()
+        failures = []
+        for path in candidates:
+            try:
+                verify_checkpoint(path)
+                progress, fingerprint = self.read_progress(path)
+                if progress.step >= steps_per_epoch:
+                    raise ValueError(
+                        f"it was saved after the last step of epoch {progress.epoch + 1} but "
+                        "before that epoch's end (a defect of earlier versions of this program)"
+                    )
+            except Exception as error:  # TensorFlow raises many kinds for a damaged file
+                # CheckpointManager names a checkpoint in its state file once it is written
+                # whole: one that is not named there is a save that a crash interrupted.
+                unfinished = state_latest is None or number_of(path) > number_of(state_latest)
+                failures.append((path, first_line(error), unfinished))
+                what = "a save that did not finish" if unfinished else "damaged"
+                print(
+                    f"Warning: the checkpoint {path} cannot be used ({what}: "
+                    f"{first_line(error)}); trying the one before it.",
+                    flush=True,
+                )
+                continue
+            if writable and (failures or state_latest != path):
+                self.settle_on(path, failures=failures)
+            return ResumePoint(path, progress, fingerprint)
+        if all(unfinished for _, _, unfinished in failures):
+            if failures and writable:
+                self.settle_on(None, failures=failures)
+            return None  # nothing was ever saved whole: a new run
+        listed = "\n  ".join(f"{path}: {reason}" for path, reason, _ in failures)
+        raise CheckpointError(
+            f"None of the checkpoints of this run can be restored:\n  {listed}\n"
+            f"Nothing was deleted. The run cannot be continued from {self.resume_folder_path}; "
+            "start it again with --overwrite_output_folder (the checkpoints are removed, the "
+            "other results kept), or choose another --output_folder_path."
+        )
+
+    def candidates(self) -> tuple[list[str], str | None]:
+        """(checkpoint paths newest first, the state file's latest or None when the state file
+        is missing or unreadable): every ckpt-N.index in the folder, whatever the state file
+        says, so that a deleted or garbled state file loses nothing."""
+        try:
+            state = tf.train.get_checkpoint_state(self.resume_folder_path)
+            state_latest = state.model_checkpoint_path if state is not None else None
+        except Exception:  # a garbled state file: the scan below still finds the checkpoints
+            state_latest = None
+        if state_latest and not os.path.isabs(state_latest):
+            state_latest = os.path.join(self.resume_folder_path, state_latest)
+        return checkpoint_paths(self.resume_folder_path), state_latest or None
+
+    def settle_on(self, kept: str | None, *, failures: list) -> None:
+        """Move the checkpoints that failed into checkpoints/unusable/ (never deleted), and
+        write a state file (CheckpointManager's `checkpoint` file) naming `kept` as the latest,
+        so that the next save keeps its bookkeeping right."""
+        unusable_folder_path = os.path.join(self.folder_path, UNUSABLE_FOLDER_NAME)
+        for path, _, _ in failures:
+            prefix = os.path.basename(path) + "."
+            os.makedirs(unusable_folder_path, exist_ok=True)
+            for name in os.listdir(self.folder_path):
+                if name.startswith(prefix):
+                    os.replace(
+                        os.path.join(self.folder_path, name),
+                        os.path.join(unusable_folder_path, name),
+                    )
+            print(f"The checkpoint {path} was moved into {unusable_folder_path}.", flush=True)
+        state_path = os.path.join(self.folder_path, "checkpoint")
+        if kept is None:
+            if os.path.exists(state_path):
+                os.replace(state_path, os.path.join(unusable_folder_path, "checkpoint"))
+            return
+        kept_paths = [
+            path
+            for path in checkpoint_paths(self.folder_path)
+            if number_of(path) <= number_of(kept)
+        ][:KEPT_CHECKPOINT_NUM]
+        # CheckpointManager's state file, in its text format: the latest, then all it keeps,
+        # with the times it needs to delete them in turn.
+        lines = [f'model_checkpoint_path: "{os.path.basename(kept)}"']
+        lines += [
+            f'all_model_checkpoint_paths: "{os.path.basename(path)}"'
+            for path in reversed(kept_paths)
+        ]
+        lines += [
+            f"all_model_checkpoint_timestamps: {os.path.getmtime(path + '.index')}"
+            for path in reversed(kept_paths)
+        ]
+        write_atomically(state_path, "\n".join(lines) + "\n")
+
+    def read_progress(self, checkpoint_path: str) -> tuple[Progress, dict | None]:
+        """(progress, dataset fingerprint or None) of one checkpoint."""
+        self.dataset.assign(b"")  # absent from checkpoints of earlier versions
+        tf.train.Checkpoint(progress=self.progress).read(checkpoint_path).expect_partial()
+        fingerprint = self.dataset.numpy()
+        progress = Progress(
             epoch=int(self.epoch.numpy()),
             step=int(self.step.numpy()),
             history=json.loads(self.history.numpy().decode()),
             metric_sums=json.loads(self.metric_sums.numpy().decode()),
         )
+        return progress, json.loads(zlib.decompress(fingerprint)) if fingerprint else None
 
-    def save(self, training_model: tf.keras.Model, progress: Progress, steps_per_epoch: int) -> str:
-        """Write a checkpoint numbered by the global step; returns its path."""
+    def save(
+        self,
+        training_model: tf.keras.Model,
+        progress: Progress,
+        steps_per_epoch: int,
+        dataset_fingerprint: dict | None = None,
+    ) -> str:
+        """Write a checkpoint numbered by the global step; returns its path. dataset_fingerprint:
+        what the run trains and tests on (datasets.dataset_fingerprint).
+
+        Raises CheckpointWriteError when the disk is full or the folder not writable; what was
+        written of the failed save is removed and the earlier checkpoints stay as they were.
+        """
         self.epoch.assign(progress.epoch)
         self.step.assign(progress.step)
         self.history.assign(json.dumps(progress.history))
         self.metric_sums.assign(json.dumps(progress.metric_sums))
-        manager = tf.train.CheckpointManager(
-            self.checkpoint(training_model), self.folder_path, max_to_keep=KEPT_CHECKPOINT_NUM
+        self.dataset.assign(
+            b""
+            if dataset_fingerprint is None
+            else zlib.compress(json.dumps(dataset_fingerprint).encode())
         )
-        return manager.save(checkpoint_number=progress.global_step(steps_per_epoch))
+        number = progress.global_step(steps_per_epoch)
+        crash_point("checkpoint save")
+        try:
+            manager = tf.train.CheckpointManager(
+                self.checkpoint(training_model), self.folder_path, max_to_keep=KEPT_CHECKPOINT_NUM
+            )
+            path = manager.save(checkpoint_number=number)
+        except (tf.errors.OpError, OSError) as error:
+            self.remove_unfinished_saves()
+            raise self.explain_save_error(
+                error, number, size=self.checkpoint_size() or variables_size(training_model)
+            ) from error
+        crash_point("checkpoint saved")
+        return path
 
-    def restore(self, training_model: tf.keras.Model) -> None:
-        """Load the latest checkpoint into the model and its optimizer (already built)."""
-        status = self.checkpoint(training_model).read(self.latest_checkpoint_path)
-        status.assert_existing_objects_matched().expect_partial()  # only the file's save count
+    def explain_save_error(self, error: Exception, number: int, *, size: int) -> Exception:
+        text = str(error)
+        kind = getattr(error, "errno", None)
+        if kind is None:  # TensorFlow's errors carry the system's message, not its number
+            if "No space left" in text or "Disk quota" in text:
+                kind = errno.ENOSPC
+            elif "Permission denied" in text:
+                kind = errno.EACCES
+            elif "Read-only file system" in text:
+                kind = errno.EROFS
+        explained = explain_write_error(
+            OSError(kind, text),
+            os.path.join(self.folder_path, f"ckpt-{number}"),
+            size=size,
+        )
+        if explained is None:
+            return error
+        return CheckpointWriteError(explained.errno, str(explained), explained.filename)
+
+    def checkpoint_size(self) -> int | None:
+        """Bytes of the newest checkpoint on disk (what the next one needs), if any."""
+        paths = checkpoint_paths(self.resume_folder_path)
+        if not paths:
+            return None
+        prefix = os.path.basename(paths[0]) + "."
+        return sum(
+            os.path.getsize(os.path.join(self.resume_folder_path, name))
+            for name in os.listdir(self.resume_folder_path)
+            if name.startswith(prefix)
+        )
+
+    def remove_unfinished_saves(self) -> list[str]:
+        """Remove the ckpt-N_temp folders that saves interrupted by a crash (or a full disk)
+        leave behind; returns their paths."""
+        if not os.path.isdir(self.folder_path):
+            return []
+        removed = []
+        for name in os.listdir(self.folder_path):
+            if UNFINISHED_SAVE_NAME.match(name):
+                shutil.rmtree(os.path.join(self.folder_path, name), ignore_errors=True)
+                removed.append(os.path.join(self.folder_path, name))
+        return removed
+
+    def prune(self, keep: int) -> tuple[list[str], int]:
+        """After a finished run: remove all but the `keep` newest checkpoints (0: all of them;
+        the unusable/ folder stays). Returns (the kept checkpoints, the bytes removed)."""
+        paths = checkpoint_paths(self.folder_path)
+        kept, removed_bytes = paths[:keep], 0
+        for path in paths[keep:]:
+            prefix = os.path.basename(path) + "."
+            for name in os.listdir(self.folder_path):
+                if name.startswith(prefix):
+                    removed_bytes += os.path.getsize(os.path.join(self.folder_path, name))
+                    os.remove(os.path.join(self.folder_path, name))
+        state_path = os.path.join(self.folder_path, "checkpoint")
+        if kept:
+            self.settle_on(kept[0], failures=[])
+        elif os.path.exists(state_path):
+            os.remove(state_path)
+        return kept, removed_bytes
+
+    def restore(self, training_model: tf.keras.Model, checkpoint_path: str) -> None:
+        """Load a checkpoint into the model and its optimizer (already built); every variable
+        of both must be in it. The progress is read by read_progress."""
+        status = tf.train.Checkpoint(model=training_model).read(checkpoint_path)
+        status.assert_existing_objects_matched().expect_partial()
 
     def checkpoint(self, training_model: tf.keras.Model) -> tf.train.Checkpoint:
         # The compiled model tracks its optimizer, so both are saved and restored together.
         return tf.train.Checkpoint(model=training_model, progress=self.progress)
+
+
+def variables_size(training_model: tf.keras.Model) -> int:
+    """Bytes of the model's and its optimizer's variables: about a checkpoint's size."""
+    variables = list(training_model.variables)
+    if training_model.optimizer is not None:
+        optimizer_variables = training_model.optimizer.variables
+        variables += list(
+            optimizer_variables() if callable(optimizer_variables) else optimizer_variables
+        )
+    return sum(variable.shape.num_elements() * variable.dtype.size for variable in variables)
+
+
+def checkpoint_paths(folder_path: str) -> list[str]:
+    """The checkpoints (ckpt-N, from their .index files) in a folder, newest first."""
+    if not os.path.isdir(folder_path):
+        return []
+    numbers = [
+        int(found[1])
+        for name in os.listdir(folder_path)
+        if (found := CHECKPOINT_INDEX_NAME.match(name))
+    ]
+    return [os.path.join(folder_path, f"ckpt-{number}") for number in sorted(numbers, reverse=True)]
+
+
+def number_of(checkpoint_path: str) -> int:
+    return int(checkpoint_path.rsplit("-", 1)[1])
+
+
+def first_line(error: Exception) -> str:
+    text = str(error).strip() or type(error).__name__
+    return f"{type(error).__name__}: {text.splitlines()[0]}"
+
+
+def verify_checkpoint(checkpoint_path: str) -> None:
+    """Read every tensor of a checkpoint back (TensorFlow checks each one's checksum)."""
+    reader = tf.train.load_checkpoint(checkpoint_path)
+    for name in reader.get_variable_to_shape_map():
+        reader.get_tensor(name)
 
 
 def metric_sums(model: tf.keras.Model) -> dict[str, list[float]]:
@@ -99,7 +353,8 @@ def metric_sums(model: tf.keras.Model) -> dict[str, list[float]]:
 
 
 class StopRequest:
-    """Set by a SIGTERM or Ctrl-C; the run saves and stops at the end of the current step."""
+    """Set by a SIGTERM or Ctrl-C; the run saves and stops at the end of the current step (or,
+    in an epoch's last step, at the end of the epoch)."""
 
     def __init__(self):
         self.signal_number: int | None = None
@@ -119,8 +374,10 @@ class RunInterrupted(Exception):
 
 
 class RunStateSaver(tf.keras.callbacks.Callback):
-    """Saves the run's state at the end of every epoch (put it last, after the callbacks that
-    add to the logs), and in the middle of an epoch when a stop is requested, then stops."""
+    """Saves the run's state at the end of every epoch (after the callbacks that add to the logs
+    and record the epoch, before those that write its results: the checkpoint is durable before
+    the results that describe its epoch replace the old ones); StopOnRequest saves in the middle
+    of an epoch when a stop is requested."""
 
     def __init__(
         self,
@@ -130,15 +387,17 @@ class RunStateSaver(tf.keras.callbacks.Callback):
         history_records: list[dict],
         steps_per_epoch: int,
         stop_request: StopRequest,
-        resume_command: str,
+        dataset_fingerprint: dict | None = None,
     ):
-        """history_records: the list the HistoryLogger keeps (it records each epoch first)."""
+        """history_records: the list the HistoryLogger keeps (it records each epoch first).
+        dataset_fingerprint: saved in every checkpoint (datasets.dataset_fingerprint)."""
         super().__init__()
         self.run_state, self.progress = run_state, progress
+        self.dataset_fingerprint = dataset_fingerprint
         self.history_records = history_records
         self.steps_per_epoch, self.stop_request = steps_per_epoch, stop_request
-        self.resume_command = resume_command
         self.restored_sums = None
+        self.last_path = None
 
     def on_epoch_begin(self, epoch, logs=None):
         # A fit that finishes an interrupted epoch runs only its remaining steps (see
@@ -146,6 +405,9 @@ class RunStateSaver(tf.keras.callbacks.Callback):
         # first step, when every metric exists.
         if self.progress.step and self.progress.metric_sums:
             self.restored_sums = self.progress.metric_sums
+
+    def on_train_batch_begin(self, batch, logs=None):
+        crash_point("train step begins")
 
     def on_train_batch_end(self, batch, logs=None):
         if self.restored_sums is not None:
@@ -155,26 +417,69 @@ class RunStateSaver(tf.keras.callbacks.Callback):
                 ):
                     variable.assign_add(saved)
             self.restored_sums = None
-        if self.stop_request.signal_number is not None:
-            first_step = self.steps_per_epoch - self.params["steps"]  # of a finishing fit
-            self.progress.step = first_step + batch + 1
-            self.progress.history = list(self.history_records)
-            self.progress.metric_sums = metric_sums(self.model)
-            self.stop(f"after step {self.progress.step} of epoch {self.progress.epoch + 1}")
+        crash_point("train step ends")
+
+    def save_in_epoch(self, step: int) -> str:
+        """The state after `step` steps of the current epoch, with its running loss sums."""
+        self.progress.step = step
+        self.progress.history = list(self.history_records)
+        self.progress.metric_sums = metric_sums(self.model)
+        return self.save()
 
     def on_epoch_end(self, epoch, logs=None):
         self.progress.epoch, self.progress.step = epoch + 1, 0
         self.progress.history = list(self.history_records)
         self.progress.metric_sums = {}
-        path = self.run_state.save(self.model, self.progress, self.steps_per_epoch)
-        if self.stop_request.signal_number is not None:
-            self.stop(f"after epoch {epoch + 1}", path)
+        self.last_path = self.save()
 
-    def stop(self, where: str, path: str | None = None) -> None:
-        path = path or self.run_state.save(self.model, self.progress, self.steps_per_epoch)
-        signal_name = signal.Signals(self.stop_request.signal_number).name
-        raise RunInterrupted(
-            self.stop_request.signal_number,
-            f"Stopped on {signal_name} {where}; everything needed to continue is saved in "
-            f"{path}. To continue, run the same command again:\n  {self.resume_command}",
+    def save(self) -> str:
+        return self.run_state.save(
+            self.model,
+            self.progress,
+            self.steps_per_epoch,
+            dataset_fingerprint=self.dataset_fingerprint,
         )
+
+
+class StopOnRequest(tf.keras.callbacks.Callback):
+    """Put it last, after every callback of a step and of an epoch: after a SIGTERM or Ctrl-C,
+    saves the state at the end of the current step (RunStateSaver.save_in_epoch) and stops; in
+    an epoch's last step it waits for the epoch's end, whose checkpoint and results the other
+    callbacks write, and stops then."""
+
+    def __init__(self, saver: RunStateSaver, *, steps_per_epoch: int, resume_command: str):
+        super().__init__()
+        self.saver, self.steps_per_epoch = saver, steps_per_epoch
+        self.resume_command = resume_command
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = self.steps_per_epoch - self.params["steps"] + batch + 1  # of a finishing fit
+        if self.saver.stop_request.signal_number is not None and step < self.steps_per_epoch:
+            path = self.saver.save_in_epoch(step)
+            raise interruption(
+                self.saver.stop_request,
+                f"after step {step} of epoch {self.saver.progress.epoch + 1}",
+                path,
+                self.resume_command,
+            )
+
+    def on_epoch_end(self, epoch, logs=None):
+        crash_point("epoch ends")
+        if self.saver.stop_request.signal_number is not None:
+            raise interruption(
+                self.saver.stop_request,
+                f"after epoch {epoch + 1}",
+                self.saver.last_path,
+                self.resume_command,
+            )
+
+
+def interruption(
+    stop_request: StopRequest, where: str, path: str, resume_command: str
+) -> RunInterrupted:
+    signal_name = signal.Signals(stop_request.signal_number).name
+    return RunInterrupted(
+        stop_request.signal_number,
+        f"Stopped on {signal_name} {where}; everything needed to continue is saved in "
+        f"{path}. To continue, run the same command again:\n  {resume_command}",
+    )

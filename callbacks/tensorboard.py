@@ -65,11 +65,23 @@ class TensorBoardLogger(tf.keras.callbacks.Callback):
             self.write(EPOCH_PREFIX + name, float(value), epoch + 1)
         self.writer.flush()
 
+    def rewrite_latest(self, progress) -> None:
+        """At a resume from the end of an epoch: every recorded epoch's values (the untrained
+        baseline's at step 0) that are not written yet."""
+        self.write_records(progress.history)
+
+    def write_records(self, records: list[dict]) -> None:
+        for record in records:
+            for name, value in record.items():
+                if name not in ("epoch", "phase"):
+                    self.write(EPOCH_PREFIX + name, float(value), int(record["epoch"]))
+        self.writer.flush()
+
     def on_train_end(self, logs=None):
         self.writer.flush()
 
     def write(self, tag: str, value: float, step: int) -> None:
-        if step <= self.written.get(tag, 0):
+        if step <= self.written.get(tag, -1):
             return  # written before an interruption, with the same value
         with self.writer.as_default():
             tf.summary.scalar(tag, value, step=step)

@@ -11,6 +11,8 @@ import time
 
 import tensorflow as tf
 
+from applications.features import format_duration
+
 
 def first_step_of_fit(callback: tf.keras.callbacks.Callback, steps_per_epoch: int) -> int:
     return steps_per_epoch - callback.params["steps"]
@@ -56,14 +58,6 @@ class StepProgress(tf.keras.callbacks.Callback):
                 f"{format_duration(seconds_left)} left in the epoch, loss {loss:.4g}",
                 flush=True,
             )
-
-
-def format_duration(seconds: float) -> str:
-    if seconds >= 3600:
-        return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
-    if seconds >= 60:
-        return f"{int(seconds // 60)} min {int(seconds % 60)} s"
-    return f"{seconds:.0f} s"
 
 
 class TrainingDivergedError(Exception):

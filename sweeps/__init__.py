@@ -6,7 +6,14 @@ compares any run folders. Imports no TensorFlow; the runs are solution.py proces
 """
 
 from .grid import PRESETS, GridError, Run, expand, parse_grid
-from .runner import RECORD_FILE_NAME, execute, is_finished, read_record, visible_gpus
+from .runner import (
+    RECORD_FILE_NAME,
+    SweepInterrupted,
+    execute,
+    is_finished,
+    read_record,
+    visible_gpus,
+)
 from .summary import RunSummary, summarize, write_summary
 
 __all__ = [
@@ -15,6 +22,7 @@ __all__ = [
     "GridError",
     "Run",
     "RunSummary",
+    "SweepInterrupted",
     "execute",
     "expand",
     "is_finished",

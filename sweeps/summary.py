@@ -55,7 +55,11 @@ def read_history(folder_path: str) -> pd.DataFrame | None:
     evaluated; this project's history.csv or the 2021 release's logs."""
     history_path = os.path.join(folder_path, "history.csv")
     if os.path.isfile(history_path):
-        return pd.read_csv(history_path)
+        # This version names test columns *_fraction; earlier ones did not. The untrained
+        # baseline (epoch 0) is no candidate for the best.
+        history = pd.read_csv(history_path)
+        history = history.rename(columns=lambda name: name.removesuffix("_fraction"))
+        return history[history["epoch"] > 0].reset_index(drop=True)
     frames = []
     for phase in ("training_A", "training_B"):  # the 2021 release: its two phases
         logs_path = os.path.join(folder_path, phase, "accumulated_logs_dict.pkl")
@@ -94,8 +98,10 @@ def summarize(summary: RunSummary) -> RunSummary:
     history = None if folder_path is None else read_history(folder_path)
     if folder_path is not None and summary.status == "not started":
         release_2021 = os.path.isdir(os.path.join(folder_path, "training_B"))
-        finished = os.path.isfile(os.path.join(folder_path, "inference_model.h5")) or (
-            release_2021 and os.path.isfile(os.path.join(folder_path, "training_model.h5"))
+        finished = (
+            os.path.isfile(os.path.join(folder_path, "finished.json"))
+            or os.path.isfile(os.path.join(folder_path, "inference_model.h5"))  # earlier versions
+            or (release_2021 and os.path.isfile(os.path.join(folder_path, "training_model.h5")))
         )
         summary.status = "finished" if finished else "unfinished"
     if history is None or "test_mAP" not in history or history["test_mAP"].isna().all():

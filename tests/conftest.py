@@ -66,8 +66,8 @@ def evaluate_concurrently(variants: dict[str, list[str]]) -> dict[str, tuple[str
     for name, process in processes.items():
         output, _ = process.communicate(timeout=600)
         assert process.returncode == 0, (name, output[-3000:])
-        found = re.search(r"Test mAP \(test_mAP\): ([0-9.]+)", output)
-        results[name] = (output, float(found[1]))
+        found = re.search(r"Test mAP on [^:]+: ([0-9.]+)%", output)
+        results[name] = (output, float(found[1]) / 100)
     return results
 
 

@@ -1,10 +1,22 @@
 """Every file is written under a temporary name and renamed: a failure never leaves half a file."""
 
+import errno
 import os
+import signal
+import subprocess
+import sys
 
 import pytest
+from conftest import REPOSITORY
 
-from atomic_files import atomic_folder, atomic_output, write_atomically
+from atomic_files import (
+    WriteError,
+    atomic_folder,
+    atomic_output,
+    explain_write_error,
+    remove_leftovers,
+    write_atomically,
+)
 
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_nothing_behind(tmp_path):
@@ -40,3 +52,61 @@ def test_folders_appear_whole_or_not_at_all_and_are_never_overwritten(tmp_path):
     with pytest.raises(FileExistsError), atomic_folder(str(target)):
         pass
     assert os.listdir(target) == ["whole"] and os.listdir(tmp_path) == ["saved_model"]
+
+
+def test_lack_of_space_or_permission_is_explained(tmp_path):
+    target = str(tmp_path / "checkpoints" / "ckpt-3")
+    full = explain_write_error(OSError(errno.ENOSPC, "No space left on device"), target, size=3e8)
+    assert isinstance(full, WriteError)
+    assert str(full).startswith(f"Cannot write ckpt-3 into {tmp_path / 'checkpoints'}: no space")
+    assert "it needed about 286.1 MB" in str(full) and "free" in str(full)
+    denied = explain_write_error(OSError(errno.EACCES, "Permission denied"), target)
+    assert f"permission denied: {tmp_path} is not writable for this user" in str(denied)
+    assert explain_write_error(OSError(errno.ENOENT, "No such file"), target) is None
+    # A real refusal: a file where a folder is needed is neither, so it is raised as it came.
+    (tmp_path / "file").write_text("")
+    with pytest.raises(FileExistsError):
+        write_atomically(str(tmp_path / "file" / "inner.txt"), "x")
+
+
+def test_leftovers_of_interrupted_writes_are_found_by_their_names_only(tmp_path):
+    ours = [
+        tmp_path / ".history.a1b2c3d4.tmp.csv",
+        tmp_path / "plots" / ".test_mAP.zz_y9x8w.tmp.png",
+        tmp_path / ".training_model.q1w2e3r4.tmp.h5",
+    ]
+    theirs = [tmp_path / ".hidden", tmp_path / "notes.tmp", tmp_path / "x.tmp.csv"]
+    for path in ours + theirs:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("")
+    (tmp_path / ".saved_model.abcdefgh.partial").mkdir()
+    (tmp_path / ".saved_model.abcdefgh.partial" / "variables").write_text("")
+    removed = remove_leftovers(str(tmp_path))
+    assert sorted(removed) == sorted(
+        [str(path) for path in ours] + [str(tmp_path / ".saved_model.abcdefgh.partial")]
+    )
+    assert all(path.exists() for path in theirs) and not any(path.exists() for path in ours)
+
+
+def test_crash_points_kill_at_the_named_instant_only():
+    code = (
+        "import crash_points\n"
+        "for name in ['a', 'b', 'a', 'b']:\n"
+        "    print(name, flush=True)\n"
+        "    crash_points.crash_point(name)\n"
+    )
+    for spec, printed, status in (
+        ("b:2", "a b a b", -signal.SIGKILL),
+        ("a:1", "a", -signal.SIGKILL),
+        ("c:1", "a b a b", 0),
+        ("a:2:SIGTERM", "a b a", -signal.SIGTERM),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=REPOSITORY,
+            env={**os.environ, "FLIPREID_CRASH_AT": spec},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert (" ".join(result.stdout.split()), result.returncode) == (printed, status), spec

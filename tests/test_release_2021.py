@@ -1,8 +1,6 @@
 """Checkpoints of the 2021 release load into this project's network and compute the same
 function (the fixture rebuilds the release's structure: tests/release_2021_fixture.py)."""
 
-import os
-
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -46,8 +44,12 @@ def check_same_function(backbone_model_name, tmp_path):
         settings, class_num=5, use_pretrained_backbone=False
     )
     assert applications.load_weights_file(training_model, inference_model, file_path) == (
-        applications.RELEASE_2021
+        applications.RELEASE_2021,
+        False,  # the heads fit: none left out
     )
+    description = applications.describe_model_file(file_path)  # read from its structure
+    assert description.values == {"region_num": 2, "pooling_mode": "GeM"}
+    assert description.class_num == 5
     images = np.random.default_rng(1).uniform(0, 255, (4, 64, 32, 3)).astype(np.float32)
     expected = release_inference(images, training=False)
     found = inference_model(images, training=False)
@@ -78,7 +80,6 @@ def test_a_checkpoint_that_does_not_fit_is_refused_naming_a_weight(tmp_path):
         tmp_path, "resnet18", input_shape=(64, 32, 3), class_num=5, max_value=1.0
     )
     cases = {
-        "other class count": (dict(), 7, "Cannot place the checkpoint's weight dense"),
         "other region count": (dict(region_num=3), 5, "this model 4: check --region_num"),
         "other backbone": (dict(backbone_model_name="resnet34"), 5, "this model"),
     }
@@ -91,6 +92,18 @@ def test_a_checkpoint_that_does_not_fit_is_refused_naming_a_weight(tmp_path):
         )
         with pytest.raises(WeightsFileError, match=message):  # the case's name says why
             applications.load_weights_file(training_model, inference_model, file_path)
+    # Another number of identities: the heads are left out (evaluation on another dataset).
+    settings = ModelSettings(backbone_model_name="resnet18", image_height=64, image_width=32)
+    training_model, inference_model = applications.init_model(
+        settings, class_num=7, use_pretrained_backbone=False
+    )
+    heads = [layer.get_weights() for layer in training_model.layers if "classifier" in layer.name]
+    assert applications.load_weights_file(training_model, inference_model, file_path) == (
+        applications.RELEASE_2021,
+        True,
+    )
+    after = [layer.get_weights() for layer in training_model.layers if "classifier" in layer.name]
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(heads, after, strict=True))
     tf.keras.backend.clear_session()
 
 
@@ -126,7 +139,9 @@ def test_the_seed_evaluation_command_evaluates_a_2021_checkpoint(tmp_path):
     output, mean_average_precision = results["seed command"]
     assert "Loaded the 2021 release model weights" in output
     assert 0 < mean_average_precision <= 1
-    assert os.path.isfile(str(tmp_path / "resnesta50_2021_inference_model.h5"))
+    # The numbers are kept in the evaluation's folder; nothing is written beside the checkpoint.
+    assert (tmp_path / "evaluation_only" / "Market1501_resnesta50" / "results.csv").is_file()
+    assert not list(tmp_path.glob("*_inference_model*"))
 
 
 def test_two_training_steps_change_the_weights_as_the_2021_release_does(tmp_path):

@@ -46,6 +46,7 @@ def test_search_ranks_same_identity_images_first(trained, market_root, tmp_path)
     assert returncode == 0, output[-3000:]
     assert "2 files in the gallery folder" in output and "Thumbs.db, notes.txt" in output
     assert "Embedded" in output and "features cached in" in output
+    assert "Search accuracy over the " in output and "rank-1 " in output
 
     ranked = pd.read_csv(results / "ranked_lists.csv")
     queries = sorted(os.listdir(os.path.join(market, "query")))
@@ -71,6 +72,8 @@ def test_search_ranks_same_identity_images_first(trained, market_root, tmp_path)
         assert cv2.imread(str(picture)).shape == expected_shape
     page = (results / "index.html").read_text()
     assert all(f'src="ranked_lists/{picture.name}"' in page for picture in pictures)
+    assert "Distances: cosine, without re-ranking" in page and "Search accuracy over" in page
+    assert f"Model: {arguments[1]} (resnet18, 64x32)" in page
 
     # A second query batch against the same gallery does not embed the gallery again.
     returncode, output = run_search(
@@ -78,6 +81,19 @@ def test_search_ranks_same_identity_images_first(trained, market_root, tmp_path)
     )
     assert returncode == 0 and "Gallery features reused from" in output
     assert len(pd.read_csv(results / "ranked_lists.csv")) == 5
+    # This search's one picture replaced the earlier search's, which the index no longer lists.
+    assert [picture.name for picture in (results / "ranked_lists").glob("*.png")] == [
+        f"0001_{os.path.splitext(queries[0])[0]}.png"
+    ]
+    # A damaged cache is a cache miss: a warning, the features computed again.
+    (cache,) = results.glob("gallery_features_*.npz")
+    cache.write_bytes(cache.read_bytes()[:100])
+    returncode, output = run_search(arguments)
+    assert returncode == 0, output[-3000:]
+    assert f"Warning: the gallery cache {cache} cannot be read" in output
+    assert "Embedded" in output and "Traceback" not in output
+    returncode, output = run_search(arguments)
+    assert returncode == 0 and "Gallery features reused from" in output
 
 
 def test_search_explains_bad_input(trained, market_root, tmp_path):

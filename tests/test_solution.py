@@ -1,19 +1,31 @@
 """solution.py as users run it: the seed README's commands on a generated Market1501 tree."""
 
 import ast
+import glob
+import json
 import os
 import pickle
+import re
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
+import pytest
+import tensorflow as tf
 from conftest import (
     REPOSITORY,
     SHRUNK,
+    TINY_SYNTHETIC,
     evaluate_concurrently,
     run_solution,
     seed_evaluation_command,
     start_solution,
+    synthetic_dataset_flags,
 )
+
+from datasets import generate_synthetic_dataset
 
 
 def test_training_writes_results_and_logs_metrics(trained):
@@ -23,6 +35,10 @@ def test_training_writes_results_and_logs_metrics(trained):
     assert "1 gallery images cannot be read and are left out" in output
     for name in (
         "flags.txt",
+        "log.txt",
+        "finished.json",
+        "results.csv",
+        "results.json",
         "history.csv",
         "history.pkl",
         "training_model.h5",
@@ -42,16 +58,24 @@ def test_training_writes_results_and_logs_metrics(trained):
         "flipping",
         "learning_rate",
         "global_pooling_power",
-        "test_mAP",
-        "test_rank1",
-        "test_rank20",
-        "test_mINP",
-        "test_re_ranking_mAP",
+        "test_mAP_fraction",
+        "test_rank1_fraction",
+        "test_rank20_fraction",
+        "test_mINP_fraction",
+        "test_re_ranking_mAP_fraction",
         "global_embedding_loss",
         "region2_probability_loss",
     ):
         assert column in history.columns, column
-    assert history["test_mAP"].between(0, 1).all() and history["flipping"].ge(0).all()
+    assert history["test_mAP_fraction"].between(0, 1).all() and history["flipping"].ge(0).all()
+    # results.csv: one row per evaluation and kind of distance, the same numbers.
+    results = pd.read_csv(os.path.join(output_folder, "results.csv"))
+    plain = results[results["distances"] == "plain"]
+    assert plain["epoch"].tolist() == [1, 2, 3] and set(results["dataset"]) == {"Market1501"}
+    np.testing.assert_allclose(plain["mAP_fraction"], history["test_mAP_fraction"])
+    assert len(results[results["distances"] == "re-ranked"]) == 3
+    log = open(os.path.join(output_folder, "log.txt")).read()
+    assert "Phase: whole model" in log and log.count("Epoch 2/2 (whole model") == 1
     with open(os.path.join(output_folder, "history.pkl"), "rb") as pickled:
         assert len(pickle.load(pickled)) == 3
     assert "test_re_ranking_mAP" in output and "weights saved to" in output
@@ -81,17 +105,26 @@ def test_seed_evaluation_command_prints_map_whatever_the_evaluation_period(
         ]
     )
     assert returncode == 0, output[-3000:]
-    assert "Test mAP (test_mAP): 0." in output and "flip-averaged" in output
-    assert os.path.isfile(os.path.join(output_folder, "training_model_inference_model.h5"))
-    assert os.path.isfile(os.path.join(output_folder, "training_model_inference_model.json"))
+    assert "Test mAP on Market1501: " in output and "flip-averaged" in output
+    # Nothing beside the weights; the numbers are kept in the evaluation's own folder.
+    assert not [name for name in os.listdir(output_folder) if "_inference_model" in name]
+    evaluation_folder = tmp_path / "evaluation_only" / "Market1501_resnet18"
+    results = pd.read_csv(evaluation_folder / "results.csv")
+    assert results["dataset"].tolist() == ["Market1501"] and 0 < results["mAP_fraction"][0] < 1
+    summary = json.loads((evaluation_folder / "results.json").read_text())
+    assert (
+        summary["best"]["dataset"] == "Market1501" and summary["best"]["phase"] == "evaluation only"
+    )
+    assert "Test mAP on Market1501" in (evaluation_folder / "log.txt").read_text()
 
 
 def test_a_second_run_never_touches_existing_results(trained):
     arguments, output_folder, returncode, _ = trained
     assert returncode == 0
-    before = {
+    before = {  # all but the lock, which every start takes
         name: os.path.getmtime(os.path.join(output_folder, name))
         for name in os.listdir(output_folder)
+        if name != ".flipreid.lock"
     }
     returncode, output = run_solution(arguments)
     assert returncode != 0
@@ -100,6 +133,7 @@ def test_a_second_run_never_touches_existing_results(trained):
     after = {
         name: os.path.getmtime(os.path.join(output_folder, name))
         for name in os.listdir(output_folder)
+        if name != ".flipreid.lock"
     }
     assert after == before
 
@@ -234,6 +268,16 @@ def test_values_that_cannot_work_stop_before_anything_is_loaded(tmp_path):
         "--logical_cpu_device_num 3 --identity_num_per_batch 4": (
             "--identity_num_per_batch 4 does not divide among the 3 replicas (devices)"
         ),
+        "--image_num_per_identity 1": (
+            "--image_num_per_identity must be at least 2; got 1. The batch-hard triplet loss needs"
+        ),
+        "--learning_rate_mode constant --learning_rate_start -1 --learning_rate_end -1": (
+            "--learning_rate_start must be above 0; got -1.0."
+        ),
+        "--learning_rate_base 0": "--learning_rate_base must be above 0; got 0.0.",
+        "--learning_rate_drop_factor 0 --epoch_num 20": (
+            "--learning_rate_drop_factor 0 derives the factor from --epoch_num - 2 *"
+        ),
     }
     output_root = tmp_path / "output"
     processes = {
@@ -290,3 +334,200 @@ def test_a_float32_model_evaluated_in_bfloat16_keeps_its_map(trained, market_roo
     mean_average_precisions = {precision: result[1] for precision, result in results.items()}
     assert 0 < mean_average_precisions["float32"] < 1
     assert abs(mean_average_precisions["bfloat16"] - mean_average_precisions["float32"]) <= 0.01
+
+
+def test_a_weights_file_brings_its_own_architecture(trained, market_root, tmp_path):
+    """The evaluation command without the architecture flags: they come from the file (its
+    run's flags.txt, or the inference model's .json), and the mAP is the one training logged
+    for the weights it kept. A flag that contradicts the file is refused, naming both values."""
+    _, output_folder, returncode, _ = trained
+    assert returncode == 0
+    common = [
+        "--dataset_name",
+        "Market1501",
+        "--root_folder_path",
+        market_root,
+        "--evaluation_only",
+        "--workers",
+        "2",
+    ]
+    results = evaluate_concurrently(
+        {
+            name: [
+                *common,
+                "--pretrained_model_file_path",
+                os.path.join(output_folder, name),
+                "--output_folder_path",
+                str(tmp_path / name),
+            ]
+            for name in ("training_model.h5", "inference_model.h5")
+        }
+    )
+    history = pd.read_csv(os.path.join(output_folder, "history.csv"))
+    kept_epoch = history["test_re_ranking_mAP_fraction"].idxmax()  # what training watched
+    for name, (output, mean_average_precision) in results.items():
+        source = "flags.txt" if name == "training_model.h5" else "inference_model.json"
+        assert f"{source}: --backbone_model_name resnet18, --image_height 64" in output, name
+        assert mean_average_precision == pytest.approx(
+            history["test_mAP_fraction"][kept_epoch], abs=1e-4
+        )
+    returncode, output = run_solution(
+        [
+            *common,
+            "--pretrained_model_file_path",
+            os.path.join(output_folder, "training_model.h5"),
+            "--image_height",
+            "384",
+            "--output_folder_path",
+            str(tmp_path / "refused"),
+        ]
+    )
+    assert returncode == 1 and "--image_height: 64 in the file, 384 in the command" in output
+    assert "Traceback" not in output and not (tmp_path / "refused").exists()
+
+
+@pytest.fixture(scope="module")
+def cross_domain(market_root, tmp_path_factory):
+    """A run trained on the synthetic set and tested on it, on a Market1501 tree generated
+    with another seed and on a CSV dataset (without cameras), in one run."""
+    root = tmp_path_factory.mktemp("cross_domain")
+    synthetic = generate_synthetic_dataset(str(root / "data"), TINY_SYNTHETIC)
+    market = os.path.join(market_root, "Market-1501-v15.09.15")
+    rows = []
+    for split, folder in (
+        ("train", "bounding_box_train"),
+        ("query", "query"),
+        ("gallery", "bounding_box_test"),
+    ):
+        for name in sorted(os.listdir(os.path.join(market, folder)))[:40]:
+            identity = name.split("_")[0]
+            if identity not in ("-1", "0000"):
+                rows.append((os.path.join(market, folder, name), f"person{identity}", split))
+    csv_path = root / "mine.csv"
+    pd.DataFrame(rows, columns=["image_file_path", "identity_ID", "split"]).to_csv(
+        csv_path, index=False
+    )
+    testing = f"Synthetic,Market1501@{market_root},{csv_path}"
+    arguments = [
+        *SHRUNK,
+        "--dataset_name",
+        "Synthetic",
+        "--root_folder_path",
+        str(root / "data"),
+        *synthetic_dataset_flags()[2:],  # the sizes, without --dataset_name
+        "--freeze_backbone_for_N_epochs",
+        "1",
+        "--epoch_num",
+        "1",
+        "--steps_per_epoch",
+        "2",
+        "--evaluate_testing_every_N_epochs",
+        "1",
+        "--evaluate_testing_before_training",
+        "--testing_dataset_names",
+        testing,
+        "--output_folder_path",
+        str(root / "output"),
+    ]
+    returncode, output = run_solution(arguments)
+    return {
+        "output": output,
+        "returncode": returncode,
+        "folder": root / "output" / "Synthetic_resnet18",
+        "csv": csv_path,
+        "synthetic": synthetic,
+    }
+
+
+def test_a_run_tests_on_several_datasets_each_with_its_own_columns(cross_domain):
+    assert cross_domain["returncode"] == 0, cross_domain["output"][-3000:]
+    output, folder = cross_domain["output"], cross_domain["folder"]
+    for label in ("Synthetic", "Market1501", "mine"):
+        assert f"Evaluation epoch 2 on {label}:" in output, label
+    assert "Caution: the test images of mine have no cameras" in output
+    history = pd.read_csv(folder / "history.csv")
+    assert history["epoch"].tolist() == [0, 1, 2]  # the untrained baseline first
+    assert history["phase"][0] == "before training"
+    for column in ("test_mAP_fraction", "test_Market1501_mAP_fraction", "test_mine_rank1_fraction"):
+        assert history[column].between(0, 1).all(), column
+    assert len(glob.glob(str(folder / "checkpoints" / "*.index"))) == 1  # the last one kept
+    results = pd.read_csv(folder / "results.csv")
+    assert sorted(set(results["dataset"])) == ["Market1501", "Synthetic", "mine"]
+    assert len(results) == 3 * 3  # three evaluations of three datasets
+    summary = json.loads((folder / "results.json").read_text())
+    assert summary["watched"] == "test_mAP" and summary["best"]["dataset"] == "Synthetic"
+    assert summary["best"]["epoch"] in (1, 2)  # the baseline is no candidate
+    # TensorBoard: each dataset's own tags, the baseline at step 0.
+    tags = {}
+    for file_path in glob.glob(str(folder / "tensorboard" / "events*")):
+        for record in tf.data.TFRecordDataset(file_path):
+            event = tf.compat.v1.Event.FromString(record.numpy())
+            for value in event.summary.value:
+                tags.setdefault(value.tag, []).append(event.step)
+    assert tags["epoch/test_mAP"] == [0, 1, 2] and tags["epoch/test_Market1501_mAP"] == [0, 1, 2]
+
+
+def test_evaluation_only_on_other_datasets_keeps_the_weights_folder_as_it_was(
+    cross_domain, market_root, tmp_path
+):
+    assert cross_domain["returncode"] == 0, cross_domain["output"][-3000:]
+    folder = cross_domain["folder"]
+    before = sorted(os.listdir(folder))
+    returncode, output = run_solution(
+        [
+            "--pretrained_model_file_path",
+            str(folder / "training_model.h5"),
+            "--evaluation_only",
+            "--testing_dataset_names",
+            f"Market1501@{market_root},{cross_domain['csv']}",
+            "--output_folder_path",
+            str(tmp_path),
+            "--workers",
+            "2",
+        ]
+    )
+    assert returncode == 0, output[-3000:]
+    assert sorted(os.listdir(folder)) == before
+    assert "Test mAP on Market1501: " in output and "Test mAP on mine: " in output
+    evaluation_folder = tmp_path / "Market1501_resnet18"  # --dataset_name's default
+    results = pd.read_csv(evaluation_folder / "results.csv")
+    assert results["dataset"].tolist() == ["Market1501", "mine"]
+    assert results["mAP_fraction"].between(0, 1).all()
+
+
+def test_a_start_shows_none_of_tensorflows_own_log_lines(tmp_path):
+    environment = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    help_run = subprocess.run(
+        [sys.executable, "solution.py", "--helpshort"],
+        cwd=REPOSITORY,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    tiny_run = subprocess.run(
+        [
+            sys.executable,
+            "-u",
+            "solution.py",
+            *SHRUNK,
+            *synthetic_dataset_flags(),
+            "--root_folder_path",
+            str(tmp_path / "data"),
+            "--output_folder_path",
+            str(tmp_path / "output"),
+        ],
+        cwd=REPOSITORY,
+        env={**environment, "FLIPREID_CRASH_AT": "train step ends:1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert "--dataset_name" in help_run.stdout  # absl exits with 1 after the help
+    assert tiny_run.returncode == -signal.SIGKILL, tiny_run.stdout[-3000:]
+    for run in (help_run, tiny_run):
+        printed = run.stdout + run.stderr
+        assert not re.search(r"^[IWEF]\d{4} ", printed, re.MULTILINE), printed[:2000]
+        assert "absl::InitializeLog" not in printed and "cuda driver" not in printed
+        assert "cuInit" not in printed and "oneDNN custom operations" not in printed
+    assert "on the CPU (" in tiny_run.stdout and ", no GPU" in tiny_run.stdout

@@ -1,22 +1,32 @@
 """sweep.py: a grid of flag values as separate runs, skipped when finished, failures reported,
 and one table that compares runs (this project's and the 2021 release's)."""
 
+import json
 import os
 import pickle
+import signal
+import time
 
 import pandas as pd
 import pytest
-from conftest import SHRUNK, TINY_SYNTHETIC, start_python, synthetic_dataset_flags
+from conftest import (
+    SHRUNK,
+    TINY_SYNTHETIC,
+    quiet_environment,
+    start_python,
+    synthetic_dataset_flags,
+)
 
 from datasets import generate_synthetic_dataset
+from sweeps.runner import last_error_line
 
 TINY_RUN = [
     *SHRUNK,
     *synthetic_dataset_flags(),
     "--freeze_backbone_for_N_epochs",
-    "1",
+    "0",  # one phase: one trace of the training step per run
     "--epoch_num",
-    "1",
+    "2",
     "--evaluate_testing_every_N_epochs",
     "1",
 ]
@@ -63,7 +73,9 @@ def test_a_sweep_runs_each_combination_once_reports_failures_and_compares_them(d
     for name in finished:
         assert summary.loc[name, "status"] == "finished"
         history = pd.read_csv(tmp_path / name / "Synthetic_resnet18" / "history.csv")
-        assert summary.loc[name, "best_test_mAP"] == pytest.approx(history["test_mAP"].max())
+        assert summary.loc[name, "best_test_mAP"] == pytest.approx(
+            history["test_mAP_fraction"].max()
+        )
         assert summary.loc[name, "training_hours"] > 0
         flags_text = (tmp_path / name / "Synthetic_resnet18" / "flags.txt").read_text()
         flipping = "--use" if "-true" in name else "--nouse"
@@ -77,9 +89,9 @@ def test_a_sweep_runs_each_combination_once_reports_failures_and_compares_them(d
 
     returncode, output = run_sweep(sweep)  # the same command again: nothing trains
     assert returncode == 1, output[-3000:]
-    assert output.count("finished, skipped") == 2
+    assert output.count("finished, skipped") == 2 and "Traceback" not in output
     assert all(f"{name}: started" not in output for name in finished)
-    assert "Epoch 1/1" not in "".join(
+    assert "Epoch 1/2" not in "".join(
         (tmp_path / "logs" / f"{name}.log").read_text() for name in failed
     )
     again = pd.read_csv(tmp_path / "sweep_summary.csv").set_index("run")
@@ -149,3 +161,71 @@ def test_existing_run_folders_are_summarized_whoever_made_them(tmp_path):
     assert summary.loc["Market1501_resnesta50", "test_rank1_at_best"] == pytest.approx(0.95)
     assert (summary["status"] == "finished").all()
     assert os.path.isfile(tmp_path / "summary" / "sweep_test_mAP.png")
+
+
+def test_a_stopped_sweep_stops_its_run_which_saves_and_continues_later(data_root, tmp_path):
+    """SIGTERM to the sweep reaches its running run, which saves and stops; the sweep waits for
+    it (no orphan), ends without a traceback, and the same command continues the run."""
+    sweep = [
+        *TINY_RUN,
+        "--root_folder_path",
+        data_root,
+        "--steps_per_epoch",
+        "20",
+        "--grid",
+        "use_re_ranking=false",
+        "--sweep_folder_path",
+        str(tmp_path),
+    ]
+    process = start_python(["-u", "sweep.py", *sweep])
+    log_file_path = tmp_path / "logs" / "use_re_ranking-false.log"
+    deadline = time.time() + 600
+    while "epoch 1, step" not in (log_file_path.read_text() if log_file_path.exists() else ""):
+        assert time.time() < deadline and process.poll() is None
+        time.sleep(0.5)
+    run_pid = int(
+        json.loads(
+            (
+                tmp_path / "use_re_ranking-false" / "Synthetic_resnet18" / ".flipreid.lock"
+            ).read_text()
+        )["pid"]
+    )
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 143, output[-3000:]
+    assert "Traceback" not in output and "use_re_ranking-false: interrupted" in output
+    assert "Stopped on SIGTERM after step" in log_file_path.read_text()
+    with pytest.raises(ProcessLookupError):  # the run ended with the sweep
+        os.kill(run_pid, 0)
+    # The same command continues the run (stopped here after one step: that is enough).
+    process = start_python(
+        ["-u", "sweep.py", *sweep],
+        environment=quiet_environment(FLIPREID_CRASH_AT="train step ends:1"),
+    )
+    output, _ = process.communicate(timeout=600)
+    assert "Resuming from" in log_file_path.read_text() and "Traceback" not in output
+
+
+def test_the_error_line_of_a_failed_run_is_found_whoever_wrote_it(tmp_path):
+    """solution.py's own "Error: ...", absl's flag-parser line (not the "Pass --helpshort"
+    line that follows it), the exception line of a traceback, or the log's last line."""
+    logs = {
+        "ours": (
+            "Devices: ...\n\nError: --steps_per_epoch must be at least 1; got 0.\n",
+            "Error: ",
+        ),
+        "absl": (
+            "FATAL Flags parsing error: flag --steps_per_epoch=x: invalid literal for int() with "
+            "base 10: 'x'\nPass --helpshort or --helpfull to see help on flags.\n",
+            "FATAL Flags parsing error: flag --steps_per_epoch=x",
+        ),
+        "traceback": (
+            'Traceback (most recent call last):\n  File "solution.py", line 3, in <module>\n'
+            "    main()\nMemoryError: out of memory\n",
+            "MemoryError: out of memory",
+        ),
+        "other": ("epoch 1, step 2/3\nKilled\n", "Killed"),
+    }
+    for name, (text, expected) in logs.items():
+        (tmp_path / f"{name}.log").write_text(text)
+        assert last_error_line(str(tmp_path / f"{name}.log")).startswith(expected), name

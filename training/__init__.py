@@ -16,15 +16,19 @@ import tensorflow as tf
 
 import applications
 import callbacks
+import datasets
+from callbacks.results import TestingSetName
 from callbacks import (
     EvaluationSettings,
     LearningRateSettings,
     Phase,
     Progress,
+    ResumePoint,
     RunState,
     StopRequest,
     TrainingPhases,
 )
+from callbacks.run_state import KEPT_CHECKPOINT_NUM
 from datasets.sampling import SamplingSettings
 from image_augmentation import ReplicaShare
 from settings_checks import SettingsError, require_at_least
@@ -33,9 +37,12 @@ from .devices import DeviceSettings, configure_devices, is_chief
 from .devices import describe as describe_devices
 
 __all__ = [
+    "DatasetChangedError",
     "DeviceSettings",
     "TrainingSettings",
+    "build_callbacks",
     "check_batch_split",
+    "check_same_dataset",
     "configure_devices",
     "describe_devices",
     "describe_progress",
@@ -51,9 +58,22 @@ class TrainingSettings:
     freeze_backbone_for_N_epochs: int = 20
     epoch_num: int = 1000000
     steps_per_epoch: int = 200
+    checkpoints_kept_after_training: int = 1  # 0, 1 or 2 of the run's last checkpoints
 
     def __post_init__(self):
-        require_at_least(self, freeze_backbone_for_N_epochs=0, epoch_num=0, steps_per_epoch=1)
+        require_at_least(
+            self,
+            freeze_backbone_for_N_epochs=0,
+            epoch_num=0,
+            steps_per_epoch=1,
+            checkpoints_kept_after_training=0,
+        )
+        if self.checkpoints_kept_after_training > KEPT_CHECKPOINT_NUM:
+            raise SettingsError(
+                f"--checkpoints_kept_after_training must be at most {KEPT_CHECKPOINT_NUM} (a run "
+                f"keeps its last {KEPT_CHECKPOINT_NUM}); got "
+                f"{self.checkpoints_kept_after_training}."
+            )
         if self.freeze_backbone_for_N_epochs + self.epoch_num == 0:
             raise SettingsError(
                 "--freeze_backbone_for_N_epochs and --epoch_num are both 0: there is nothing to "
@@ -79,6 +99,27 @@ def check_batch_split(sampling: SamplingSettings, replica_num: int) -> None:
             f"whole identities. Use a multiple of {replica_num} (e.g. "
             f"{lower + replica_num}{f' or {lower}' if lower else ''}), or fewer devices "
             "(CUDA_VISIBLE_DEVICES, --logical_cpu_device_num)."
+        )
+
+
+class DatasetChangedError(Exception):
+    """A resumed run would train or test on other images than its checkpoints did."""
+
+
+def check_same_dataset(resume_point: ResumePoint | None, dataset_fingerprint: dict) -> None:
+    """Raise DatasetChangedError, saying what changed, when the dataset differs from the one
+    the checkpoint recorded (a moved dataset, the same files under another
+    --root_folder_path, is the same)."""
+    if resume_point is None or resume_point.dataset_fingerprint is None:
+        return
+    changes = datasets.describe_changes(resume_point.dataset_fingerprint, dataset_fingerprint)
+    if changes:
+        raise DatasetChangedError(
+            f"The dataset is not the one the run in progress ({resume_point.checkpoint_path}) "
+            f"was trained and tested on; nothing was changed. Differences:\n  {changes}\n"
+            "A resumed run must see the same images, or its history would mix results of two "
+            "datasets. Put the dataset back as it was, or start a new run in another "
+            "--output_folder_path (or with --overwrite_output_folder)."
         )
 
 
@@ -109,28 +150,33 @@ def train(
     settings: TrainingSettings,
     learning_rate: LearningRateSettings,
     evaluation: EvaluationSettings,
-    evaluator: callbacks.Evaluator | None,
+    evaluators: list[callbacks.Evaluator],
+    testing_set_names: list[TestingSetName] = (),
     output_folder_path: str,
-    resume_folder_path: str | None = None,
+    run_state: RunState,
+    resume_point: ResumePoint | None,
+    dataset_fingerprint: dict | None = None,
     images_per_step: int,
     resume_command: str,
     jit_compile: bool = False,
 ) -> str:
-    """Train both phases, or what is left of them after the latest checkpoint; returns the
-    weights file, which holds the weights with the best test mAP (or the last weights without a
-    test set), loaded into training_model.
+    """Train both phases, or what is left of them after `resume_point`; returns the weights
+    file, which holds the weights with the best test mAP (or the last weights without a test
+    set), loaded into training_model.
 
     strategy: the one the model was built under. datasets_from_step(first_step=n, share=s): the
     training batches from batch n of the run on, the slices `s` of each (one input pipeline's
-    replicas). resume_folder_path: where the checkpoint to continue from is, if not in
-    output_folder_path. Raises callbacks.RunInterrupted after a SIGTERM or Ctrl-C (the state is
-    saved first) and callbacks.TrainingDivergedError at a non-finite loss (nothing is saved
-    from it).
+    replicas). evaluators: one per test dataset, the watched one (log entries test_*) first;
+    testing_set_names: their labels and log prefixes (for results.csv). run_state: where the
+    checkpoints go; resume_point: the checkpoint to continue from (RunState.find_resume_point),
+    None for a new run. dataset_fingerprint: saved in each checkpoint (check_same_dataset
+    compares it at a resume). Raises callbacks.RunInterrupted after a SIGTERM or Ctrl-C (the
+    state is saved first) and callbacks.TrainingDivergedError at a non-finite loss (nothing is
+    saved from it).
     """
     phases, steps_per_epoch = settings.phases, settings.steps_per_epoch
     weights_file_path = os.path.join(output_folder_path, "training_model.h5")
-    run_state = RunState(output_folder_path, resume_folder_path=resume_folder_path)
-    progress = run_state.read_progress()
+    progress = None if resume_point is None else resume_point.progress
     stop_request = StopRequest()
     with strategy.scope(), stop_signals_caught(stop_request):
         optimizer = applications.make_optimizer(training_model)
@@ -141,15 +187,19 @@ def train(
                 training_model, optimizer=optimizer, jit_compile=jit_compile
             )
 
+        baseline = None
         if progress is None:
             progress = Progress()
-            if evaluator is not None and evaluation.evaluate_testing_before_training:
-                evaluator.evaluate("before training")
+            if evaluators and evaluation.evaluate_testing_before_training:
+                baseline = {"epoch": 0, "phase": "before training"}
+                for evaluator in evaluators:
+                    baseline.update(evaluator.evaluate("before training"))
+                progress.history.append(baseline)  # kept with the first epoch's checkpoint
         else:
             compile_for(phases.at(min(progress.epoch, phases.epoch_num - 1)))
-            run_state.restore(training_model)
+            run_state.restore(training_model, resume_point.checkpoint_path)
             print(
-                f"\nResuming from {run_state.latest_checkpoint_path}, "
+                f"\nResuming from {resume_point.checkpoint_path}, "
                 f"{describe_progress(progress, settings)}.",
                 flush=True,
             )
@@ -160,11 +210,24 @@ def train(
             settings=settings,
             learning_rate=learning_rate,
             evaluation=evaluation,
-            evaluator=evaluator,
+            evaluators=evaluators,
+            testing_set_names=testing_set_names,
             weights_file_path=weights_file_path,
             images_per_step=images_per_step,
             resume_command=resume_command,
+            dataset_fingerprint=dataset_fingerprint,
         )
+        if baseline is not None:  # TensorBoard's step 0; the files come with the first epoch's
+            for callback in epoch_callbacks:
+                if isinstance(callback, callbacks.TensorBoardLogger):
+                    callback.write_records([baseline])
+        if progress.epoch and not progress.step:
+            # The newest checkpoint ends an epoch, and the checkpoint is written before that
+            # epoch's results: write them again, in case the run stopped in between.
+            for callback in epoch_callbacks:
+                if hasattr(callback, "rewrite_latest"):
+                    callback.set_model(training_model)
+                    callback.rewrite_latest(progress)
 
         def fit(*, end_epoch: int) -> None:
             """Epochs progress.epoch .. end_epoch - 1, the first from step progress.step on."""
@@ -193,7 +256,7 @@ def train(
                 fit(end_epoch=progress.epoch + 1)
             if progress.epoch < phase.end_epoch:
                 fit(end_epoch=phase.end_epoch)
-        if evaluator is None:  # no test set: the last weights are the result
+        if not evaluators:  # no test set: the last weights are the result
             applications.save_weights_atomically(training_model, weights_file_path)
         else:
             applications.load_weights(training_model, weights_file_path)  # the best by mAP
@@ -208,23 +271,34 @@ def build_callbacks(
     settings: TrainingSettings,
     learning_rate: LearningRateSettings,
     evaluation: EvaluationSettings,
-    evaluator: callbacks.Evaluator | None,
+    evaluators: list[callbacks.Evaluator],
+    testing_set_names: list[TestingSetName] = (),
     weights_file_path: str,
     images_per_step: int,
     resume_command: str,
+    dataset_fingerprint: dict | None = None,
 ) -> list[tf.keras.callbacks.Callback]:
-    """In the order they run: the divergence check first (nothing sees a NaN step), the
-    checkpoint last (it saves what the others added to the logs)."""
+    """In the order they run at an epoch's end: the divergence check first (nothing sees a NaN
+    step); then what adds to the logs; the record of the epoch; the checkpoint, which holds that
+    record (so it is durable before the results below replace the old ones); the results (best
+    weights, history files, TensorBoard, the epoch's line); and last the stop on request."""
     phases, steps_per_epoch = settings.phases, settings.steps_per_epoch
     output_folder_path = os.path.dirname(weights_file_path)
-    history_logger = callbacks.HistoryLogger(output_folder_path, phases, records=progress.history)
-    evaluation_callbacks = []
-    if evaluator is not None:
-        evaluation_callbacks = [
-            evaluator,
+    history_logger = callbacks.HistoryLogger(phases, records=progress.history)
+    saver = callbacks.RunStateSaver(
+        run_state,
+        progress=progress,
+        history_records=history_logger.records,
+        steps_per_epoch=steps_per_epoch,
+        stop_request=stop_request,
+        dataset_fingerprint=dataset_fingerprint,
+    )
+    best_weights = []
+    if evaluators:
+        best_weights = [
             callbacks.BestModelCheckpoint(
                 weights_file_path, monitor=evaluation.monitor, history=progress.history
-            ),
+            )
         ]
     return [
         callbacks.StopOnNonFiniteLoss(
@@ -235,20 +309,23 @@ def build_callbacks(
         callbacks.StepProgress(steps_per_epoch=steps_per_epoch, images_per_step=images_per_step),
         callbacks.LearningRateSetter(learning_rate, phases),
         callbacks.GeMPowerLogger(),
-        *evaluation_callbacks,
+        *evaluators,
         callbacks.EpochTimer(),
         history_logger,
+        saver,
+        *best_weights,
+        callbacks.HistoryWriter(
+            output_folder_path,
+            history_logger.records,
+            testing_sets=testing_set_names,
+            watched=evaluation.monitor,
+        ),
         callbacks.TensorBoardLogger(
             os.path.join(output_folder_path, "tensorboard"), steps_per_epoch=steps_per_epoch
         ),
         callbacks.EpochPrinter(phases),
-        callbacks.RunStateSaver(
-            run_state,
-            progress=progress,
-            history_records=history_logger.records,
-            steps_per_epoch=steps_per_epoch,
-            stop_request=stop_request,
-            resume_command=resume_command,
+        callbacks.StopOnRequest(
+            saver, steps_per_epoch=steps_per_epoch, resume_command=resume_command
         ),
     ]
 

@@ -86,6 +86,8 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
 
 
 def describe(strategy: tf.distribute.Strategy) -> str:
+    """One line: replicas and strategy, what computes (GPUs, or the CPU and its kernels), and
+    the precision policy."""
     policy = tf.keras.mixed_precision.global_policy().name
     replicas = strategy.num_replicas_in_sync
     resolver = getattr(strategy, "cluster_resolver", None)
@@ -95,4 +97,10 @@ def describe(strategy: tf.distribute.Strategy) -> str:
         kind = f"MirroredStrategy over {', '.join(strategy.extended.worker_devices)}"
     else:
         kind = "one device"
-    return f"Devices: {replicas} replica(s) ({kind}), precision policy {policy}"
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        hardware = f"{len(gpus)} GPU(s)"
+    else:
+        kernels = "Eigen" if os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0" else "oneDNN"
+        hardware = f"the CPU ({os.cpu_count()} cores, {kernels} kernels), no GPU"
+    return f"Devices: {replicas} replica(s) ({kind}) on {hardware}; precision policy {policy}"

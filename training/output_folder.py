@@ -1,20 +1,33 @@
-"""The output folder of a run: a new run starts in an empty one, the same command continues an
-unfinished run, and nothing else is ever overwritten without being asked.
+"""The output folder of a run: one writer at a time, a new run starts in an empty one, the same
+command continues an unfinished run (whatever instant it stopped at), and nothing else is ever
+overwritten without being asked.
 
-flags.txt and TensorBoard events alone (a run stopped by a bad flag, or before its first
-checkpoint) are no result.
+    lock = OutputFolderLock.acquire(folder_path, command=...)   # held until the process ends
+    resume_point = prepare_output_folder(folder_path, ..., run_state=run_state)
+
+flags.txt, log.txt and TensorBoard events alone (a run stopped by a bad flag, or before its first
+checkpoint) are no result. A run is finished once finished.json, written after every other
+final file, exists.
 """
 
+import fcntl
+import json
 import os
 import shutil
+import socket
+import time
 
-from atomic_files import write_atomically
-from callbacks import RunState
+from applications.descriptions import parse_flag_lines
+from atomic_files import raise_explained, remove_leftovers, write_atomically
+from callbacks import CheckpointError, ResumePoint, RunState
 from callbacks.run_state import CHECKPOINT_FOLDER_NAME
 
 FLAGS_FILE_NAME = "flags.txt"
-INFERENCE_MODEL_FILE_NAME = "inference_model.h5"
+LOG_FILE_NAME = "log.txt"
+LOCK_FILE_NAME = ".flipreid.lock"
+FINISHED_FILE_NAME = "finished.json"
 TENSORBOARD_FOLDER_NAME = "tensorboard"
+NO_RESULT_NAMES = {FLAGS_FILE_NAME, LOG_FILE_NAME, LOCK_FILE_NAME, TENSORBOARD_FOLDER_NAME}
 # Flags that do not change what a run computes: a resumed run may give them other values.
 RESUME_FREE_FLAGS = (
     "workers",
@@ -24,11 +37,71 @@ RESUME_FREE_FLAGS = (
     "evaluate_testing_before_training",
     "save_data_to_disk",
     "ranked_list_num",
+    "checkpoints_kept_after_training",
 )
 
 
 class OutputFolderError(Exception):
-    """The output folder holds something this run must not touch; the message says what to do."""
+    """The output folder holds something this run must not touch, or is in use by another run;
+    the message says what to do."""
+
+
+class OutputFolderLock:
+    """An exclusive lock on a run's output folder (flock on a file in it): the operating system
+    releases it when the process ends, however it ends, so a killed run never leaves its folder
+    locked. The file keeps who holds it (pid, host, start time, command) for the refusal."""
+
+    def __init__(self, file_handle):
+        self.file_handle = file_handle  # the lock lives as long as this stays open
+
+    @classmethod
+    def acquire(cls, folder_path: str, *, command: str) -> "OutputFolderLock":
+        lock_path = os.path.join(folder_path, LOCK_FILE_NAME)
+        try:
+            os.makedirs(folder_path, exist_ok=True)
+            file_handle = open(lock_path, "a+")
+        except OSError as error:
+            raise_explained(error, lock_path)
+        try:
+            fcntl.flock(file_handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            file_handle.seek(0)
+            holder = describe_holder(file_handle.read())
+            file_handle.close()
+            raise OutputFolderError(
+                f"The output folder {folder_path} is in use by another run ({holder}). Two runs "
+                "writing one folder would mix their results, so this one stops without "
+                "changing anything. Wait for that run to end (or stop it), or choose another "
+                "--output_folder_path."
+            ) from None
+        file_handle.seek(0)
+        file_handle.truncate()
+        file_handle.write(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                    "command": command,
+                }
+            )
+        )
+        file_handle.flush()
+        return cls(file_handle)
+
+    def release(self) -> None:
+        self.file_handle.close()
+
+
+def describe_holder(text: str) -> str:
+    try:
+        holder = json.loads(text)
+        return (
+            f"process {holder['pid']} on {holder['host']}, started {holder['started']}: "
+            f"{holder['command']}"
+        )
+    except (ValueError, KeyError, TypeError):
+        return "a process that has not yet written who it is"
 
 
 def prepare_output_folder(
@@ -37,66 +110,116 @@ def prepare_output_folder(
     flags_text: str,
     overwrite: bool,
     training_epoch_num: int | None,
+    steps_per_epoch: int,
+    run_state: RunState | None,
     writable: bool = True,
-) -> None:
-    """Create the folder or accept it, then write flags.txt.
+) -> ResumePoint | None:
+    """Clean up after a crash, check the folder, write flags.txt; returns the checkpoint to
+    continue from (None for a new run). Take the OutputFolderLock first.
 
     Args:
         flags_text: this run's flags, one per line (--flagfile format).
         overwrite: --overwrite_output_folder: write over the files of an earlier run; its
-            checkpoints and TensorBoard events are removed so that they cannot mix with this
-            run's. Nothing else is deleted.
+            checkpoints, TensorBoard events and finished mark are removed so that they cannot
+            mix with this run's. Nothing else is deleted.
         training_epoch_num: the run's epochs over both phases, or None in evaluation-only mode
             (which never continues a run).
+        run_state: the run's checkpoints (None in evaluation-only mode).
         writable: False for the workers of a cluster other than the chief: they check the
             folder as the chief does (and refuse as it does), but change nothing in it.
     Raises:
         OutputFolderError: the folder holds results that are not an unfinished run with the
-            same flags.
+            same flags, or checkpoints none of which can be restored.
     """
+    if writable:
+        removed = remove_leftovers(output_folder_path)
+        if run_state is not None:
+            removed += run_state.remove_unfinished_saves()
+        if removed:
+            shown = ", ".join(os.path.relpath(path, output_folder_path) for path in removed[:5])
+            more = f" and {len(removed) - 5} more" if len(removed) > 5 else ""
+            print(
+                f"Removed {len(removed)} temporary file(s) that an interrupted run left in "
+                f"{output_folder_path}: {shown}{more}",
+                flush=True,
+            )
     entries = set(os.listdir(output_folder_path)) if os.path.isdir(output_folder_path) else set()
-    if not entries - {FLAGS_FILE_NAME, TENSORBOARD_FOLDER_NAME}:
+    resume_point = None
+    if not entries - NO_RESULT_NAMES:
         if writable:  # a run stopped before its first checkpoint: start again, without its events
             shutil.rmtree(
                 os.path.join(output_folder_path, TENSORBOARD_FOLDER_NAME), ignore_errors=True
             )
-    else:
-        if overwrite and writable:
+    elif overwrite:
+        if writable:
             print(f"Writing over results in {output_folder_path} (--overwrite_output_folder).")
             for folder_name in (CHECKPOINT_FOLDER_NAME, TENSORBOARD_FOLDER_NAME):
                 shutil.rmtree(os.path.join(output_folder_path, folder_name), ignore_errors=True)
-        elif not overwrite:
-            check_continuable(
-                output_folder_path, flags_text=flags_text, training_epoch_num=training_epoch_num
-            )
-    if not writable:
-        return
-    flags_file_path = os.path.join(output_folder_path, FLAGS_FILE_NAME)
-    write_atomically(flags_file_path, flags_text)
-    print(
-        f"Output folder: {output_folder_path} (rerun with --flagfile {flags_file_path})", flush=True
-    )
+            finished_path = os.path.join(output_folder_path, FINISHED_FILE_NAME)
+            if os.path.exists(finished_path):
+                os.remove(finished_path)
+    else:
+        resume_point = check_continuable(
+            output_folder_path,
+            flags_text=flags_text,
+            training_epoch_num=training_epoch_num,
+            steps_per_epoch=steps_per_epoch,
+            run_state=run_state,
+            writable=writable,
+        )
+    if writable:
+        flags_file_path = os.path.join(output_folder_path, FLAGS_FILE_NAME)
+        write_atomically(flags_file_path, flags_text)
+        print(
+            f"Output folder: {output_folder_path} (rerun with --flagfile {flags_file_path})",
+            flush=True,
+        )
+    return resume_point
 
 
-def check_continuable(output_folder_path: str, *, flags_text: str, training_epoch_num) -> None:
-    progress = RunState(output_folder_path).read_progress()
+def is_finished(output_folder_path: str) -> bool:
+    return os.path.isfile(os.path.join(output_folder_path, FINISHED_FILE_NAME))
+
+
+def check_continuable(
+    output_folder_path: str,
+    *,
+    flags_text: str,
+    training_epoch_num: int | None,
+    steps_per_epoch: int,
+    run_state: RunState | None,
+    writable: bool,
+) -> ResumePoint | None:
     advice = (
         "Choose another --output_folder_path (e.g. one per run of a sweep), move the old results "
         "away, or pass --overwrite_output_folder to write over files of the same names (the old "
         "run's checkpoints are removed; nothing else is deleted)."
     )
-    if progress is None or training_epoch_num is None:
-        raise OutputFolderError(
-            f"The output folder {output_folder_path} already holds results; nothing was changed. "
-            + advice
-        )
-    finished = progress.epoch >= training_epoch_num and os.path.isfile(
-        os.path.join(output_folder_path, INFERENCE_MODEL_FILE_NAME)
-    )
-    if finished:
+    if is_finished(output_folder_path):
         raise OutputFolderError(
             f"The output folder {output_folder_path} already holds a finished run; nothing was "
             "changed. " + advice
+        )
+    resume_point = None
+    if run_state is not None and training_epoch_num is not None:
+        try:
+            resume_point = run_state.find_resume_point(
+                steps_per_epoch=steps_per_epoch, writable=writable
+            )
+        except CheckpointError as error:
+            raise OutputFolderError(str(error)) from error
+    results = set(os.listdir(output_folder_path)) - NO_RESULT_NAMES - {CHECKPOINT_FOLDER_NAME}
+    if resume_point is None and not results and training_epoch_num is not None:
+        print(f"{output_folder_path} holds no finished epoch of an earlier start: a new run.")
+        if writable:  # the events of that start would mix with this run's
+            shutil.rmtree(
+                os.path.join(output_folder_path, TENSORBOARD_FOLDER_NAME), ignore_errors=True
+            )
+        return None
+    if resume_point is None:
+        raise OutputFolderError(
+            f"The output folder {output_folder_path} already holds results; nothing was changed. "
+            + advice
         )
     flags_file_path = os.path.join(output_folder_path, FLAGS_FILE_NAME)
     saved_flags_text = open(flags_file_path).read() if os.path.isfile(flags_file_path) else ""
@@ -111,27 +234,14 @@ def check_continuable(output_folder_path: str, *, flags_text: str, training_epoc
             "To start a new run instead: " + advice
         )
     print(f"The output folder {output_folder_path} holds an unfinished run of these flags.")
-
-
-def parse_flags_text(flags_text: str) -> dict[str, str]:
-    """{flag name: value as text} from --flagfile lines; --name and --noname become "true" and
-    "false"."""
-    values = {}
-    for line in flags_text.splitlines():
-        if not line.startswith("--"):
-            continue
-        name, separator, value = line[2:].partition("=")
-        if not separator:
-            name, value = (name[2:], "false") if name.startswith("no") else (name, "true")
-        values[name] = value
-    return values
+    return resume_point
 
 
 def flag_differences(saved_flags_text: str, flags_text: str) -> list[str]:
     """Lines "--name: saved value -> this value" for the flags, other than RESUME_FREE_FLAGS,
     whose values differ; a flag missing from the saved text counts as its value here (a flag
     added by a later version of this program, at its default)."""
-    saved, current = parse_flags_text(saved_flags_text), parse_flags_text(flags_text)
+    saved, current = parse_flag_lines(saved_flags_text), parse_flag_lines(flags_text)
     if not saved:
         return ["flags.txt: missing or empty, so the earlier run's flags are unknown"]
     return [

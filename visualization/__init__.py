@@ -67,17 +67,21 @@ def draw_ranked_list(
     *,
     matches: Sequence[bool | None],
     query_caption: str = "query",
+    cameras: Sequence | None = None,
 ) -> np.ndarray:
     """(H, W, 3) uint8 RGB: the query (blue border), then the gallery images in rank order with
-    their rank and distance, bordered green for the query's identity, red for another, gray
-    where identities are unknown."""
+    their rank, distance and (where known) camera, bordered green for the query's identity, red
+    for another, gray where identities are unknown."""
     tiles = [with_caption(thumbnail(query_image_file_path, COLORS["query"]), [query_caption])]
     spacer = np.full((tiles[0].shape[0], GAP, 3), 255, np.uint8)
     tiles.append(spacer)
-    for rank, (path, distance, match) in enumerate(
-        zip(gallery_image_file_paths, distances, matches, strict=True), start=1
+    cameras = [None] * len(matches) if cameras is None else cameras
+    for rank, (path, distance, match, camera) in enumerate(
+        zip(gallery_image_file_paths, distances, matches, cameras, strict=True), start=1
     ):
-        tiles.append(with_caption(thumbnail(path, COLORS[match]), [f"{rank}", f"{distance:.4f}"]))
+        known = camera is not None and camera == camera
+        first_line = f"{rank}  cam {camera}" if known else f"{rank}"
+        tiles.append(with_caption(thumbnail(path, COLORS[match]), [first_line, f"{distance:.4f}"]))
     return np.concatenate(tiles, axis=1)
 
 
@@ -95,8 +99,15 @@ class RankedListPage:
     caption: str = ""
 
 
-def write_index_html(file_path: str, entries: Sequence[RankedListPage], *, heading: str) -> None:
-    """One page showing every picture, in order, with its title and caption."""
+def write_index_html(
+    file_path: str,
+    entries: Sequence[RankedListPage],
+    *,
+    heading: str,
+    notes: Sequence[str] = (),
+) -> None:
+    """One page showing every picture, in order, with its title and caption; `notes` (what was
+    searched, how) come first."""
     sections = [
         f"<h2>{html.escape(entry.title)}</h2>\n<p>{html.escape(entry.caption)}</p>\n"
         f'<img src="{html.escape(entry.picture_path)}" alt="{html.escape(entry.title)}">'
@@ -107,10 +118,10 @@ def write_index_html(file_path: str, entries: Sequence[RankedListPage], *, headi
         f"<title>{html.escape(heading)}</title>\n"
         "<style>body { font-family: sans-serif; } img { image-rendering: pixelated; }</style>\n"
         f"</head>\n<body>\n<h1>{html.escape(heading)}</h1>\n"
-        "<p>Blue: the query. Green: the query's identity. Red: another identity. Gray: "
-        "identity unknown. Under each image: its rank and its distance to the query.</p>\n"
-        + "\n".join(sections)
-        + "\n</body>\n</html>\n"
+        + "".join(f"<p>{html.escape(note)}</p>\n" for note in notes)
+        + "<p>Blue: the query. Green: the query's identity. Red: another identity. Gray: "
+        "identity unknown. Under each image: its rank, its camera (where known) and its "
+        "distance to the query.</p>\n" + "\n".join(sections) + "\n</body>\n</html>\n"
     )
     write_atomically(file_path, page)
 

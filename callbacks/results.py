@@ -1,0 +1,77 @@
+"""The evaluations of a run, kept: results.csv (one row per evaluation, per test dataset and kind
+of distance: plain, re-ranked), and results.json (the watched metric's best evaluation and the
+last one). Values are fractions, as the column names say (the printed tables are in percent).
+
+    rows = result_rows(history_records, testing_sets=[TestingSetName("Market1501", "test")])
+    write_results(output_folder_path, rows, watched="test_mAP")
+"""
+
+import json
+import os
+from dataclasses import dataclass
+
+import pandas as pd
+
+from atomic_files import write_atomically
+
+METRICS = ("rank1", "rank5", "rank10", "rank20", "mAP", "mINP")
+RESULTS_CSV, RESULTS_JSON = "results.csv", "results.json"
+
+
+@dataclass(frozen=True)
+class TestingSetName:
+    """A test dataset's label and the prefix of its log entries (test_mAP: prefix "test")."""
+
+    label: str
+    prefix: str
+
+
+def result_rows(records: list[dict], *, testing_sets: list[TestingSetName]) -> list[dict]:
+    """One row per (record, test dataset, kind of distance) that holds an evaluation."""
+    rows = []
+    for record in records:
+        for testing_set in testing_sets:
+            for kind, prefix in (
+                ("plain", testing_set.prefix),
+                ("re-ranked", f"{testing_set.prefix}_re_ranking"),
+            ):
+                if f"{prefix}_mAP" not in record:
+                    continue
+                row = {
+                    "epoch": record.get("epoch", ""),
+                    "phase": record.get("phase", ""),
+                    "dataset": testing_set.label,
+                    "distances": kind,
+                }
+                row.update({f"{name}_fraction": record[f"{prefix}_{name}"] for name in METRICS})
+                row["log_entry"] = f"{prefix}_mAP"
+                rows.append(row)
+    return rows
+
+
+def write_results(output_folder_path: str, rows: list[dict], *, watched: str) -> None:
+    """results.csv and results.json; watched: the log entry the best model is chosen by (e.g.
+    test_mAP), whose best row (the first with the largest value, after training began) results.json
+    names."""
+    if not rows:
+        return
+    write_atomically(
+        os.path.join(output_folder_path, RESULTS_CSV),
+        pd.DataFrame(rows).drop(columns="log_entry").to_csv(index=False),
+    )
+    candidates = [row for row in rows if row["log_entry"] == watched and row["epoch"] != 0]
+    best = max(candidates, key=lambda row: row["mAP_fraction"], default=None)
+    last_epoch = rows[-1]["epoch"]
+    summary = {
+        "units": "fractions (0.8 means 80%)",
+        "watched": watched,
+        "best": None if best is None else without_entry(best),
+        "last": [without_entry(row) for row in rows if row["epoch"] == last_epoch],
+    }
+    write_atomically(
+        os.path.join(output_folder_path, RESULTS_JSON), json.dumps(summary, indent=2) + "\n"
+    )
+
+
+def without_entry(row: dict) -> dict:
+    return {name: value for name, value in row.items() if name != "log_entry"}
