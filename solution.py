@@ -611,7 +611,9 @@ def evaluate_only(evaluators, *, testing_set_names, output_folder_path: str) -> 
         raise UsageError("--evaluation_only needs a test set: set --testing_size above 0.")
     logs = {}
     for evaluator in evaluators:
-        logs.update(evaluator.evaluate("evaluation only", final=True))
+        logs.update(
+            evaluator.evaluate("of the weights file", final=True, file_tag="evaluation only")
+        )
     rows = result_rows([{"phase": "evaluation only", **logs}], testing_sets=testing_set_names)
     write_results(output_folder_path, rows, watched=evaluators[0].monitor)
     print()

@@ -37,8 +37,8 @@ class BestModelCheckpoint(tf.keras.callbacks.Callback):
             return
         previous, self.best = self.best, value
         save_weights_atomically(self.model, self.file_path)
-        improvement = "" if previous == float("-inf") else f" (was {previous:.4f})"
+        improvement = "" if previous == float("-inf") else f" (was {100 * previous:.2f}%)"
         print(
-            f"{self.monitor} {value:.4f}{improvement}: weights saved to {self.file_path}",
+            f"{self.monitor} {100 * value:.2f}%{improvement}: weights saved to {self.file_path}",
             flush=True,
         )

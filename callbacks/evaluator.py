@@ -81,9 +81,12 @@ class Evaluator(tf.keras.callbacks.Callback):
         """ "" for the watched dataset, "_<label>" for the others (their files' names)."""
         return "" if self.log_prefix == "test" else f"_{self.dataset_label}"
 
-    def evaluate(self, description: str, *, final: bool = False) -> dict[str, float]:
+    def evaluate(
+        self, description: str, *, final: bool = False, file_tag: str | None = None
+    ) -> dict[str, float]:
         """Print the results table and return the test_* log entries; when `final`, also write
-        the ranked lists (settings.ranked_list_num)."""
+        the ranked lists (settings.ranked_list_num). With --save_data_to_disk the features go
+        to features_<file_tag>.npz (file_tag defaults to the description)."""
         start = time.perf_counter()
         query_features = self.extract_features(self.query_df["image_file_path"])
         gallery_features = self.extract_features(self.gallery_df["image_file_path"])
@@ -113,7 +116,7 @@ class Evaluator(tf.keras.callbacks.Callback):
             flush=True,
         )
         if self.settings.save_data_to_disk:
-            self.save_features(description, query_features, gallery_features, labels)
+            self.save_features(file_tag or description, query_features, gallery_features, labels)
         if final and self.settings.ranked_list_num:
             self.write_ranked_lists(results["plain"], query_features, gallery_features, labels)
         return evaluation.metrics_to_logs(results, prefix=self.log_prefix)
@@ -171,10 +174,10 @@ class Evaluator(tf.keras.callbacks.Callback):
         )
         print(f"Ranked lists of {len(chosen)} queries: {folder_path}/index.html", flush=True)
 
-    def save_features(self, description, query_features, gallery_features, labels) -> None:
+    def save_features(self, file_tag, query_features, gallery_features, labels) -> None:
         file_path = os.path.join(
             self.output_folder_path,
-            f"features{self.file_suffix}_{description.replace(' ', '_')}.npz",
+            f"features{self.file_suffix}_{file_tag.replace(' ', '_')}.npz",
         )
         content = io.BytesIO()
         np.savez(
