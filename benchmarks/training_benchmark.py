@@ -21,8 +21,9 @@ the training model, then the same for the PyTorch model of benchmarks/torch_flip
 --loop: a case is backbone:HxW; the training model's own step function called in a bare
 Python loop, against Keras' fit with every callback a run has (progress lines, schedule,
 GeM powers, history, TensorBoard, the divergence check, stop requests, checkpoints). The
-per-step cost is the difference between 25 and 5 steps (the median of 3 interleaved rounds), so
-the once-per-epoch work (the checkpoint, the history plots) cancels out.
+per-step cost is the time from the end of step 5 to the end of step 25 within one fit, taken
+after every callback's per-step work (the median of 3 interleaved rounds), so neither fit's
+start nor the once-per-epoch work (the checkpoint, the history plots) enters it.
 
 Steps use the training model with the mirror inside it (FlipReID), P x K = 4 x 4 images and a
 fixed batch in memory, so the input pipeline is not measured (pipeline_benchmark.py does
@@ -36,7 +37,10 @@ import time
 from common import MarkdownTable, measure_cases, measure_in_subprocess, parse_case_arguments
 
 IDENTITY_NUM, IMAGE_NUM_PER_IDENTITY, TIMED_STEPS, CLASS_NUM = 4, 4, 5, 751
-LOOP_STEPS, LOOP_ROUNDS = (5, 25), 3  # per-step cost: the difference over 20 steps, median of 3
+LOOP_STEPS, LOOP_ROUNDS = (
+    (5, 25),
+    3,
+)  # per-step cost: from the end of step 5 to that of 25, median of 3
 
 
 def mode_of(case: str) -> str:
@@ -207,10 +211,22 @@ def run_loop_case(case: str) -> dict:
     step = step_function(training_model, batch)
     dataset = tf.data.Dataset.from_tensors(batch).repeat()
 
-    def fit(steps: int, folder_path: str) -> None:
+    class StepClock(tf.keras.callbacks.Callback):
+        """Last of the callbacks: the time at the end of each step, after every callback's
+        per-step work."""
+
+        def __init__(self):
+            super().__init__()
+            self.times = []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.times.append(time.perf_counter())
+
+    def fit(steps: int, folder_path: str) -> list[float]:
         settings = training.TrainingSettings(
             freeze_backbone_for_N_epochs=0, epoch_num=1, steps_per_epoch=steps
         )
+        clock = StepClock()
         epoch_callbacks = training.build_callbacks(
             progress=Progress(),
             run_state=RunState(folder_path),
@@ -224,13 +240,20 @@ def run_loop_case(case: str) -> dict:
             resume_command="",
         )
         training_model.fit(
-            dataset, steps_per_epoch=steps, epochs=1, callbacks=epoch_callbacks, verbose=0
+            dataset, steps_per_epoch=steps, epochs=1, callbacks=[*epoch_callbacks, clock], verbose=0
         )
+        return clock.times
 
-    def timed(function, *arguments) -> float:
-        start = time.perf_counter()
-        function(*arguments)
-        return time.perf_counter() - start
+    def bare_loop(steps: int) -> list[float]:
+        times = []
+        for _ in range(steps):
+            step()
+            times.append(time.perf_counter())
+        return times
+
+    def per_step(times: list[float]) -> float:
+        first, last = LOOP_STEPS
+        return (times[last - 1] - times[first - 1]) / (last - first)
 
     with tempfile.TemporaryDirectory() as folder_path:
         sys.stdout = open(os.devnull, "w")  # the progress lines; the result is printed later
@@ -238,15 +261,9 @@ def run_loop_case(case: str) -> dict:
         fit(2, os.path.join(folder_path, "warm-up"))
         bare, with_fit = [], []
         for round_index in range(LOOP_ROUNDS):  # interleaved, so that drifts hit both alike
-            times = {}
-            for steps in LOOP_STEPS:
-                times["bare", steps] = timed(lambda steps=steps: [step() for _ in range(steps)])
-                path = os.path.join(folder_path, f"fit{steps}_{round_index}")
-                times["fit", steps] = timed(fit, steps, path)
-            extra_steps = LOOP_STEPS[1] - LOOP_STEPS[0]
-            bare.append((times["bare", LOOP_STEPS[1]] - times["bare", LOOP_STEPS[0]]) / extra_steps)
+            bare.append(per_step(bare_loop(LOOP_STEPS[1])))
             with_fit.append(
-                (times["fit", LOOP_STEPS[1]] - times["fit", LOOP_STEPS[0]]) / extra_steps
+                per_step(fit(LOOP_STEPS[1], os.path.join(folder_path, str(round_index))))
             )
         sys.stdout = sys.__stdout__
     return {"bare_seconds": float(np.median(bare)), "fit_seconds": float(np.median(with_fit))}
