@@ -37,10 +37,8 @@ import time
 from common import MarkdownTable, measure_cases, measure_in_subprocess, parse_case_arguments
 
 IDENTITY_NUM, IMAGE_NUM_PER_IDENTITY, TIMED_STEPS, CLASS_NUM = 4, 4, 5, 751
-LOOP_STEPS, LOOP_ROUNDS = (
-    (5, 25),
-    3,
-)  # per-step cost: from the end of step 5 to that of 25, median of 3
+# --loop: the per-step cost from the end of step 5 to that of step 25, median of 3 rounds
+LOOP_STEPS, LOOP_ROUNDS = (5, 25), 3
 
 
 def mode_of(case: str) -> str:
