@@ -1,8 +1,8 @@
-"""Two SGD training steps of the FlipReID training model (resnet18 at 32x16, mirror inside) on
+"""One SGD training step of the FlipReID training model (resnet18 at 32x16, mirror inside) on
 seeded weights and a fixed batch, in whatever CPU kernels the environment selects
-(TF_ENABLE_ONEDNN_OPTS); writes the losses and what the steps changed in every variable to the
+(TF_ENABLE_ONEDNN_OPTS); writes the losses and what the step changed in every variable to the
 .npz file named by the first argument. tests/test_keras2.py runs it with Eigen's kernels and
-with oneDNN's and compares the two.
+with oneDNN's, and with Eigen in float64 as the reference, and compares them.
 
 Plain SGD, so that a step's change of a weight is the learning rate times its gradient:
 comparing the changes compares the gradients. (Adam's first steps divide each gradient by its
