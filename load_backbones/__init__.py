@@ -17,6 +17,7 @@ import zipfile
 import tensorflow as tf
 from tf2cv.model_provider import get_model
 from tf2cv.models import model_store
+from tf2cv.models.resnesta import ResNeStABlock, ResNeStABottleneck
 
 from atomic_files import atomic_output
 
@@ -37,6 +38,7 @@ OUTPUT_STRIDE = 16  # with the last stride set to 1: 384x128 input -> 24x8 featu
 DOWNLOAD_TIMEOUT_SECONDS = 60
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+RESNEST_BODIES = (ResNeStABlock, ResNeStABottleneck)  # the residual paths of ResNeSt units
 
 
 class BackboneError(Exception):
@@ -100,15 +102,26 @@ def load_backbone(
 
 
 def set_strides_to_one(stage: tf.keras.layers.Layer) -> int:
-    """Turn every stride of 2 inside a stage into 1, before the stage is next called.
+    """Make a tf2cv stage built with stride 2 compute what it computes when built with stride 1,
+    as the 2021 release builds its last stage (its applications/*.py give the last stage's first
+    unit stride 1). Before the stage is next called:
 
-    Keras 2 convolution and pooling layers read `strides` and `pool_size` when called, and tf2cv
-    wrappers keep copies for their padding arithmetic, so both are changed. A pooling whose
-    window equals its stride (ResNeSt's identity down-sampling) becomes 1x1, as in fast-reid's
-    last-stride-1 ResNeSt. Returns the number of changed modules.
+    - every convolution and pooling of stride 2 gets stride 1 (Keras 2 layers read `strides` and
+      `pool_size` when called; tf2cv's wrappers keep copies for their padding arithmetic, so
+      both are changed);
+    - a pooling whose window equals its stride (ResNeSt's identity branch, built as
+      AvgPool2d(pool_size=strides)) becomes 1x1;
+    - a ResNeSt body that down-samples by a 3x3 average pool does not pool at all: tf2cv builds
+      that pool only when strides > 1 (`resize`), so at stride 1 the 2021 network has none,
+      whereas the pool left in place at stride 1 would blur the feature map.
+
+    Returns the number of changed modules.
     """
     changed = 0
     for module in [stage, *stage.submodules]:
+        if isinstance(module, RESNEST_BODIES) and module.resize:
+            module.resize = False  # what tf2cv derives from strides=1: no pool in the body
+            changed += 1
         strides = getattr(module, "strides", None)
         if strides not in (2, (2, 2), [2, 2]):
             continue

@@ -3,7 +3,9 @@
 Written here from what its code does (no line of it copied): the training model nests an
 "inference_model" and a "classification_model"; inside the first, every block of the tf2cv
 backbone but the final pooling is wrapped as a functional model named after the block, after a
-preprocessing Lambda; the last stage is present twice, as models "<stage>_global_branch" and
+preprocessing Lambda; the last stage is built with stride 1 from the start (the release's own
+copies of tf2cv's model files give its first unit stride 1, so a ResNeSt unit has no
+down-sampling pool at all) and is present twice, as models "<stage>_global_branch" and
 "<stage>_regional_branch" whose weights the release renames "global_branch/..." and
 "regional_branch/..." (so that an HDF5 file can hold both); GeM layers with one trainable power,
 clipping Lambdas, and per stripe a 3x3 Conv2D (C / region_num filters) with a ReLU. The
@@ -17,8 +19,14 @@ import h5py
 import numpy as np
 import tensorflow as tf
 from tf2cv.model_provider import get_model
+from tf2cv.models.common import SimpleSequential
+from tf2cv.models.ibnresnet import IBNResUnit
+from tf2cv.models.resnesta import ResNeStAUnit
+from tf2cv.models.resnet import ResUnit
 
-from load_backbones import IMAGENET_MEAN, IMAGENET_STD, set_strides_to_one
+# The release's preprocessing ("torch" mode), written out: nothing of this project is imported.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class GlobalGeMPooling2D(tf.keras.layers.Layer):
@@ -38,12 +46,58 @@ def wrap_block(block, tensor, name):
     return tf.keras.Model(inputs, block.call(inputs), name=name)
 
 
+# The release's last stage, transcribed from its applications/resnet.py, ibnresnet.py and
+# resnesta.py, which build it with stride 1 from the start (`strides = 2 if (j == 0) and (i != 0)
+# and (i != len(channels) - 1) else 1`): (in_channels, out_channels, unit count, unit). The
+# channel counts are tf2cv's get_resnet, get_ibnresnet and get_resnesta's for these depths.
+RELEASE_LAST_STAGES = {
+    "resnet18": (
+        256,
+        512,
+        2,
+        lambda i, o, name: ResUnit(i, o, strides=1, bottleneck=False, conv1_stride=True, name=name),
+    ),
+    "resnet50": (
+        1024,
+        2048,
+        3,
+        lambda i, o, name: ResUnit(i, o, strides=1, bottleneck=True, conv1_stride=True, name=name),
+    ),
+    "ibn_resnet50": (
+        1024,
+        2048,
+        3,
+        lambda i, o, name: IBNResUnit(i, o, strides=1, conv1_ibn=o < 2048, name=name),
+    ),
+    "resnesta50": (
+        1024,
+        2048,
+        3,
+        lambda i, o, name: ResNeStAUnit(i, o, strides=1, bottleneck=True, name=name),
+    ),
+}
+
+
+def release_last_stage(backbone_model_name):
+    """The last stage as the release constructs it, built, with tf2cv's initial weights."""
+    in_channels, out_channels, unit_num, make_unit = RELEASE_LAST_STAGES[backbone_model_name]
+    stage = SimpleSequential(name="stage4")
+    for index in range(unit_num):
+        stage.add(make_unit(in_channels, out_channels, f"unit_3_{index + 1}"))
+        in_channels = out_channels
+    stage(tf.zeros((1, 8, 4, RELEASE_LAST_STAGES[backbone_model_name][0])))
+    return stage
+
+
 def backbone(backbone_model_name):
+    """The release's blocks: tf2cv's stem and first stages, its own stride-1 last stage."""
     network = get_model(backbone_model_name, pretrained=False, data_format="channels_last")
     network.build((None, 224, 224, 3))
-    stages = network.features.children[:-1]  # without the final pooling
-    set_strides_to_one(stages[-1])  # the release's last stage has stride 1 too
-    return stages
+    stages = network.features.children[:-2]  # without the last stage and the final pooling
+    last_stage = release_last_stage(backbone_model_name)
+    # The same weights as tf2cv's stride-2 stage: no weight depends on the stride.
+    last_stage.set_weights(network.features.children[-2].get_weights())
+    return [*stages, last_stage]
 
 
 def build_release_2021_training_model(

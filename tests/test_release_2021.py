@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import evaluate_concurrently, seed_evaluation_command
+from load_backbones import load_backbone
 from release_2021_fixture import (
     build_release_2021_training_model,
+    release_last_stage,
     compile_like_release_2021,
     save_like_model_checkpoint,
 )
@@ -73,6 +75,37 @@ def test_a_2021_resnet18_checkpoint_computes_the_same_embeddings(tmp_path):
 def test_2021_checkpoints_of_the_paper_backbones_compute_the_same_embeddings(tmp_path):
     for backbone_model_name in ("resnet50", "ibn_resnet50", "resnesta50"):
         check_same_function(backbone_model_name, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "backbone_model_name", ["resnet18", "resnet50", "ibn_resnet50", "resnesta50"]
+)
+def test_the_last_stage_computes_the_2021_release_function(backbone_model_name):
+    """Our last stage (tf2cv's, built with stride 2, then made stride 1) against the release's,
+    built with stride 1 from the start by the fixture, at the same weights: the same outputs,
+exactly. For
+    resnesta50 a 3x3 average pool left in the first unit's body would differ by up to the
+    whole range of the values."""
+    ours = load_backbone(backbone_model_name, use_pretrained_backbone=False)[-1]
+    release = release_last_stage(backbone_model_name)
+    assert len(ours.get_weights()) == len(release.get_weights())
+    rng = np.random.default_rng(0)
+    release.set_weights(
+        [w * rng.uniform(0.5, 1.5, w.shape).astype(np.float32) for w in release.get_weights()]
+    )
+    ours.set_weights(release.get_weights())
+    channels = release.get_weights()[0].shape[2]  # the first convolution's input channels
+    feature_map = rng.uniform(0, 2, (2, 6, 3, channels)).astype(np.float32)
+    expected = release(feature_map, training=False).numpy()
+    found = ours(feature_map, training=False).numpy()
+    assert found.shape == expected.shape == (2, 6, 3, expected.shape[-1])
+    differing = np.argwhere(found != expected)  # the same operations on the same numbers
+    assert not len(differing), (
+        f"{backbone_model_name}: {len(differing)} outputs differ, the first at "
+        f"{tuple(differing[0])}: ours {found[tuple(differing[0])]}, the release's "
+        f"{expected[tuple(differing[0])]}"
+    )
+    tf.keras.backend.clear_session()
 
 
 def test_a_checkpoint_that_does_not_fit_is_refused_naming_a_weight(tmp_path):
