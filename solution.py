@@ -294,6 +294,12 @@ flags.DEFINE_bool(
     "jit_compile", DEVICES.jit_compile, "XLA-compile the training step (try it on a GPU)."
 )
 flags.DEFINE_bool(
+    "use_deterministic_ops",
+    DEVICES.use_deterministic_ops,
+    "TensorFlow's op determinism: on a GPU, only convolution algorithms that add in a fixed "
+    "order (slower). On a CPU a run repeats to the last digit without it.",
+)
+flags.DEFINE_bool(
     "evaluate_testing_before_training",
     EVALUATION.evaluate_testing_before_training,
     "Evaluate the untrained model first, as a baseline.",

@@ -25,7 +25,7 @@ from atomic_files import atomic_folder, atomic_output, write_atomically
 from load_backbones import BACKBONE_NAMES, OUTPUT_STRIDE, BackboneError, feature_map_height
 from load_backbones import load_backbone
 from metric_learning import global_batch_hard_triplet_loss
-from regularizers import RegularizationSettings, add_l2_regularization
+from regularizers import RegularizationSettings
 from settings_checks import SettingsError, require_at_least, require_one_of
 
 from .descriptions import (
@@ -36,6 +36,7 @@ from .descriptions import (
     upgraded,
 )
 from .features import FeatureExtractor
+from .training_model import TrainingModel
 from .release_2021 import load_release_2021_weights
 from .weights_files import (
     INFERENCE,
@@ -181,9 +182,12 @@ def init_model(
         tf.keras.layers.Activation("linear", dtype="float32", name=f"{name}_embedding")(embedding)
         for embedding, name in zip(embeddings, head_names, strict=True)
     ]
-    training_model = tf.keras.Model(images, embeddings + probabilities, name="training_model")
-
-    add_l2_regularization(training_model, regularization or RegularizationSettings(0, 0, 0, 0))
+    training_model = TrainingModel(
+        images,
+        embeddings + probabilities,
+        regularization=regularization or RegularizationSettings(0, 0, 0, 0),
+        name="training_model",
+    )
     set_backbone_trainable(training_model, not freeze_backbone)
     return training_model, inference_model
 

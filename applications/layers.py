@@ -38,9 +38,12 @@ class GeneralizedMeanPooling(tf.keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, inputs):
+        # One read of p per call: its gradient then sums two terms per call, which add the same
+        # in either order (applications/training_model.py).
+        power = tf.convert_to_tensor(self.power)
         inputs = tf.maximum(tf.cast(inputs, tf.float32), self.epsilon)
-        pooled = tf.reduce_mean(tf.pow(inputs, self.power), axis=[1, 2])
-        return tf.pow(pooled, 1.0 / self.power)
+        pooled = tf.reduce_mean(tf.pow(inputs, power), axis=[1, 2])
+        return tf.pow(pooled, 1.0 / power)
 
     def get_config(self):
         return {

@@ -71,11 +71,32 @@ def evaluate_concurrently(variants: dict[str, list[str]]) -> dict[str, tuple[str
     return results
 
 
-def run_solution(arguments: list[str], timeout: float = 900) -> tuple[int, str]:
+def run_solution(
+    arguments: list[str], timeout: float = 900, environment: dict | None = None
+) -> tuple[int, str]:
     """(exit status, output) of solution.py run to its end."""
-    process = start_solution(arguments)
+    process = start_solution(arguments, environment=environment)
     output, _ = process.communicate(timeout=timeout)
     return process.returncode, output
+
+
+def assert_identical(found, expected, *, what: str) -> None:
+    """Exact equality of two arrays (NaN equal to NaN); a failure names `what`, how many
+    elements differ and the first of them with both values."""
+    import numpy as np
+
+    found, expected = np.asarray(found), np.asarray(expected)
+    assert found.shape == expected.shape, f"{what}: shape {found.shape}, expected {expected.shape}"
+    same = found == expected
+    if found.dtype.kind == "f" and expected.dtype.kind == "f":
+        same |= np.isnan(found) & np.isnan(expected)
+    differing = np.argwhere(~np.asarray(same))
+    if len(differing):
+        index = tuple(int(i) for i in differing[0])
+        raise AssertionError(
+            f"{what}: {len(differing)} of {found.size} elements differ; the first at {index}: "
+            f"{found[index]!r}, expected {expected[index]!r}"
+        )
 
 
 # A small synthetic dataset: 12 training identities, 6 test identities, 3 cameras, 64x32.

@@ -13,6 +13,7 @@ durable state and dies further on.
 """
 
 import concurrent.futures
+import filecmp
 import glob
 import json
 import os
@@ -33,6 +34,7 @@ from conftest import (
     REPOSITORY,
     SHRUNK,
     TINY_SYNTHETIC,
+    assert_identical,
     quiet_environment,
     run_solution,
     start_solution,
@@ -85,8 +87,8 @@ def crash_plan(seed: int = 0) -> list[str]:
     ]
 
 
-def run_with_crash(arguments, spec, timeout=600):
-    environment = quiet_environment(FLIPREID_CRASH_AT=spec)
+def run_with_crash(arguments, spec, timeout=600, **environment_changes):
+    environment = quiet_environment(FLIPREID_CRASH_AT=spec, **environment_changes)
     process = start_solution(arguments, environment=environment)
     output, _ = process.communicate(timeout=timeout)
     return process.returncode, output
@@ -109,13 +111,19 @@ def assert_same_weights(found_path, expected_path):
     found, expected = weights_of(found_path), weights_of(expected_path)
     assert found.keys() == expected.keys()
     for name, value in expected.items():
-        np.testing.assert_allclose(found[name], value, rtol=1e-5, atol=1e-7, err_msg=name)
+        assert_identical(found[name], value, what=f"{found_path}, weight {name}")
 
 
 def checkpoint_values(folder_path):
     """{name: value} of every variable in the latest checkpoint (model and optimizer)."""
     reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(folder_path)))
     return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
+
+
+def assert_same_checkpoint_values(found_values, expected_values, *, where):
+    for name, value in expected_values.items():
+        if isinstance(value, np.ndarray) and value.dtype.kind in "fiu":
+            assert_identical(found_values[name], value, what=f"{where}/checkpoints, {name}")
 
 
 def tensorboard_events(log_folder_path):
@@ -131,15 +139,22 @@ def tensorboard_events(log_folder_path):
 
 
 def assert_same_run(found_folder, expected_folder):
+    """The same history, results, weights and description, exactly (wall times aside)."""
     expected = pd.read_csv(expected_folder / "history.csv")
     found = pd.read_csv(found_folder / "history.csv")
     assert expected["epoch"].tolist() == [1, 2, 3, 4]
     assert (expected["epoch_seconds"] > 0).all()  # wall time: the one column that may differ
-    pd.testing.assert_frame_equal(
-        found.drop(columns="epoch_seconds"), expected.drop(columns="epoch_seconds"), rtol=1e-6
-    )
+    assert found.columns.tolist() == expected.columns.tolist()
+    for column in expected.columns.drop("epoch_seconds"):
+        assert_identical(
+            found[column], expected[column], what=f"{found_folder}/history.csv, column {column}"
+        )
+    for name in ("results.csv", "results.json"):
+        if (expected_folder / name).exists():
+            assert (found_folder / name).read_text() == (expected_folder / name).read_text(), name
     for name in ("training_model.h5", "inference_model.h5"):
         assert_same_weights(found_folder / name, expected_folder / name)
+        assert filecmp.cmp(found_folder / name, expected_folder / name, shallow=False), name
     assert json.loads((found_folder / "inference_model.json").read_text()) == json.loads(
         (expected_folder / "inference_model.json").read_text()
     )
@@ -159,24 +174,24 @@ def data(tmp_path_factory):
     return root
 
 
-@pytest.fixture(scope="module")
-def chain(data, tmp_path_factory):
-    """An uninterrupted run, and the same run crashed at each instant of crash_plan() and
-    started again each time, then once more to its end and once after that."""
-    root = tmp_path_factory.mktemp("crash_runs")
+def crash_chain_and_uninterrupted_run(data, root, plan, **environment_changes):
+    """An uninterrupted run, and the same run crashed at each instant of `plan` (crash_plan()'s
+    form) and started again each time, then once more to its end and once after that; both at
+    once."""
     uninterrupted = [*RUN, "--root_folder_path", str(data), "--output_folder_path", str(root / "u")]
     crashed = [*RUN, "--root_folder_path", str(data), "--output_folder_path", str(root / "c")]
+    environment = quiet_environment(**environment_changes)
 
     def crash_chain():
         started = time.perf_counter()
-        outputs = [run_with_crash(crashed, spec) for spec in crash_plan()]
-        outputs.append(run_solution(crashed))
-        outputs.append(run_solution(crashed))
+        outputs = [run_with_crash(crashed, spec, **environment_changes) for spec in plan]
+        outputs.append(run_solution(crashed, environment=environment))
+        outputs.append(run_solution(crashed, environment=environment))
         return outputs, time.perf_counter() - started
 
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         crashes = pool.submit(crash_chain)
-        straight = pool.submit(run_solution, uninterrupted)
+        straight = pool.submit(run_solution, uninterrupted, environment=environment)
         (outputs, seconds), (status, output) = crashes.result(), straight.result()
     assert status == 0, output[-3000:]
     return {
@@ -189,7 +204,41 @@ def chain(data, tmp_path_factory):
     }
 
 
+@pytest.fixture(scope="module")
+def chain(data, tmp_path_factory):
+    """The crash chain in the kernels TensorFlow picks here (oneDNN's on x86 CPUs)."""
+    return crash_chain_and_uninterrupted_run(
+        data, tmp_path_factory.mktemp("crash_runs"), crash_plan()
+    )
+
+
 def test_killed_at_any_instant_the_same_command_ends_as_the_uninterrupted_run(chain):
+    check_crash_chain(chain)
+
+
+@pytest.mark.slow
+def test_the_same_with_eigen_kernels(data, tmp_path):
+    """A shorter chain with TensorFlow's Eigen kernels (TF_ENABLE_ONEDNN_OPTS=0), which sum in
+    other orders than oneDNN's: exactness must not depend on the kernel set. Killed after the
+    frozen phase's last checkpoint, then inside a whole-model step, then stopped by SIGTERM in
+    the middle of an epoch, and run to its end."""
+    plan = ["checkpoint saved:2", "train step begins:2:0.10", "train step begins:2:SIGTERM"]
+    chain = crash_chain_and_uninterrupted_run(data, tmp_path, plan, TF_ENABLE_ONEDNN_OPTS="0")
+    statuses = [status for status, _ in chain["outputs"]]
+    assert statuses == [-signal.SIGKILL, -signal.SIGKILL, 143, 0, 1], chain["outputs"][-1][1]
+    assert "Eigen kernels" in chain["uninterrupted_output"]
+    assert "after step 2 of 3 of epoch 3 of 4" in chain["outputs"][3][1]
+    assert_same_run(chain["crashed"], chain["uninterrupted"])
+    assert_same_checkpoint_values(
+        checkpoint_values(chain["crashed"] / "checkpoints"),
+        checkpoint_values(chain["uninterrupted"] / "checkpoints"),
+        where=chain["crashed"],
+    )
+
+
+def check_crash_chain(chain):
+    """Every start of the chain ended as planned, and the crashed run ends exactly as the
+    uninterrupted one: history, results, weights, optimizer state."""
     outputs = chain["outputs"]
     statuses = [status for status, _ in outputs]
     plan = crash_plan()
@@ -216,9 +265,7 @@ def test_killed_at_any_instant_the_same_command_ends_as_the_uninterrupted_run(ch
     found_values = checkpoint_values(chain["crashed"] / "checkpoints")
     assert expected_values.keys() == found_values.keys()
     assert len([name for name in expected_values if name.startswith("model/optimizer")]) > 100
-    for name, value in expected_values.items():
-        if isinstance(value, np.ndarray) and value.dtype.kind == "f":
-            np.testing.assert_allclose(found_values[name], value, rtol=1e-5, atol=1e-7)
+    assert_same_checkpoint_values(found_values, expected_values, where=chain["crashed"])
     assert expected_values["model/optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"] == 12
     # Finished: the last two checkpoints are kept (--checkpoints_kept_after_training 2).
     assert len(glob.glob(str(chain["crashed"] / "checkpoints" / "*.index"))) == 2

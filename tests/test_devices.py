@@ -15,6 +15,7 @@ from conftest import (
     REPOSITORY,
     SHRUNK,
     TINY_SYNTHETIC,
+    assert_identical,
     quiet_environment,
     start_process,
     start_python,
@@ -139,3 +140,47 @@ def test_two_workers_train_together_and_only_the_chief_writes(tmp_path):
         for output in outputs
     ]
     assert len(epoch_lines[0]) == 2 and epoch_lines[0] == epoch_lines[1]
+
+
+@pytest.mark.slow
+def test_one_command_twice_gives_the_same_files_to_the_last_bit(tmp_path):
+    """Two runs of one command at once, on two logical devices, with the L2 penalties at their
+    defaults, the mirror inside the model, the untrained baseline and re-ranking: the same
+    history, results and weights files, byte for byte (wall times aside)."""
+    root = tmp_path / "data"
+    generate_synthetic_dataset(str(root), TINY_SYNTHETIC)
+    command = [
+        *SHRUNK,
+        *synthetic_dataset_flags(),
+        "--root_folder_path",
+        str(root),
+        "--logical_cpu_device_num",
+        "2",
+        "--freeze_backbone_for_N_epochs",
+        "1",
+        "--epoch_num",
+        "1",
+        "--steps_per_epoch",
+        "2",
+        "--evaluate_testing_every_N_epochs",
+        "1",
+        "--evaluate_testing_before_training",
+        "--use_re_ranking",
+        "--use_horizontal_flipping_inside_model",
+        "--use_horizontal_flipping_in_evaluation",
+    ]
+    processes = [
+        start_python(["-u", "solution.py", *command, "--output_folder_path", str(tmp_path / name)])
+        for name in ("first", "second")
+    ]
+    for process in processes:
+        output, _ = process.communicate(timeout=900)
+        assert process.returncode == 0, output[-3000:]
+    first, second = (tmp_path / name / "Synthetic_resnet18" for name in ("first", "second"))
+    assert "2 replica(s)" in (first / "log.txt").read_text()
+    history = [pd.read_csv(folder / "history.csv") for folder in (first, second)]
+    assert history[0]["epoch"].tolist() == [0, 1, 2]  # the baseline, then the two phases
+    for column in history[0].columns.drop("epoch_seconds"):
+        assert_identical(history[1][column], history[0][column], what=f"history.csv {column}")
+    for name in ("results.csv", "results.json", "training_model.h5", "inference_model.h5"):
+        assert (second / name).read_bytes() == (first / name).read_bytes(), name

@@ -14,7 +14,7 @@ import load_backbones
 from applications import ModelSettings
 from applications.layers import GeneralizedMeanPooling
 from metric_learning import batch_hard_triplet_loss
-from regularizers import RegularizationSettings, add_l2_regularization
+from regularizers import L2Penalty, RegularizationSettings
 
 INPUT_SHAPE = (64, 32, 3)
 CLASS_NUM = 4
@@ -116,19 +116,61 @@ def test_l2_terms_match_reference_with_separate_factors():
     for variable in model.weights:
         variable.assign(np.random.default_rng(len(variable.name)).standard_normal(variable.shape))
     factors = {"kernel": 1e-3, "bias": 2e-2, "gamma": 0.0, "beta": 0.5}
-    counts = add_l2_regularization(
+    penalty = L2Penalty.of(
         model,
         RegularizationSettings(
             **{f"{kind}_regularization_factor": factor for kind, factor in factors.items()}
         ),
     )
-    assert counts == {"kernel": 3, "bias": 2, "gamma": 0, "beta": 1}
+    assert penalty.counts == {"kernel": 3, "bias": 2, "gamma": 0, "beta": 1}
     expected = 0.0
+    expected_gradients = {}  # d/dw of factor * sum(w^2), for the penalised variables only
     for variable in model.weights:
         kind = variable.name.split("/")[-1].split(":")[0].replace("depthwise_kernel", "kernel")
-        if kind in factors:
-            expected += factors[kind] * float((variable.numpy().astype(np.float64) ** 2).sum())
-    assert float(tf.add_n(model.losses)) == pytest.approx(expected, rel=1e-5)
+        if factors.get(kind):
+            value = variable.numpy().astype(np.float64)
+            expected += factors[kind] * float((value**2).sum())
+            expected_gradients[variable.name] = 2 * factors[kind] * value
+    assert float(penalty.value()) == pytest.approx(expected, rel=1e-5)
+    for variable, gradient in zip(model.weights, penalty.gradients(model.weights), strict=True):
+        if variable.name in expected_gradients:
+            np.testing.assert_allclose(
+                gradient.numpy(), expected_gradients[variable.name], rtol=1e-6
+            )
+        else:
+            assert gradient is None, variable.name
+
+
+def test_the_training_step_adds_the_l2_gradient_to_the_back_propagated_one():
+    """One SGD step (learning rate 1) with the L2 factors and one without, from the same
+    weights and batch: the steps differ by 2 * factor * w exactly where a weight is penalised
+    (up to float32 rounding of the sums), and nowhere else."""
+    factor = 0.25
+    models = []
+    for regularization in (
+        RegularizationSettings(factor, factor, factor, factor),
+        RegularizationSettings(0, 0, 0, 0),
+    ):
+        tf.keras.utils.set_random_seed(0)
+        training_model, _ = build(regularization=regularization)
+        applications.compile_training_model(
+            training_model, optimizer=tf.keras.optimizers.SGD(learning_rate=1.0)
+        )
+        models.append(training_model)
+    penalised, plain = models
+    plain.set_weights(penalised.get_weights())
+    before = {v.name: v.numpy() for v in penalised.weights}
+    images, labels = random_images(3), np.repeat(np.arange(4), 2)
+    for training_model in models:
+        training_model.train_on_batch(images, targets(training_model, labels))
+    penalised_names = {
+        v.name for _, _, variables in penalised.l2_penalty.variables_by_kind for v in variables
+    }
+    assert penalised_names and {v.name for v in penalised.trainable_weights} > penalised_names
+    for with_l2, without in zip(penalised.trainable_weights, plain.trainable_weights, strict=True):
+        difference = without.numpy() - with_l2.numpy()  # the step's extra descent
+        expected = 2 * factor * before[with_l2.name] if with_l2.name in penalised_names else 0.0
+        np.testing.assert_allclose(difference, expected, atol=2e-6, err_msg=with_l2.name)
 
 
 def test_structure_and_regularisation_counts(flip_models):

@@ -31,6 +31,7 @@ class DeviceSettings:
     mixed_precision: str = "auto"
     logical_cpu_device_num: int = 0
     jit_compile: bool = False
+    use_deterministic_ops: bool = False
 
     def __post_init__(self):
         require_one_of(self, "mixed_precision", MIXED_PRECISION_MODES)
@@ -43,6 +44,9 @@ def configure_devices(settings: DeviceSettings) -> tf.distribute.Strategy:
     gpus = tf.config.list_physical_devices("GPU")
     for gpu in gpus:
         tf.config.experimental.set_memory_growth(gpu, True)
+    keep_sums_of_two(True)
+    if settings.use_deterministic_ops:
+        tf.config.experimental.enable_op_determinism()
     tf.keras.mixed_precision.set_global_policy(precision_policy(settings.mixed_precision, gpus))
     if "TF_CONFIG" in os.environ:
         return tf.distribute.MultiWorkerMirroredStrategy()
@@ -57,6 +61,17 @@ def configure_devices(settings: DeviceSettings) -> tf.distribute.Strategy:
             [device.name for device in tf.config.list_logical_devices("CPU")]
         )
     return tf.distribute.get_strategy()
+
+
+def keep_sums_of_two(enabled: bool) -> None:
+    """Stop Grappler's arithmetic optimizer from merging chains of additions into one AddN.
+
+    It would merge a weight's two back-propagated gradient terms (image and mirror) with its L2
+    term into one AddN of three, and AddN adds three or more terms in an order chosen at run
+    time (applications/training_model.py): the same run would print other digits. Measured cost
+    on a resnet18 and a resnet50 step: none beyond the machine's noise (benchmarks/, README).
+    """
+    tf.config.optimizer.set_experimental_options({"arithmetic_optimization": not enabled})
 
 
 def precision_policy(mixed_precision: str, gpus: list) -> str:
