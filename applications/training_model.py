@@ -8,7 +8,9 @@ that input first: the order of the sum, and so its last bit, then changes from p
 process, and the batch-hard triplet loss amplifies it into other mAPs. Two terms add the same
 in either order. So the penalty stays out of back-propagation: its value is part of the loss
 (as reported), and its gradient, 2 * factor * w, is added to each weight's back-propagated
-gradient (image + mirror) afterwards, always in that order.
+gradient (image + mirror) afterwards, always in that order. Grappler's arithmetic optimizer
+would merge the two additions back into one AddN of three; training.configure_devices, which
+every entry point calls first, switches it off (docs/method.md, "The same digits every time").
 """
 
 import legacy_keras  # noqa: F401, I001  (Keras 2 must be selected before TensorFlow is imported)
