@@ -51,8 +51,10 @@ def run_case(case: str) -> dict:
         training_model.add_loss(penalty.value)  # back-propagated, as before
         # Keras' own step and loss: the L2 term reaches the gradients through the tape.
         training_model.train_step = lambda data: tf.keras.Model.train_step(training_model, data)
-        training_model.compute_loss = lambda *args: tf.keras.Model.compute_loss(
-            training_model, *args
+        training_model.compute_loss = lambda x, y, y_pred, sample_weight: (
+            tf.keras.Model.compute_loss(
+                training_model, x=x, y=y, y_pred=y_pred, sample_weight=sample_weight
+            )
         )
     applications.compile_training_model(training_model)
     batch = fixed_batch(training_model, (image_height, image_width))
