@@ -26,29 +26,19 @@ def run_case(case: str) -> dict:
 
     import tensorflow as tf
 
-    import applications
-    from applications import ModelSettings
     from regularizers import RegularizationSettings
     from training import DeviceSettings, configure_devices
-    from training_benchmark import fixed_batch, parse_size, seconds_per_call, step_function
+    from training_benchmark import build_training_model, fixed_batch, parse_size
+    from training_benchmark import seconds_per_call, step_function
 
     configure_devices(DeviceSettings(mixed_precision="float32"))
-    image_height, image_width = parse_size(size)
-    training_model, _ = applications.init_model(
-        ModelSettings(
-            backbone_model_name=backbone_model_name,
-            image_height=image_height,
-            image_width=image_width,
-            use_horizontal_flipping_inside_model=True,
-        ),
-        class_num=751,
-        use_pretrained_backbone=False,
-        regularization=RegularizationSettings(),
+    image_size = parse_size(size)
+    training_model = build_training_model(
+        backbone_model_name, image_size, regularization=RegularizationSettings()
     )
     if variant == "previous":
         tf.config.optimizer.set_experimental_options({"arithmetic_optimization": True})
-        penalty = training_model.l2_penalty
-        training_model.add_loss(penalty.value)  # back-propagated, as before
+        training_model.add_loss(training_model.l2_penalty.value)  # back-propagated, as before
         # Keras' own step and loss: the L2 term reaches the gradients through the tape.
         training_model.train_step = lambda data: tf.keras.Model.train_step(training_model, data)
         training_model.compute_loss = lambda x, y, y_pred, sample_weight: (
@@ -56,8 +46,7 @@ def run_case(case: str) -> dict:
                 training_model, x=x, y=y, y_pred=y_pred, sample_weight=sample_weight
             )
         )
-    applications.compile_training_model(training_model)
-    batch = fixed_batch(training_model, (image_height, image_width))
+    batch = fixed_batch(training_model, image_size)
     return {"seconds_per_step": seconds_per_call(step_function(training_model, batch))}
 
 

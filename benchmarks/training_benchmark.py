@@ -67,7 +67,11 @@ def parse_size(size: str) -> tuple[int, int]:
     return image_height, image_width
 
 
-def build_training_model(backbone_model_name: str, image_size: tuple[int, int], **options):
+def build_training_model(
+    backbone_model_name: str, image_size: tuple[int, int], *, regularization=None, **options
+):
+    """The training model with the mirror inside, compiled with `options`; L2 factors from
+    `regularization` (a RegularizationSettings; none by default)."""
     import applications
     from applications import ModelSettings
 
@@ -81,6 +85,7 @@ def build_training_model(backbone_model_name: str, image_size: tuple[int, int], 
         ),
         class_num=CLASS_NUM,
         use_pretrained_backbone=False,
+        regularization=regularization,
     )
     applications.compile_training_model(training_model, **options)
     return training_model
