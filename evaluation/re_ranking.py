@@ -14,6 +14,13 @@ Neighbours are ordered by distance, ties by position. `re_ranking` works on the 
 matrices, like the public implementation; `re_ranking_from_features` never holds an N x N
 matrix: neighbours come from a blockwise pass over the upper triangle, V is sparse and the
 Jaccard distances are computed for the query rows only.
+
+Which neighbours a row has is a discrete choice: where two distances differ by less than the
+rounding of a float32 matrix product, the choice would follow the BLAS kernels of the machine,
+and one changed neighbour moves the row's Jaccard distances by up to about 1 / k1. So
+`re_ranking_from_features` chooses them as an exact float64 computation does: the float32
+pass keeps a margin of candidates, their distances are recomputed in float64, and a row whose
+choice the float32 error bound cannot vouch for is searched again in float64 (exact_neighbours).
 """
 
 import numpy as np
@@ -22,6 +29,7 @@ from scipy import sparse
 from .distances import DEFAULT_CHUNK_BYTES, distance_block, prepare
 
 NO_NEIGHBOUR = -1
+FLOAT32_UNIT_ROUNDOFF = 2.0**-24
 
 
 def re_ranking(
@@ -72,17 +80,25 @@ def re_ranking_from_features(
 ) -> np.ndarray:
     """Re-ranked (query_num, gallery_num) float32 distances, computed from features.
 
-    Equals re_ranking on the distance matrices of `metric` (up to float32 rounding), with
-    memory O(N (k1 + chunk)) beside the returned matrix instead of several N x N matrices.
+    Equals re_ranking on float64 distance matrices of `metric` (up to float32 rounding of
+    the values; the neighbours are chosen by float64 distances), with memory O(N (k1 + chunk))
+    beside the returned matrix instead of several N x N matrices.
     """
     query_num = len(query_features)
-    features = prepare(np.concatenate([query_features, gallery_features]), metric)
+    given = np.concatenate([query_features, gallery_features])
+    features = prepare(given, metric)
     result = np.empty((query_num, len(features) - query_num), dtype=np.float32)
-    initial_rank, row_maxima = nearest_neighbours(
-        features, k=k1 + 1, metric=metric, chunk_bytes=chunk_bytes, query_gallery=result
+    k = k1 + 1
+    candidate_keys, row_maxima = nearest_candidates(
+        features,
+        k=min(2 * k, len(features)),
+        metric=metric,
+        chunk_bytes=chunk_bytes,
+        query_gallery=result,
     )
+    initial_rank = exact_neighbours(given, candidate_keys, k=k, metric=metric)
 
-    def pair_distances(rows, columns):
+    def pair_distances(rows, columns):  # V's weights: values, float32 is accurate enough
         return paired_squared_distances(features, rows, columns, metric) / row_maxima[rows]
 
     weights = expanded_neighbour_weights(initial_rank, k1, pair_distances)
@@ -146,12 +162,13 @@ def smallest_keys_to_indices(keys: np.ndarray) -> np.ndarray:
     return (keys & np.uint64(0xFFFFFFFF)).astype(np.int64)
 
 
-def nearest_neighbours(
+def nearest_candidates(
     features: np.ndarray, *, k: int, metric: str, chunk_bytes: int, query_gallery: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(N, k) positions of each row's k nearest (itself included) and each row's largest
-    squared distance, from one pass over the blocks of the upper triangle. The squared
-    query x gallery distances met on the way are written into query_gallery."""
+    """Keys (see sortable_keys) of each row's k nearest by float32 distance, itself included,
+    and each row's largest squared distance, from one pass over the blocks of the upper
+    triangle. The squared query x gallery distances met on the way are written into
+    query_gallery."""
     count, query_num = len(features), len(query_gallery)
     step = max(k, int(np.sqrt(chunk_bytes / 8)))
     best = np.full((count, k), np.iinfo(np.uint64).max, dtype=np.uint64)
@@ -177,12 +194,109 @@ def nearest_neighbours(
                     row_start : min(row_stop, query_num),
                     first_gallery - query_num : column_stop - query_num,
                 ] = squared[: min(row_stop, query_num) - row_start, first_gallery - column_start :]
-    return smallest_keys_to_indices(best), row_maxima
+    return best, row_maxima
 
 
 def merge_smallest(current: np.ndarray, block: np.ndarray, column_start: int, k: int):
     candidates = np.concatenate([current, block_smallest_keys(block, column_start, k)], axis=1)
     return smallest_keys(candidates, k)
+
+
+def keys_to_values(keys: np.ndarray) -> np.ndarray:
+    return (keys >> np.uint64(32)).astype(np.uint32).view(np.float32)
+
+
+def exact_neighbours(
+    given: np.ndarray, candidate_keys: np.ndarray, *, k: int, metric: str
+) -> np.ndarray:
+    """(N, k) positions of each row's k nearest by float64 distance, ties by position.
+
+    candidate_keys hold each row's k' >= k nearest by float32 distance. Their distances are
+    recomputed in float64 and ordered. The float32 distances are off by at most
+    float32_error_bound, so a point left out can only belong among the k nearest if the k'-th
+    candidate's float32 distance is within that bound of the k-th float64 distance; such rows
+    are searched again over all points in float64.
+    """
+    count = len(given)
+    exact = ExactDistances(given, metric)
+    columns = smallest_keys_to_indices(candidate_keys)
+    values = exact.squared(np.arange(count), columns)
+    order = np.lexsort((columns, values), axis=1)[:, :k]
+    neighbours = np.take_along_axis(columns, order, axis=1)
+    if columns.shape[1] == count:  # every point was a candidate
+        return neighbours
+    kth_values = np.take_along_axis(values, order[:, -1:], axis=1)[:, 0]
+    cut_values = keys_to_values(candidate_keys[:, -1]).astype(np.float64)
+    error_bound = float32_error_bound(cut_values, exact.norms, given.shape[1], metric)
+    doubtful = np.flatnonzero(cut_values - error_bound <= kth_values)
+    for row in doubtful:
+        neighbours[row] = exact.row_neighbours(row, k)
+    return neighbours
+
+
+def float32_error_bound(
+    squared: np.ndarray, norms: np.ndarray, dimension: int, metric: str
+) -> np.ndarray:
+    """A bound on how far distance_block's squared float32 distances (of prepared features)
+    can be from the exact ones, for each row at the given squared distance (norms: the
+    features' norms as given).
+
+    A dot product of n terms is off by at most about n u times the sum of |a_i b_i| in any
+    summation order (Higham, Accuracy and Stability of Numerical Algorithms, 3.1), with u the
+    unit roundoff; normalising in float32 adds as much again for cosine. Generous constants:
+    the bound only decides which rows are searched again in float64.
+    """
+    u = FLOAT32_UNIT_ROUNDOFF
+    if metric == "cosine":
+        distance_error = (2 * dimension + 16) * u  # unit vectors: sum |a_i b_i| <= 1
+        distances = np.sqrt(squared)
+        return distance_error * (2 * distances + distance_error) + 4 * u * squared
+    return (dimension + 8) * u * np.square(norms + norms.max()) + 4 * u * squared
+
+
+class ExactDistances:
+    """float64 squared distances between the features as given (cosine: normalised in
+    float64), each pair by the same computation, so equal features give equal distances."""
+
+    PAIRS_PER_CHUNK = 2**9  # 8 MB of float64 at 2,048-d: fast while it fits a cache
+
+    def __init__(self, given: np.ndarray, metric: str):
+        self.given, self.metric = given, metric
+        self.norms = np.concatenate(
+            [
+                np.linalg.norm(given[start : start + 4096].astype(np.float64), axis=1)
+                for start in range(0, len(given), 4096)
+            ]
+        )
+
+    def squared(self, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """(len(rows), m) distances from given[rows[i]] to given[columns[i, j]]."""
+        result = np.empty(columns.shape)
+        step = max(1, self.PAIRS_PER_CHUNK // columns.shape[1])
+        for start in range(0, len(rows), step):
+            part = slice(start, start + step)
+            a = self.given[rows[part]].astype(np.float64)
+            b = self.given[columns[part]].astype(np.float64)
+            if self.metric == "cosine":
+                norms = self.norms[rows[part], None] * self.norms[columns[part]]
+                cosines = np.einsum("id,ijd->ij", a, b) / np.maximum(norms, 1e-24)
+                result[part] = np.square(1 - cosines)
+            else:
+                differences = np.subtract(b, a[:, None], out=b)
+                result[part] = np.einsum("ijd,ijd->ij", differences, differences)
+        return result
+
+    def row_neighbours(self, row: int, k: int) -> np.ndarray:
+        """Positions of the k nearest of one row over all points, ties by position."""
+        count = len(self.given)
+        step = self.PAIRS_PER_CHUNK
+        values = np.concatenate(
+            [
+                self.squared(np.array([row]), np.arange(start, min(start + step, count))[None])[0]
+                for start in range(0, count, step)
+            ]
+        )
+        return np.lexsort((np.arange(count), values))[:k]
 
 
 def paired_squared_distances(

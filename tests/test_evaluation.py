@@ -170,10 +170,10 @@ def test_distances_match_scipy_in_chunks(metric):
     np.testing.assert_allclose(np.concatenate([block for _, block in chunks]), distmat, atol=1e-6)
 
 
-def reference_re_ranking(q_g, q_q, g_g, *, k1, k2, lambda_value):
-    """The CVPR 2017 steps with Python sets and loops, on dense float32 matrices."""
+def reference_re_ranking(q_g, q_q, g_g, *, k1, k2, lambda_value, dtype=np.float32):
+    """The CVPR 2017 steps with Python sets and loops, on dense matrices of dtype."""
     query_num = len(q_q)
-    d = np.square(np.block([[q_q, q_g], [q_g.T, g_g]]).astype(np.float32))
+    d = np.square(np.block([[q_q, q_g], [q_g.T, g_g]]).astype(dtype))
     d = (d / d.max(axis=0)).T
     count = len(d)
     rank = np.argsort(d, axis=1, kind="stable")
@@ -181,7 +181,7 @@ def reference_re_ranking(q_g, q_q, g_g, *, k1, k2, lambda_value):
     def reciprocal(i, k):
         return [j for j in rank[i, : k + 1] if i in rank[j, : k + 1]]
 
-    V = np.zeros((count, count), dtype=np.float32)
+    V = np.zeros((count, count), dtype=dtype)
     for i in range(count):
         neighbours = reciprocal(i, k1)
         expanded = set(neighbours)
@@ -250,6 +250,56 @@ def test_re_ranking_from_features_equals_dense(metric):
     np.testing.assert_allclose(scalable, dense, atol=1e-5)
     reference = reference_re_ranking(q_g, q_q, g_g, k1=20, k2=6, lambda_value=0.3)
     np.testing.assert_allclose(scalable, reference, atol=1e-5)
+
+
+def twin_features(rng, count, dimension, cluster_num):
+    """Features in pairs a float32 distance cannot order: each twin has one coordinate moved
+    by one unit in the last place. In every row a twin pair straddles the cut of the k1 + 1 = 21
+    nearest (the row itself, its twin, then pairs), and of the round(k1 / 2) + 1 = 11 nearest."""
+    base = clustered_features(rng, count, dimension, cluster_num).astype(np.float32)
+    twins = base.copy()
+    coordinate = rng.integers(0, dimension, count)
+    rows = np.arange(count)
+    twins[rows, coordinate] = np.nextafter(base[rows, coordinate], np.float32(np.inf))
+    return np.stack([base, twins], axis=1).reshape(2 * count, dimension)
+
+
+def crowd_features(rng, dimension, crowd_num):
+    """A point with crowd_num neighbours at one distance but for a last-place nudge each: more
+    near-equal candidates than the float32 pass keeps, so the float64 search of whole rows is
+    needed; then clustered points around it."""
+    center = np.zeros(dimension, dtype=np.float32)
+    center[0] = 1
+    crowd = np.tile(center, (crowd_num, 1))
+    crowd[np.arange(crowd_num), 1 + np.arange(crowd_num)] = 0.5
+    nudged = rng.random(crowd_num) < 0.25
+    crowd[nudged, 0] = np.nextafter(np.float32(1), np.float32(2))
+    others = 0.3 * clustered_features(rng, 60, dimension, 6).astype(np.float32)
+    return np.concatenate([center[None], crowd, others])
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+@pytest.mark.parametrize("case", ["twins", "crowd"])
+def test_re_ranking_orders_near_ties_as_float64_does(metric, case):
+    """Neighbours are chosen as an exact float64 computation chooses them, whatever the float32
+    matrix product's rounding (which differs between BLAS kernel sets)."""
+    rng = np.random.default_rng(7)
+    if case == "twins":
+        features = twin_features(rng, 110, 64, 10)
+    else:
+        features = rng.permutation(crowd_features(rng, 128, 100))
+    query_features, gallery_features = features[:40], features[40:]
+    distances = {  # SciPy's cdist computes in float64
+        name: cdist(a.astype(np.float64), b.astype(np.float64), metric)
+        for name, (a, b) in dict(
+            q_g=(query_features, gallery_features),
+            q_q=(query_features, query_features),
+            g_g=(gallery_features, gallery_features),
+        ).items()
+    }
+    reference = reference_re_ranking(**distances, k1=20, k2=6, lambda_value=0.3, dtype=np.float64)
+    result = re_ranking_from_features(query_features, gallery_features, metric=metric)
+    np.testing.assert_allclose(result, reference, atol=1e-5, rtol=0)
 
 
 def test_re_ranking_improves_retrieval_on_clusters():
