@@ -1,194 +1,45 @@
 """The pretrained trunk: a tf2cv ResNet-family backbone as consecutive blocks, last stride 1.
 
     blocks = load_backbone("resnet50", use_pretrained_backbone=True)
-    # [TorchPreprocessing, stem, stage1, stage2, stage3, stage4]; 384x128 input -> 24x8x2048
 
-ImageNet weights are tf2cv's (imgclsmob): ResNet-50 top-1 77.9, above Keras' own 74.9.
+backbones.py: building the trunk (the names it knows, its preprocessing, the stride-1 last
+stage). imagenet_weights.py: tf2cv's ImageNet weights files, downloaded once and checked.
 """
 
-import legacy_keras  # noqa: I001  (Keras 2 must be selected before TensorFlow is imported)
-
-import hashlib
-import os
-import shutil
-import tempfile
-import zipfile
-
-import tensorflow as tf
-from tf2cv.model_provider import get_model
-from tf2cv.models import model_store
-from tf2cv.models.resnesta import ResNeStABlock, ResNeStABottleneck
-
-from atomic_files import atomic_output
-
-legacy_keras.require_keras2()
-
-BACKBONE_NAMES = (
-    "resnet18",
-    "resnet34",
-    "resnet50",
-    "resnet101",
-    "resnet152",
-    "ibn_resnet50",
-    "ibn_resnet101",
-    "resnesta50",
-    "resnesta101",
+from .backbones import (
+    BACKBONE_NAMES,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    OUTPUT_STRIDE,
+    RESNEST_BODIES,
+    TorchPreprocessing,
+    feature_map_height,
+    load_backbone,
+    set_strides_to_one,
 )
-OUTPUT_STRIDE = 16  # with the last stride set to 1: 384x128 input -> 24x8 feature map
-DOWNLOAD_TIMEOUT_SECONDS = 60
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-RESNEST_BODIES = (ResNeStABlock, ResNeStABottleneck)  # the residual paths of ResNeSt units
+from .errors import BackboneError
+from .imagenet_weights import (
+    DOWNLOAD_TIMEOUT_SECONDS,
+    cached_weights_file_path,
+    download_and_unzip,
+    sha1_of,
+    weights_file_name,
+)
 
-
-class BackboneError(Exception):
-    """The backbone cannot be built or its weights cannot be had; the message says what to do."""
-
-
-@tf.keras.utils.register_keras_serializable(package="flipreid")
-class TorchPreprocessing(tf.keras.layers.Layer):
-    """0..255 RGB (any dtype) -> ImageNet-normalised float32, as tf2cv's weights expect."""
-
-    def call(self, inputs):
-        images = tf.cast(inputs, tf.float32) / 255.0
-        return (images - tf.constant(IMAGENET_MEAN)) / tf.constant(IMAGENET_STD)
-
-
-def feature_map_height(image_height: int) -> int:
-    """Rows of the last feature map (any backbone here, last stride 1): each of the four
-    down-samplings halves the height, rounding up."""
-    return -(-image_height // OUTPUT_STRIDE)
-
-
-def load_backbone(
-    backbone_model_name: str,
-    *,
-    use_pretrained_backbone: bool = True,
-    pretrained_backbone_weights_file_path: str = "",
-    last_stride_one: bool = True,
-) -> list[tf.keras.layers.Layer]:
-    """[preprocessing, stem, stage1, ..., stageN] of a tf2cv backbone, without final pooling.
-
-    Args:
-        backbone_model_name: one of BACKBONE_NAMES.
-        use_pretrained_backbone: load ImageNet weights (from pretrained_backbone_weights_file_path
-            if given, else from tf2cv's cache ~/.tensorflow/models, downloading if needed).
-        last_stride_one: the last stage keeps the resolution (24x8 for a 384x128 input).
-    """
-    if backbone_model_name not in BACKBONE_NAMES:
-        raise BackboneError(
-            f"Unknown backbone_model_name {backbone_model_name!r}; expected one of "
-            f"{', '.join(BACKBONE_NAMES)}."
-        )
-    network = get_model(backbone_model_name, pretrained=False, data_format="channels_last")
-    network.build((None, 224, 224, 3))  # tf2cv's weights need its 224x224 head to load
-    if use_pretrained_backbone:
-        weights_file_path = pretrained_backbone_weights_file_path or cached_weights_file_path(
-            backbone_model_name
-        )
-        try:
-            network.load_weights(weights_file_path)
-        except Exception as error:  # h5py and Keras raise many kinds on a bad file
-            raise BackboneError(
-                f"Cannot load ImageNet weights for {backbone_model_name} from "
-                f"{weights_file_path!r}: {error}. Expected tf2cv's file "
-                f"{weights_file_name(backbone_model_name)}; remove a broken copy and retry, "
-                "or pass --nouse_pretrained_backbone to train from scratch."
-            ) from error
-    blocks = [TorchPreprocessing(name="preprocessing"), *network.features.children[:-1]]
-    if last_stride_one:
-        set_strides_to_one(blocks[-1])
-    return blocks
-
-
-def set_strides_to_one(stage: tf.keras.layers.Layer) -> int:
-    """Make a tf2cv stage built with stride 2 compute what it computes when built with stride 1,
-    as the 2021 release builds its last stage (its applications/*.py give the last stage's first
-    unit stride 1). Before the stage is next called:
-
-    - every convolution and pooling of stride 2 gets stride 1 (Keras 2 layers read `strides` and
-      `pool_size` when called; tf2cv's wrappers keep copies for their padding arithmetic, so
-      both are changed);
-    - a pooling whose window equals its stride (ResNeSt's identity branch, built as
-      AvgPool2d(pool_size=strides)) becomes 1x1;
-    - a ResNeSt body that down-samples by a 3x3 average pool does not pool at all: tf2cv builds
-      that pool only when strides > 1 (`resize`), so at stride 1 the 2021 network has none,
-      whereas the pool left in place at stride 1 would blur the feature map.
-
-    Returns the number of changed modules.
-    """
-    changed = 0
-    for module in [stage, *stage.submodules]:
-        if isinstance(module, RESNEST_BODIES) and module.resize:
-            module.resize = False  # what tf2cv derives from strides=1: no pool in the body
-            changed += 1
-        strides = getattr(module, "strides", None)
-        if strides not in (2, (2, 2), [2, 2]):
-            continue
-        if getattr(module, "pool_size", None) in (2, (2, 2), [2, 2]):
-            module.pool_size = (1, 1)
-            for inner in module.submodules:  # tf2cv's AvgPool2d pools in an inner layer
-                if hasattr(inner, "pool_size"):
-                    inner.pool_size = (1, 1)
-        module.strides = (1, 1)
-        changed += 1
-    return changed
-
-
-def weights_file_name(backbone_model_name: str) -> str:
-    error, sha1_hash, _ = model_store.get_model_name_suffix_data(backbone_model_name)
-    return f"{backbone_model_name}-{error}-{sha1_hash[:8]}.tf2.h5"
-
-
-def cached_weights_file_path(backbone_model_name: str) -> str:
-    """tf2cv's cached ImageNet weights, downloaded (with a timeout and SHA-1 check) if absent."""
-    error, sha1_hash, release_tag = model_store.get_model_name_suffix_data(backbone_model_name)
-    file_name = weights_file_name(backbone_model_name)
-    cache_folder_path = os.path.expanduser(os.path.join("~", ".tensorflow", "models"))
-    file_path = os.path.join(cache_folder_path, file_name)
-    if os.path.isfile(file_path) and sha1_of(file_path) == sha1_hash:
-        return file_path
-    url = f"{model_store.imgclsmob_repo_url}/releases/download/{release_tag}/{file_name}.zip"
-    try:
-        download_and_unzip(url, cache_folder_path, file_name)
-    except Exception as download_error:
-        raise BackboneError(
-            f"Cannot get the ImageNet weights of {backbone_model_name}: downloading {url} failed "
-            f"({download_error}).\nEither put the file {file_name} (unzipped from {file_name}.zip, "
-            f"SHA-1 {sha1_hash}) into {cache_folder_path}, or pass its location with "
-            "--pretrained_backbone_weights_file_path, or train from scratch with "
-            "--nouse_pretrained_backbone."
-        ) from download_error
-    if sha1_of(file_path) != sha1_hash:
-        raise BackboneError(
-            f"{file_path} does not have the expected SHA-1 {sha1_hash}; the download is damaged. "
-            "Delete it and retry, or pass --nouse_pretrained_backbone."
-        )
-    return file_path
-
-
-def download_and_unzip(url: str, folder_path: str, file_name: str) -> None:
-    """Download a zip archive and write its member `file_name` into folder_path, atomically."""
-    import requests
-
-    with tempfile.TemporaryFile() as zip_file:
-        with requests.get(url, stream=True, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response:
-            response.raise_for_status()
-            for chunk in response.iter_content(chunk_size=2**20):
-                zip_file.write(chunk)
-        zip_file.seek(0)
-        with (
-            zipfile.ZipFile(zip_file) as archive,
-            archive.open(file_name) as member,
-            atomic_output(os.path.join(folder_path, file_name)) as temporary_path,
-            open(temporary_path, "wb") as output_file,
-        ):
-            shutil.copyfileobj(member, output_file)
-
-
-def sha1_of(file_path: str) -> str:
-    digest = hashlib.sha1()
-    with open(file_path, "rb") as file:
-        for chunk in iter(lambda: file.read(2**20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+__all__ = [
+    "BACKBONE_NAMES",
+    "BackboneError",
+    "cached_weights_file_path",
+    "download_and_unzip",
+    "DOWNLOAD_TIMEOUT_SECONDS",
+    "feature_map_height",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "load_backbone",
+    "OUTPUT_STRIDE",
+    "RESNEST_BODIES",
+    "set_strides_to_one",
+    "sha1_of",
+    "TorchPreprocessing",
+    "weights_file_name",
+]

@@ -61,3 +61,24 @@ def test_packages_read_no_flags():
                     if imported or (isinstance(node, ast.Name) and node.id == "FLAGS"):
                         readers.append(os.path.join(package, file_name))
     assert readers == []
+
+
+def test_package_faces_only_hand_names_on():
+    """A package's __init__.py says what the package is for and re-exports names; its code
+    lives in modules named after what they do."""
+    offenders = []
+    for file_path in python_files():
+        if os.path.basename(file_path) != "__init__.py":
+            continue
+        tree = parse(file_path)
+        where = os.path.relpath(file_path, REPOSITORY)
+        if ast.get_docstring(tree) is None:
+            offenders.append(f"{where}: no docstring saying what the package is for")
+        for node in tree.body[1:]:
+            names_on = isinstance(node, ast.Import | ast.ImportFrom) or (
+                isinstance(node, ast.Assign)
+                and [getattr(target, "id", None) for target in node.targets] == ["__all__"]
+            )
+            if not names_on:
+                offenders.append(f"{where}:{node.lineno} {ast.unparse(node).splitlines()[0][:70]}")
+    assert offenders == []
