@@ -2,6 +2,7 @@
 
 import ast
 import os
+import re
 
 from conftest import REPOSITORY
 
@@ -82,3 +83,32 @@ def test_package_faces_only_hand_names_on():
             if not names_on:
                 offenders.append(f"{where}:{node.lineno} {ast.unparse(node).splitlines()[0][:70]}")
     assert offenders == []
+
+
+def test_the_code_map_names_files_and_names_that_exist():
+    """docs/code_map.md writes `file.py::name` (or `file.py`, `folder/`); each must exist, the
+    name as a top-level definition of the file or a method of one of its classes."""
+    with open(os.path.join(REPOSITORY, "docs", "code_map.md")) as map_file:
+        references = re.findall(r"`([\w/]+(?:\.py)?/?)(?:::([\w.]+))?`", map_file.read())
+    assert len(references) > 40
+    missing = []
+    for path, name in references:
+        full_path = os.path.join(REPOSITORY, path)
+        if not os.path.exists(full_path):
+            missing.append(path)
+            continue
+        if not name:
+            continue
+        definitions = {}
+        for node in parse(full_path).body:
+            if isinstance(node, ast.FunctionDef | ast.ClassDef):
+                definitions[node.name] = node
+        owner, _, member = name.partition(".")
+        node = definitions.get(owner)
+        found = node is not None and (
+            not member
+            or any(getattr(child, "name", None) == member for child in getattr(node, "body", []))
+        )
+        if not found:
+            missing.append(f"{path}::{name}")
+    assert missing == []
