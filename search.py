@@ -10,9 +10,10 @@ ranked_lists.csv (each query's top k with distances, and whether they match wher
 known: a CSV's identity_ID column, or Market1501 file names like 0002_c1s1_000451_03.jpg), one
 picture per query under ranked_lists/, and index.html that shows them all. The gallery's features
 are cached there and reused while the model and the gallery files are unchanged.
-"""
 
-import legacy_keras  # noqa: F401, I001  (Keras 2 must be selected before TensorFlow is imported)
+TensorFlow is imported only once the flags are parsed (applications, inside the functions that
+build and run the model), so --help and a misspelt flag answer at once.
+"""
 
 import contextlib
 import hashlib
@@ -28,13 +29,13 @@ import numpy as np
 import pandas as pd
 from absl import app, flags, logging
 
-import applications
+import command_line
 import evaluation
-import image_augmentation
 import visualization
-from applications import ModelSettings, WeightsFileError
 from atomic_files import WriteError, atomic_folder, write_atomically
 from datasets.common import IMAGE_EXTENSIONS
+from datasets.image_files import find_readable_images
+from settings import ModelSettings
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string(
@@ -86,6 +87,8 @@ def main(argv):
     del argv
     if not FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)
+    from applications import WeightsFileError  # TensorFlow is imported here
+
     try:
         search()
     except (SearchError, WeightsFileError, WriteError) as error:
@@ -93,6 +96,8 @@ def main(argv):
 
 
 def search() -> None:
+    import applications
+
     for name in ("model_file_path", "query_path", "gallery_path"):
         if not FLAGS[name].value:
             raise SearchError(f"--{name} is needed; see python3 search.py --help.")
@@ -153,6 +158,8 @@ def describe_model(model_file_path: str) -> tuple[ModelSettings, int]:
     """(settings, class_num) of a weights file, from what the file says of itself: the .json
     beside an inference model, the run's flags.txt beside a training model, or the structure of
     a 2021 release checkpoint (applications.describe_model_file)."""
+    import applications
+
     if not os.path.isfile(model_file_path):
         raise SearchError(f"--model_file_path {model_file_path!r} does not exist.")
     kind = applications.weights_file_kind(model_file_path)
@@ -212,8 +219,9 @@ def read_images(path: str, *, role: str) -> Images:
 
 
 def readable_only(images: Images, *, role: str) -> Images:
-    """The images TensorFlow can decode; the others are left out with one warning."""
-    readable = image_augmentation.find_readable_images(images.paths, workers=FLAGS.workers)
+    """The images OpenCV can decode, as training reads them; the others are left out with one
+    warning."""
+    readable = find_readable_images(images.paths, workers=FLAGS.workers)
     if readable.all():
         return images
     left_out = [path for path, ok in zip(images.paths, readable, strict=True) if not ok]
@@ -419,4 +427,4 @@ def search_accuracy(queries: Images, gallery: Images, distances: np.ndarray) -> 
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=command_line.parse_flags)

@@ -3,55 +3,38 @@
     python3 -u solution.py --dataset_name Market1501 --use_horizontal_flipping_inside_model ...
 
 Flags keep the names and defaults of the 2021 release, so its commands work unchanged. Each
-group of flags becomes one settings object of the package it concerns (field names = flag
-names, defaults = the settings' defaults); docs/method.md describes what they control.
+group of flags becomes one settings object (settings/, field names = flag names, defaults = the
+settings' defaults); docs/method.md describes what they control. The flags are parsed and the
+settings checked before TensorFlow is imported, so --help and a misspelt flag or value answer at
+once; training/run.py does the run.
 """
 
-import legacy_keras  # noqa: F401, I001  (Keras 2 must be selected before TensorFlow is imported)
-
 import dataclasses
-import functools
-import json
 import os
 import shlex
-import shutil
 import sys
-import tempfile
-import time
-from dataclasses import dataclass
 
-import tensorflow as tf
 from absl import app, flags, logging
 
-import applications
-import callbacks
-import datasets
-import image_augmentation
-import training
-from applications import ModelSettings, WeightsFileError
-from callbacks import EvaluationSettings, LearningRateSettings
-from datasets import DatasetError, DatasetSettings, SyntheticSettings
-from datasets.sampling import SamplingSettings, TooFewIdentitiesError, check_enough_identities
-from image_augmentation import AugmentationSettings
-from load_backbones import BACKBONE_NAMES, BackboneError
-from regularizers import RegularizationSettings
-from settings_checks import SettingsError
-from atomic_files import WriteError, format_bytes, write_atomically
-from callbacks import (
-    ResumePoint,
-    RunInterrupted,
-    RunState,
-    TrainingDivergedError,
-)
-from training import TrainingSettings
-from callbacks.results import TestingSetName, result_rows, write_results
-from training.devices import MIXED_PRECISION_MODES, DeviceSettings
-from training.run_log import RunLog
-from training.output_folder import (
-    FINISHED_FILE_NAME,
-    OutputFolderError,
-    OutputFolderLock,
-    prepare_output_folder,
+import command_line
+from settings import (
+    BACKBONE_NAMES,
+    LEARNING_RATE_MODES,
+    MIXED_PRECISION_MODES,
+    POOLING_MODES,
+    AugmentationSettings,
+    DatasetSettings,
+    DeviceSettings,
+    EvaluationSettings,
+    LearningRateSettings,
+    ModelSettings,
+    RegularizationSettings,
+    RunSettings,
+    SamplingSettings,
+    Settings,
+    SettingsError,
+    SyntheticSettings,
+    TrainingSettings,
 )
 
 FLAGS = flags.FLAGS
@@ -65,6 +48,7 @@ LEARNING_RATE = LearningRateSettings()
 TRAINING = TrainingSettings()
 DEVICES = DeviceSettings()
 AUGMENTATION = AugmentationSettings()
+RUN = RunSettings()
 
 # Dataset
 flags.DEFINE_string(
@@ -112,13 +96,13 @@ flags.DEFINE_enum(
 )
 flags.DEFINE_bool(
     "use_pretrained_backbone",
-    True,
+    RUN.use_pretrained_backbone,
     "Start from ImageNet weights (downloaded by tf2cv); --nouse_pretrained_backbone "
     "trains from scratch.",
 )
 flags.DEFINE_string(
     "pretrained_backbone_weights_file_path",
-    "",
+    RUN.pretrained_backbone_weights_file_path,
     "A local tf2cv ImageNet weights file (.tf2.h5), for machines without network.",
 )
 flags.DEFINE_integer(
@@ -147,9 +131,7 @@ flags.DEFINE_float(
     REGULARIZATION.beta_regularization_factor,
     "L2 factor on BatchNormalization beta.",
 )
-flags.DEFINE_enum(
-    "pooling_mode", MODEL.pooling_mode, applications.POOLING_MODES, "Pooling of each embedding."
-)
+flags.DEFINE_enum("pooling_mode", MODEL.pooling_mode, POOLING_MODES, "Pooling of each embedding.")
 flags.DEFINE_float("min_value", MODEL.min_value, "Lower clip of the pooled embeddings.")
 flags.DEFINE_float("max_value", MODEL.max_value, "Upper clip of the pooled embeddings.")
 # Evaluation
@@ -181,7 +163,9 @@ flags.DEFINE_bool(
     EVALUATION.use_re_ranking,
     "k-reciprocal re-ranking (Zhong et al., CVPR 2017).",
 )
-flags.DEFINE_bool("evaluation_only", False, "Only evaluate pretrained_model_file_path.")
+flags.DEFINE_bool(
+    "evaluation_only", RUN.evaluation_only, "Only evaluate pretrained_model_file_path."
+)
 flags.DEFINE_integer(
     "ranked_list_num",
     EVALUATION.ranked_list_num,
@@ -203,7 +187,7 @@ flags.DEFINE_integer(
 flags.DEFINE_enum(
     "learning_rate_mode",
     LEARNING_RATE.learning_rate_mode,
-    callbacks.LEARNING_RATE_MODES,
+    LEARNING_RATE_MODES,
     "Learning-rate schedule of each phase (docs/method.md, with worked values).",
 )
 flags.DEFINE_float(
@@ -242,7 +226,7 @@ flags.DEFINE_integer(
     TRAINING.checkpoints_kept_after_training,
     "Checkpoints left when a run has finished: 1 (the last), 0 or 2 (README: their sizes).",
 )
-flags.DEFINE_integer("workers", 5, "Parallel image decoding and augmentation calls.")
+flags.DEFINE_integer("workers", RUN.workers, "Parallel image decoding and augmentation calls.")
 flags.DEFINE_float(
     "patch_replacement_probability",
     AUGMENTATION.patch_replacement_probability,
@@ -263,16 +247,18 @@ flags.DEFINE_bool(
 )
 flags.DEFINE_string(
     "pretrained_model_file_path",
-    "",
+    RUN.pretrained_model_file_path,
     "Weights to start from or evaluate: training_model.h5 or inference_model.h5 (the kind is "
     "read from the file).",
 )
 flags.DEFINE_string(
-    "output_folder_path", "./output", "Results go to output_folder_path/{dataset}_{backbone}."
+    "output_folder_path",
+    RUN.output_folder_path,
+    "Results go to output_folder_path/{dataset}_{backbone}.",
 )
 flags.DEFINE_bool(
     "overwrite_output_folder",
-    False,
+    RUN.overwrite_output_folder,
     "Write into an output folder that already holds results (files of the same names are "
     "replaced; nothing else is deleted).",
 )
@@ -306,27 +292,7 @@ flags.DEFINE_bool(
 )
 
 
-class UsageError(Exception):
-    """A flag combination or a file that cannot work; the message says what to change."""
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Every settings object of a run, built from the flags in one place."""
-
-    dataset: DatasetSettings
-    synthetic: SyntheticSettings
-    model: ModelSettings
-    regularization: RegularizationSettings
-    evaluation: EvaluationSettings
-    sampling: SamplingSettings
-    augmentation: AugmentationSettings
-    learning_rate: LearningRateSettings
-    training: TrainingSettings | None  # None in evaluation-only mode
-    devices: DeviceSettings
-
-
-def settings_from_flags():
+def settings_from_flags() -> Settings:
     """Settings of each concern, validated as they are built (SettingsError names the flag)."""
 
     def from_flags(settings_class):
@@ -345,6 +311,7 @@ def settings_from_flags():
         learning_rate=from_flags(LearningRateSettings),
         training=None if FLAGS.evaluation_only else from_flags(TrainingSettings),
         devices=from_flags(DeviceSettings),
+        run=from_flags(RunSettings),
     )
     if settings.training is not None:
         settings.learning_rate.check_epoch_num(settings.training.epoch_num)
@@ -362,34 +329,38 @@ def this_program_flags() -> str:
 
 def main(argv):
     del argv
-    run_log = RunLog.start()  # everything printed goes to the run folder's log.txt too
     if not FLAGS["verbosity"].present:  # TensorFlow's own info lines (saver timings) are noise
         logging.set_verbosity(logging.WARNING)
+    try:
+        settings_from_flags()  # a value that cannot work stops here, before TensorFlow loads
+    except SettingsError as error:
+        stop(error)
+    from training import run as one_run  # TensorFlow is imported here
+
+    run_log = one_run.RunLog.start()  # everything printed goes to the run folder's log.txt too
     try:
         taken = adopt_architecture_of_weights_file()
         print(this_program_flags(), flush=True)
         if taken:
             print(taken, flush=True)
-        run(settings_from_flags(), run_log=run_log)
-    except RunInterrupted as interruption:
+        one_run.run(
+            settings_from_flags(),
+            run_log=run_log,
+            flags_text=this_program_flags(),
+            command=shlex.join(["python3", "-u", *sys.argv]),
+        )
+    except one_run.RunInterrupted as interruption:
         print(f"\n{interruption}", flush=True)
         sys.exit(128 + interruption.signal_number)  # the shell's convention: 143, 130
-    except (
-        DatasetError,
-        BackboneError,
-        TooFewIdentitiesError,
-        SettingsError,
-        OutputFolderError,
-        TrainingDivergedError,
-        WeightsFileError,
-        UsageError,
-        WriteError,
-        training.DatasetChangedError,
-    ) as error:
-        print(f"\nError: {error}", file=sys.stderr, flush=True)
-        sys.exit(1)
+    except one_run.RUN_ERRORS as error:
+        stop(error)
     finally:
         run_log.stop()
+
+
+def stop(error: Exception) -> None:
+    print(f"\nError: {error}", file=sys.stderr, flush=True)
+    sys.exit(1)
 
 
 def adopt_architecture_of_weights_file() -> str:
@@ -401,6 +372,8 @@ def adopt_architecture_of_weights_file() -> str:
     --use_horizontal_flipping_inside_model is taken when not given, but may differ: it changes
     how the model trains, not its weights.
     """
+    import applications
+
     file_path = FLAGS.pretrained_model_file_path
     if not file_path or not os.path.isfile(file_path):
         return ""
@@ -416,7 +389,7 @@ def adopt_architecture_of_weights_file() -> str:
         elif name != "use_horizontal_flipping_inside_model":
             conflicts.append(f"--{name}: {value} in the file, {flag.value} in the command")
     if conflicts:
-        raise UsageError(
+        raise SettingsError(
             f"The weights file {file_path} was built for other values than this command gives "
             f"(from {description.source}):\n  " + "\n  ".join(conflicts) + "\nLeave these "
             "flags out (the file's values are then used), or give the values the file was built "
@@ -427,276 +400,5 @@ def adopt_architecture_of_weights_file() -> str:
     return f"Taken from {description.source}: {', '.join(taken)}"
 
 
-def run(settings: Settings, *, run_log: RunLog) -> None:
-    if FLAGS.evaluation_only and not os.path.isfile(FLAGS.pretrained_model_file_path):
-        raise UsageError(
-            "--evaluation_only needs --pretrained_model_file_path pointing at the .h5 weights "
-            "written by training (training_model.h5 or inference_model.h5) or a 2021 release "
-            f"checkpoint; got {FLAGS.pretrained_model_file_path!r}."
-        )
-    strategy = training.configure_devices(settings.devices)  # before anything touches devices
-    print(training.describe_devices(strategy), flush=True)
-    if settings.training is not None:
-        training.check_batch_split(settings.sampling, strategy.num_replicas_in_sync)
-    output_folder_path = output_folder_of(settings)
-    chief = training.is_chief(strategy)
-    command = shlex.join(["python3", "-u", *sys.argv])
-    # One writer per folder, before anything in it changes; released when the process ends.
-    lock = OutputFolderLock.acquire(output_folder_path, command=command) if chief else None
-    worker_folder_path = None if chief else tempfile.mkdtemp(prefix="flipreid-worker-")
-    run_state = None
-    if settings.training is not None:
-        run_state = RunState(
-            worker_folder_path or output_folder_path, resume_folder_path=output_folder_path
-        )
-    try:
-        resume_point = prepare_output_folder(
-            output_folder_path,
-            flags_text=this_program_flags(),
-            overwrite=FLAGS.overwrite_output_folder,
-            training_epoch_num=None
-            if settings.training is None
-            else settings.training.phases.epoch_num,
-            steps_per_epoch=FLAGS.steps_per_epoch,
-            run_state=run_state,
-            writable=chief,
-        )
-        run_log.write_into(worker_folder_path or output_folder_path)  # the folder is ours now
-        if not chief:
-            # The other workers of a cluster compute the same, write into a folder of their own
-            # that is deleted at the end, and continue from the chief's checkpoints.
-            print(f"Not the chief: this worker's files go to {worker_folder_path}, then deleted.")
-        train_or_evaluate(
-            settings,
-            strategy=strategy,
-            output_folder_path=worker_folder_path or output_folder_path,
-            run_state=run_state,
-            resume_point=resume_point,
-        )
-    finally:
-        if worker_folder_path is not None:
-            shutil.rmtree(worker_folder_path, ignore_errors=True)
-        if lock is not None:
-            lock.release()
-
-
-@dataclass(frozen=True)
-class TestingSet:
-    """One dataset to evaluate on: its query and gallery images, its label and log prefix."""
-
-    label: str
-    log_prefix: str  # "test" for the dataset the best model is chosen by
-    query_df: object
-    gallery_df: object
-
-
-def train_or_evaluate(
-    settings: Settings,
-    *,
-    strategy: tf.distribute.Strategy,
-    output_folder_path: str,
-    run_state: RunState | None,
-    resume_point: ResumePoint | None,
-) -> None:
-    tf.keras.utils.set_random_seed(FLAGS.seed)
-    train_df = None
-    evaluating_elsewhere = FLAGS.evaluation_only and settings.dataset.testing_dataset_names
-    if not evaluating_elsewhere:  # the training dataset (in evaluation-only mode, its test set)
-        train_df, query_df, gallery_df, encoders = load_dataset(
-            settings, name=settings.dataset.dataset_name, root=settings.dataset.root_folder_path
-        )
-    testing_sets = load_testing_sets(
-        settings,
-        training_test_set=None if evaluating_elsewhere else (query_df, gallery_df),
-    )
-    if FLAGS.evaluation_only:  # the heads are those of the file
-        class_num = applications.describe_model_file(FLAGS.pretrained_model_file_path).class_num
-        class_num = class_num or 1  # an inference model has no heads
-    else:
-        class_num = len(encoders["identity_ID"].classes_)
-    dataset_fingerprint = None
-    if not FLAGS.evaluation_only:  # too few identities for a P x K batch: stop before building
-        check_enough_identities(train_df["identity_ID"].to_numpy(), settings.sampling)
-        test_splits = {}
-        for testing_set in testing_sets:
-            test_splits[f"{testing_set.label} query"] = testing_set.query_df
-            test_splits[f"{testing_set.label} gallery"] = testing_set.gallery_df
-        dataset_fingerprint = datasets.dataset_fingerprint({"train": train_df, **test_splits})
-        training.check_same_dataset(resume_point, dataset_fingerprint)
-    with strategy.scope():
-        training_model, inference_model = applications.init_model(
-            settings.model,
-            class_num=class_num,
-            # Weights to load replace ImageNet's: no need to download them.
-            use_pretrained_backbone=FLAGS.use_pretrained_backbone
-            and not FLAGS.pretrained_model_file_path,
-            pretrained_backbone_weights_file_path=FLAGS.pretrained_backbone_weights_file_path,
-            regularization=settings.regularization,
-        )
-        if FLAGS.pretrained_model_file_path:
-            kind, heads_skipped = applications.load_weights_file(
-                training_model, inference_model, FLAGS.pretrained_model_file_path
-            )
-            print(f"Loaded the {kind} model weights of {FLAGS.pretrained_model_file_path}")
-            if heads_skipped:
-                print(
-                    "Its classifier heads were left out: they are for another number of "
-                    f"identities than this run's {class_num}, and play no part in evaluation."
-                )
-    evaluators = [
-        callbacks.Evaluator(
-            inference_model,
-            query_df=testing_set.query_df,
-            gallery_df=testing_set.gallery_df,
-            settings=settings.evaluation,
-            output_folder_path=output_folder_path,
-            phases=None if settings.training is None else settings.training.phases,
-            workers=FLAGS.workers,
-            dataset_label=testing_set.label,
-            log_prefix=testing_set.log_prefix,
-        )
-        for testing_set in testing_sets
-    ]
-    testing_set_names = [TestingSetName(t.label, t.log_prefix) for t in testing_sets]
-    if FLAGS.evaluation_only:
-        evaluate_only(
-            evaluators, testing_set_names=testing_set_names, output_folder_path=output_folder_path
-        )
-        return
-    weights_file_path = training.train(
-        training_model,
-        strategy=strategy,
-        datasets_from_step=functools.partial(
-            image_augmentation.build_training_dataset,
-            image_file_paths=train_df["image_file_path"],
-            identity_labels=encoders["identity_ID"].transform(train_df["identity_ID"]),
-            class_num=class_num,
-            output_names=training_model.output_names,
-            sampling=settings.sampling,
-            image_size=(settings.model.image_height, settings.model.image_width),
-            augmentation=settings.augmentation,
-            workers=FLAGS.workers,
-            seed=FLAGS.seed,
-        ),
-        settings=settings.training,
-        learning_rate=settings.learning_rate,
-        evaluation=settings.evaluation,
-        evaluators=evaluators,
-        testing_set_names=testing_set_names,
-        output_folder_path=output_folder_path,
-        run_state=run_state,
-        resume_point=resume_point,
-        dataset_fingerprint=dataset_fingerprint,
-        images_per_step=settings.sampling.batch_size,
-        resume_command=shlex.join(["python3", "-u", *sys.argv]),
-        jit_compile=settings.devices.jit_compile,
-    )
-    inference_model_path = os.path.join(output_folder_path, "inference_model.h5")
-    applications.save_inference_model(
-        inference_model, inference_model_path, settings=settings.model, class_num=class_num
-    )
-    # Written last: a run is finished once this file exists (a rerun completes the rest).
-    write_atomically(
-        os.path.join(output_folder_path, FINISHED_FILE_NAME),
-        json.dumps({"finished": time.strftime("%Y-%m-%d %H:%M:%S %Z")}) + "\n",
-    )
-    kept, removed_bytes = run_state.prune(settings.training.checkpoints_kept_after_training)
-    print(
-        f"\nDone. Weights: {weights_file_path}; standalone inference model: "
-        f"{inference_model_path}; history, results and plots in {output_folder_path}. "
-        f"Checkpoints: {len(kept)} kept"
-        + (f", {format_bytes(removed_bytes)} removed" if removed_bytes else "")
-        + " (--checkpoints_kept_after_training)."
-    )
-
-
-def evaluate_only(evaluators, *, testing_set_names, output_folder_path: str) -> None:
-    """Evaluate once on each test dataset, print each mAP, and keep the numbers in the output
-    folder (results.csv, results.json); nothing is written beside the weights file."""
-    if not evaluators:
-        raise UsageError("--evaluation_only needs a test set: set --testing_size above 0.")
-    logs = {}
-    for evaluator in evaluators:
-        logs.update(
-            evaluator.evaluate("of the weights file", final=True, file_tag="evaluation only")
-        )
-    rows = result_rows([{"phase": "evaluation only", **logs}], testing_sets=testing_set_names)
-    write_results(output_folder_path, rows, watched=evaluators[0].monitor)
-    print()
-    for row in rows:
-        re_ranked = ", re-ranked" if row["distances"] == "re-ranked" else ""
-        print(
-            f"Test mAP on {row['dataset']}{re_ranked}: {100 * row['mAP_fraction']:.2f}% "
-            f"(rank-1 {100 * row['rank1_fraction']:.2f}%)"
-        )
-    print(f"Results: {os.path.join(output_folder_path, 'results.csv')}", flush=True)
-
-
-def load_dataset(settings: Settings, *, name: str, root: str):
-    """(train_df, query_df, gallery_df, encoders) of one dataset: unreadable images left out,
-    the test set reduced to --testing_size; prints the statistics."""
-    train_df, query_df, gallery_df, encoders = datasets.load_accumulated_info_of_dataset(
-        root, name, synthetic=settings.synthetic
-    )
-    train_df, query_df, gallery_df = (
-        drop_unreadable_images(frame, split_name)
-        for frame, split_name in ((train_df, "train"), (query_df, "query"), (gallery_df, "gallery"))
-    )
-    query_df, gallery_df = datasets.select_testing_subset(
-        query_df, gallery_df, settings.dataset.testing_size, seed=0
-    )
-    statistics = datasets.describe_dataset(train_df, query_df, gallery_df)
-    print(f"{datasets.dataset_label(name)}:\n{statistics}", flush=True)
-    return train_df, query_df, gallery_df, encoders
-
-
-def load_testing_sets(settings: Settings, *, training_test_set) -> list[TestingSet]:
-    """The test datasets (--testing_dataset_names, or the training dataset's test set when it
-    is given as training_test_set), the watched one first; none with --testing_size 0."""
-    if settings.dataset.testing_size == 0:
-        return []
-    watched = settings.dataset.watched_source
-    testing_sets = []
-    for source in settings.dataset.testing_sources:
-        if training_test_set is not None and source.is_training_dataset(settings.dataset):
-            query_df, gallery_df = training_test_set
-        else:
-            _, query_df, gallery_df, _ = load_dataset(
-                settings, name=source.dataset_name, root=source.root_folder_path
-            )
-        caution = datasets.camera_caution(source.label, query_df, gallery_df)
-        if caution:
-            print(caution, flush=True)
-        if not (len(query_df) and len(gallery_df)):
-            continue
-        prefix = "test" if source == watched else f"test_{source.label}"
-        testing_sets.append(TestingSet(source.label, prefix, query_df, gallery_df))
-    return sorted(testing_sets, key=lambda testing_set: testing_set.log_prefix != "test")
-
-
-def output_folder_of(settings: Settings) -> str:
-    """output_folder_path/{dataset}_{backbone}."""
-    return os.path.abspath(
-        os.path.join(
-            os.path.expanduser(FLAGS.output_folder_path),
-            f"{settings.dataset.label}_{settings.model.backbone_model_name}",
-        )
-    )
-
-
-def drop_unreadable_images(frame, split_name: str):
-    readable = image_augmentation.find_readable_images(
-        frame["image_file_path"], workers=FLAGS.workers
-    )
-    if not readable.all():
-        unreadable_paths = frame["image_file_path"][~readable].tolist()
-        print(
-            f"Warning: {len(unreadable_paths)} {split_name} images cannot be read and are left "
-            f"out: {', '.join(unreadable_paths[:5])}{' ...' if len(unreadable_paths) > 5 else ''}",
-            flush=True,
-        )
-    return frame[readable].reset_index(drop=True)
-
-
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=command_line.parse_flags)

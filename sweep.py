@@ -21,6 +21,7 @@ import sys
 
 from absl import app, flags
 
+import command_line
 import solution  # defines solution.py's flags, which a sweep passes on to its runs
 import sweeps
 
@@ -129,4 +130,4 @@ def report(summaries: list, sweep_folder_path: str) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=command_line.parse_flags)

@@ -11,7 +11,10 @@ weights_files.py, descriptions.py and release_2021.py: what a weights file holds
 description beside it, the 2021 release's checkpoints. features.py: embeddings of images.
 """
 
+import legacy_keras  # noqa: F401, I001  (Keras 2 must be selected before TensorFlow is imported)
+
 from load_backbones import BackboneError
+from settings import POOLING_MODES, ModelSettings
 
 from .descriptions import ARCHITECTURE_FIELDS, ModelDescription, describe_weights_file
 from .features import FeatureExtractor
@@ -38,7 +41,6 @@ from .model_files import (
     save_inference_model,
     save_weights_atomically,
 )
-from .settings import POOLING_MODES, ModelSettings
 from .weights_files import (
     INFERENCE,
     RELEASE_2021,

@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from load_backbones import load_backbone
 from metric_learning import global_batch_hard_triplet_loss
-from regularizers import RegularizationSettings
+from settings import RegularizationSettings
 
 from .layers import (
     BackboneBlock,
@@ -30,7 +30,7 @@ from .layers import (
     HorizontalStripes,
     all_blocks_trainable,
 )
-from .settings import POOLING_MODES, ModelSettings
+from settings import POOLING_MODES, ModelSettings
 from .training_model import TrainingModel
 
 legacy_keras.require_keras2()

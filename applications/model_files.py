@@ -15,7 +15,7 @@ from .descriptions import ModelDescription, describe_weights_file, field_types_o
 from .layers import all_blocks_trainable
 from .model import init_model
 from .release_2021 import load_release_2021_weights
-from .settings import ModelSettings
+from settings import ModelSettings
 from .weights_files import RELEASE_2021, TRAINING, WeightsFileError, class_num_of, weights_file_kind
 
 

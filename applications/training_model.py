@@ -17,7 +17,8 @@ import legacy_keras  # noqa: F401, I001  (Keras 2 must be selected before Tensor
 
 import tensorflow as tf
 
-from regularizers import L2Penalty, RegularizationSettings
+from regularizers import L2Penalty
+from settings import RegularizationSettings
 
 
 class TrainingModel(tf.keras.Model):

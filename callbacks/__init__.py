@@ -4,9 +4,11 @@ TensorBoard) and within them (progress, divergence)."""
 import legacy_keras  # noqa: F401, I001  (Keras 2 must be selected before TensorFlow is imported)
 
 from .checkpoint import BestModelCheckpoint
-from .evaluator import EvaluationSettings, Evaluator
-from .learning_rate import LEARNING_RATE_MODES, LearningRateSettings, LearningRateSetter
-from .phases import Phase, TrainingPhases
+from .evaluator import Evaluator
+from settings import EvaluationSettings
+from .learning_rate import LearningRateSetter
+from settings import LEARNING_RATE_MODES, LearningRateSettings
+from settings import Phase, TrainingPhases
 from .progress import EpochPrinter, EpochTimer, GeMPowerLogger, HistoryLogger, HistoryWriter
 from .run_state import (
     CheckpointError,

@@ -3,7 +3,6 @@
 import io
 import os
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -13,29 +12,7 @@ import evaluation
 import visualization
 from applications import FeatureExtractor
 from atomic_files import write_atomically
-from settings_checks import require_at_least
-
-from .phases import TrainingPhases
-
-
-@dataclass(frozen=True)
-class EvaluationSettings:
-    """When and how the test set is evaluated; field names are the command-line flags."""
-
-    evaluate_testing_every_N_epochs: int = 10
-    use_horizontal_flipping_in_evaluation: bool = False
-    use_re_ranking: bool = False
-    save_data_to_disk: bool = False
-    evaluate_testing_before_training: bool = False
-    ranked_list_num: int = 0  # pictures of the worst and of the best queries, at the end
-
-    def __post_init__(self):
-        require_at_least(self, evaluate_testing_every_N_epochs=1, ranked_list_num=0)
-
-    @property
-    def monitor(self) -> str:
-        """The log entry the best model is chosen by."""
-        return "test_re_ranking_mAP" if self.use_re_ranking else "test_mAP"
+from settings import EvaluationSettings, TrainingPhases
 
 
 class Evaluator(tf.keras.callbacks.Callback):

@@ -15,8 +15,8 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from applications.layers import GeneralizedMeanPooling  # noqa: E402
 from atomic_files import atomic_output, write_atomically  # noqa: E402
+from settings import TrainingPhases
 
-from .phases import TrainingPhases  # noqa: E402
 from .results import TestingSetName, result_rows, write_results  # noqa: E402
 
 

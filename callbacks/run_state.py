@@ -26,10 +26,10 @@ import tensorflow as tf
 
 from atomic_files import WriteError, explain_write_error, write_atomically
 from crash_points import crash_point
+from settings import KEPT_CHECKPOINT_NUM
 
 CHECKPOINT_FOLDER_NAME = "checkpoints"
 UNUSABLE_FOLDER_NAME = "unusable"
-KEPT_CHECKPOINT_NUM = 2  # a crash during a save loses at most one epoch
 CHECKPOINT_INDEX_NAME = re.compile(r"^ckpt-(\d+)\.index$")
 UNFINISHED_SAVE_NAME = re.compile(r"^ckpt-\d+_temp")  # TensorFlow's folder during a save
 

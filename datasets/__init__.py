@@ -7,11 +7,12 @@ csv_dataset.py, synthetic.py: each layout. sampling.py: P x K batches. testing_s
 fingerprint.py: the test subset, and the check that a resumed run reads the same images.
 """
 
+from settings import DATASET_NAMES, DatasetSettings, SyntheticSettings, TestingSource, dataset_label
+
 from .common import DatasetCountWarning, DatasetError
 from .fingerprint import dataset_fingerprint, describe_changes
 from .loading import camera_caution, describe_dataset, load_accumulated_info_of_dataset, load_frames
-from .settings import DATASET_NAMES, DatasetSettings, TestingSource, dataset_label
-from .synthetic import SyntheticSettings, generate_synthetic_dataset
+from .synthetic import generate_synthetic_dataset
 from .testing_subset import select_testing_subset
 
 __all__ = [

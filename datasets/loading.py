@@ -6,12 +6,13 @@ import os
 import pandas as pd
 from sklearn.preprocessing import LabelEncoder
 
+from settings import DATASET_NAMES, SyntheticSettings
+
 from .common import DatasetError
 from .csv_dataset import load_csv_dataset
 from .market1501 import DUKEMTMC_REID, MARKET1501, FolderDataset, load_folder_dataset
 from .msmt17 import load_msmt17
-from .settings import DATASET_NAMES
-from .synthetic import SyntheticSettings, generate_synthetic_dataset
+from .synthetic import generate_synthetic_dataset
 
 
 def camera_caution(label: str, query_df: pd.DataFrame, gallery_df: pd.DataFrame) -> str | None:

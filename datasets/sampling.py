@@ -1,37 +1,14 @@
 """P x K batches: P identities, K images each (Hermans et al. 2017), for the triplet loss."""
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 
-from settings_checks import SettingsError, require_at_least
+from settings import SamplingSettings
 
 
 class TooFewIdentitiesError(ValueError):
     """Fewer than P identities have K images, so no P x K batch can be formed."""
-
-
-@dataclass(frozen=True)
-class SamplingSettings:
-    """The batch: identity_num_per_batch (P) identities, image_num_per_identity (K) each."""
-
-    identity_num_per_batch: int = 16
-    image_num_per_identity: int = 4
-
-    def __post_init__(self):
-        require_at_least(self, identity_num_per_batch=1, image_num_per_identity=1)
-        if self.image_num_per_identity < 2:
-            raise SettingsError(
-                f"--image_num_per_identity must be at least 2; got {self.image_num_per_identity}. "
-                "The batch-hard triplet loss needs, for every image of a batch, another image of "
-                "the same identity (a positive); with one image per identity it is always about "
-                "0 and trains nothing."
-            )
-
-    @property
-    def batch_size(self) -> int:
-        return self.identity_num_per_batch * self.image_num_per_identity
 
 
 def identities_with_enough_images(identity_labels: np.ndarray, image_num_per_identity: int):

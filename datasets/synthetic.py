@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from atomic_files import atomic_folder
-from settings_checks import SettingsError, require_at_least
+from settings import SyntheticSettings
 
 from .market1501 import MARKET1501, SPLIT_FOLDER_NAMES
 
@@ -239,36 +239,6 @@ def render_image(
     if rng.random() < 0.3:
         image = cv2.GaussianBlur(image, (3, 3), 0)
     return np.clip(image, 0, 255).astype(np.uint8)
-
-
-@dataclass(frozen=True)
-class SyntheticSettings:
-    """Sizes of the generated dataset; field names are the command-line flags."""
-
-    synthetic_train_identity_num: int = 100
-    synthetic_test_identity_num: int = 100
-    synthetic_camera_num: int = 6
-    synthetic_image_height: int = 128
-    synthetic_image_width: int = 64
-    seed: int = 0
-
-    def __post_init__(self):
-        require_at_least(self, synthetic_train_identity_num=1, synthetic_test_identity_num=1)
-        require_at_least(self, synthetic_image_height=16, synthetic_image_width=16)
-        if not 2 <= self.synthetic_camera_num <= 9:
-            raise SettingsError(
-                "--synthetic_camera_num must be between 2 and 9 (one digit in Market1501 file "
-                f"names, and a true match needs a second camera); got {self.synthetic_camera_num}."
-            )
-
-    @property
-    def folder_name(self) -> str:
-        """Encodes every setting, so different sizes never overwrite each other."""
-        return (
-            f"Synthetic_{self.synthetic_train_identity_num}x{self.synthetic_test_identity_num}_"
-            f"c{self.synthetic_camera_num}_{self.synthetic_image_height}x"
-            f"{self.synthetic_image_width}_seed{self.seed}"
-        )
 
 
 def generate_synthetic_dataset(

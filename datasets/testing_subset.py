@@ -3,17 +3,9 @@
 import numpy as np
 import pandas as pd
 
-from settings_checks import SettingsError
+from settings import check_testing_size
 
 DISTRACTOR_IDENTITY_ID = 0
-
-
-def check_testing_size(testing_size: float) -> None:
-    if testing_size < 0 or (testing_size > 1 and testing_size != int(testing_size)):
-        raise SettingsError(
-            "--testing_size must be 0 (no testing), a fraction in (0, 1], or a whole number of "
-            f"identities above 1; got {testing_size}."
-        )
 
 
 def select_testing_subset(

@@ -1,30 +1,30 @@
-"""What happens to an image: how a file becomes pixels, the training augmentation, and the tf.data
-pipelines that feed the model."""
+"""What happens to an image: the training augmentation and the tf.data pipelines that feed the
+model; how a file becomes pixels (datasets/image_files.py, without TensorFlow) is handed on."""
 
 import legacy_keras  # noqa: F401, I001  (Keras 2 must be selected before TensorFlow is imported)
 
-from .image_files import (
-    UnreadableImageError,
-    decode_and_resize_image,
-    decode_and_resize_images,
-    read_image,
-)
 from .pipeline import (
     ReplicaShare,
     build_evaluation_dataset,
     build_training_dataset,
     decode_and_resize,
-    find_readable_images,
 )
 from .transforms import (
     ERASING_COLOR,
     FILL_COLOR,
     PADDING_COLOR,
     PARAMETER_NAMES,
-    AugmentationSettings,
     apply_augmentation,
     sample_augmentation,
 )
+from datasets.image_files import (
+    UnreadableImageError,
+    decode_and_resize_image,
+    decode_and_resize_images,
+    find_readable_images,
+    read_image,
+)
+from settings import AugmentationSettings
 
 __all__ = [
     "ERASING_COLOR",

@@ -14,15 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from datasets.sampling import SamplingSettings, iterate_identity_batches
+from datasets.image_files import decode_and_resize_images
+from datasets.sampling import iterate_identity_batches
+from settings import AugmentationSettings, SamplingSettings
 
-from .image_files import decode_and_resize_images, decode_image
-from .transforms import (
-    PARAMETER_NAMES,
-    AugmentationSettings,
-    apply_augmentation,
-    sample_augmentation,
-)
+from .transforms import PARAMETER_NAMES, apply_augmentation, sample_augmentation
 
 
 def decode_and_resize(contents: tf.Tensor, image_height: int, image_width: int) -> tf.Tensor:
@@ -39,28 +35,6 @@ def decode_and_resize(contents: tf.Tensor, image_height: int, image_width: int) 
     )
     images.set_shape([contents.shape[0], image_height, image_width, 3])
     return images
-
-
-def find_readable_images(image_file_paths: list[str], workers: int = 5) -> np.ndarray:
-    """Boolean mask of the files that can be read and decoded the way training reads them
-    (missing, empty or non-image files are False), checked in parallel."""
-    paths = tf.constant(list(image_file_paths), dtype=tf.string)
-    indices = tf.data.Dataset.range(len(image_file_paths))
-
-    def check(index):
-        decodable = tf.numpy_function(
-            lambda contents: decode_image(contents) is not None,
-            [tf.io.read_file(paths[index])],
-            tf.bool,
-            stateful=False,
-        )
-        return index, decodable
-
-    checked = indices.map(check, num_parallel_calls=max(1, workers)).ignore_errors()
-    readable = np.zeros(len(image_file_paths), dtype=bool)
-    for batch_indices, batch_readable in checked.batch(4096):
-        readable[batch_indices.numpy()] = batch_readable.numpy()
-    return readable
 
 
 @dataclass(frozen=True)

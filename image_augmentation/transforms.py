@@ -8,30 +8,16 @@ apply_augmentation: OpenCV and NumPy, which release the GIL for the pixel work, 
 scales with its workers (albumentations spends most of its time in Python, under the GIL).
 """
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
-from settings_checks import require_fraction
+from settings import AugmentationSettings
 
 FILL_COLOR = (123.68, 116.779, 103.939)  # ImageNet mean in 0..255: neutral after normalisation
 # OpenCV rounds the padding colour into uint8 (124, 117, 104); the 2021 random erasing assigns the
 # floats into a uint8 array, which NumPy truncates (123, 116, 103). Both are kept as they were.
 PADDING_COLOR = tuple(int(value) for value in np.round(FILL_COLOR))
 ERASING_COLOR = tuple(int(value) for value in np.array(FILL_COLOR).astype(np.uint8))
-
-
-@dataclass(frozen=True)
-class AugmentationSettings:
-    """Which augmentations a training image gets; field names are the command-line flags."""
-
-    use_data_augmentation_in_training: bool = True
-    patch_replacement_probability: float = 0.8
-    random_erasing_probability: float = 0.8
-
-    def __post_init__(self):
-        require_fraction(self, "patch_replacement_probability", "random_erasing_probability")
 
 
 # One image's parameters as int32 values, in this order (a patch of height 0 is no patch).

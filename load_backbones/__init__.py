@@ -6,14 +6,15 @@ backbones.py: building the trunk (the names it knows, its preprocessing, the str
 stage). imagenet_weights.py: tf2cv's ImageNet weights files, downloaded once and checked.
 """
 
+import legacy_keras  # noqa: F401, I001  (Keras 2 must be selected before TensorFlow is imported)
+
+from settings import BACKBONE_NAMES, OUTPUT_STRIDE, feature_map_height
+
 from .backbones import (
-    BACKBONE_NAMES,
     IMAGENET_MEAN,
     IMAGENET_STD,
-    OUTPUT_STRIDE,
     RESNEST_BODIES,
     TorchPreprocessing,
-    feature_map_height,
     load_backbone,
     set_strides_to_one,
 )

@@ -10,28 +10,13 @@ import legacy_keras  # noqa: F401, I001  (Keras 2 must be selected before Tensor
 import tensorflow as tf
 from tf2cv.model_provider import get_model
 from tf2cv.models.resnesta import ResNeStABlock, ResNeStABottleneck
+from settings import BACKBONE_NAMES
 
 from .errors import BackboneError
 from .imagenet_weights import cached_weights_file_path, weights_file_name
 
 
 legacy_keras.require_keras2()
-
-
-BACKBONE_NAMES = (
-    "resnet18",
-    "resnet34",
-    "resnet50",
-    "resnet101",
-    "resnet152",
-    "ibn_resnet50",
-    "ibn_resnet101",
-    "resnesta50",
-    "resnesta101",
-)
-
-
-OUTPUT_STRIDE = 16  # with the last stride set to 1: 384x128 input -> 24x8 feature map
 
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -50,12 +35,6 @@ class TorchPreprocessing(tf.keras.layers.Layer):
     def call(self, inputs):
         images = tf.cast(inputs, tf.float32) / 255.0
         return (images - tf.constant(IMAGENET_MEAN)) / tf.constant(IMAGENET_STD)
-
-
-def feature_map_height(image_height: int) -> int:
-    """Rows of the last feature map (any backbone here, last stride 1): each of the four
-    down-samplings halves the height, rounding up."""
-    return -(-image_height // OUTPUT_STRIDE)
 
 
 def load_backbone(

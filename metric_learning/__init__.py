@@ -3,6 +3,8 @@
 triplet_loss.py: pairwise distances and the batch-hard triplet loss.
 """
 
+import legacy_keras  # noqa: F401, I001  (Keras 2 must be selected before TensorFlow is imported)
+
 from .triplet_loss import (
     METRICS,
     batch_hard_triplet_loss,

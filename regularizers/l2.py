@@ -14,33 +14,11 @@ import legacy_keras  # noqa: F401, I001  (Keras 2 must be selected before Tensor
 from dataclasses import dataclass
 
 import tensorflow as tf
+from settings import RegularizationSettings
 
-from settings_checks import require_at_least
 
 KERNEL_TYPES = (tf.keras.layers.Conv2D, tf.keras.layers.Dense, tf.keras.layers.DepthwiseConv2D)
 KINDS = ("kernel", "bias", "gamma", "beta")
-
-
-@dataclass(frozen=True)
-class RegularizationSettings:
-    """The L2 factor of each kind of variable; field names are the command-line flags."""
-
-    kernel_regularization_factor: float = 0.0005
-    bias_regularization_factor: float = 0.0005
-    gamma_regularization_factor: float = 0.0005
-    beta_regularization_factor: float = 0.0005
-
-    def __post_init__(self):
-        require_at_least(
-            self,
-            kernel_regularization_factor=0,
-            bias_regularization_factor=0,
-            gamma_regularization_factor=0,
-            beta_regularization_factor=0,
-        )
-
-    def factor_of(self, kind: str) -> float:
-        return getattr(self, f"{kind}_regularization_factor")
 
 
 def collect_regularized_variables(model: tf.keras.Model) -> dict[str, list[tf.Variable]]:

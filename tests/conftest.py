@@ -11,7 +11,8 @@ import sys
 
 import pytest
 
-from datasets import SyntheticSettings, generate_synthetic_dataset
+from datasets import generate_synthetic_dataset
+from settings import SyntheticSettings
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Small and fast: resnet18 from scratch at 64x32, batches of 4 identities x 2 images.

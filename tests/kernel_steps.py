@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 import applications
-from applications import ModelSettings
+from settings import ModelSettings
 
 IDENTITY_NUM, IMAGE_NUM_PER_IDENTITY, CLASS_NUM, IMAGE_SIZE = 4, 4, 8, (32, 16)
 

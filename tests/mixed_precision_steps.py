@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 import applications
-from applications import ModelSettings
+from settings import ModelSettings
 
 
 def main(policy: str) -> None:

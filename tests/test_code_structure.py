@@ -112,3 +112,13 @@ def test_the_code_map_names_files_and_names_that_exist():
         if not found:
             missing.append(f"{path}::{name}")
     assert missing == []
+
+
+def test_no_function_of_the_entry_points_is_longer_than_60_lines():
+    """solution.py reads as a driver: flags, settings from flags, a short wiring."""
+    long_functions = []
+    for file_name in ("solution.py", "sweep.py", "training/run.py"):
+        for node in ast.walk(parse(os.path.join(REPOSITORY, file_name))):
+            if isinstance(node, ast.FunctionDef) and node.end_lineno - node.lineno + 1 > 60:
+                long_functions.append(f"{file_name}::{node.name}")
+    assert long_functions == []

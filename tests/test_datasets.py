@@ -7,13 +7,9 @@ import pandas as pd
 import pytest
 
 import datasets
-from datasets import (
-    DatasetCountWarning,
-    DatasetError,
-    SyntheticSettings,
-    load_accumulated_info_of_dataset,
-)
+from datasets import DatasetCountWarning, DatasetError, load_accumulated_info_of_dataset
 from datasets.market1501 import MARKET1501
+from settings import SyntheticSettings
 
 
 def touch(folder_path, file_names):

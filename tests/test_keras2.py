@@ -12,8 +12,6 @@ TENSORFLOW_PACKAGES = [
     "load_backbones",
     "metric_learning",
     "regularizers",
-    "solution",
-    "search",
     "training",
 ]
 NO_TENSORFLOW_PACKAGES = [
@@ -21,7 +19,11 @@ NO_TENSORFLOW_PACKAGES = [
     "evaluation",
     "visualization",
     "atomic_files",
-    "settings_checks",
+    "settings",
+    "command_line",
+    "solution",  # the entry points import TensorFlow once their flags are parsed and checked
+    "search",
+    "sweep",
 ]
 
 

@@ -11,10 +11,10 @@ import tensorflow as tf
 
 import applications
 import load_backbones
-from applications import ModelSettings
 from applications.layers import GeneralizedMeanPooling
 from metric_learning import batch_hard_triplet_loss
-from regularizers import L2Penalty, RegularizationSettings
+from regularizers import L2Penalty
+from settings import ModelSettings, RegularizationSettings
 
 INPUT_SHAPE = (64, 32, 3)
 CLASS_NUM = 4

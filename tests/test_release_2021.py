@@ -13,10 +13,10 @@ from release_2021_fixture import (
 )
 
 import applications
-from applications import ModelSettings, WeightsFileError
-from datasets import SyntheticSettings, generate_synthetic_dataset
+from applications import WeightsFileError
+from datasets import generate_synthetic_dataset
 from load_backbones import load_backbone
-from regularizers import RegularizationSettings
+from settings import ModelSettings, RegularizationSettings, SyntheticSettings
 
 
 def release_checkpoint(folder, backbone_model_name, *, input_shape, class_num, max_value):

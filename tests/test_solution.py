@@ -21,6 +21,7 @@ from conftest import (
     evaluate_concurrently,
     run_solution,
     seed_evaluation_command,
+    start_python,
     start_solution,
     synthetic_dataset_flags,
 )
@@ -531,3 +532,36 @@ def test_a_start_shows_none_of_tensorflows_own_log_lines(tmp_path):
         assert "absl::InitializeLog" not in printed and "cuda driver" not in printed
         assert "cuInit" not in printed and "oneDNN custom operations" not in printed
     assert "on the CPU (" in tiny_run.stdout and ", no GPU" in tiny_run.stdout
+
+
+@pytest.mark.parametrize(
+    "entry_point,arguments,status,expected",
+    [
+        ("solution.py", ["--help"], 0, "--[no]use_horizontal_flipping_inside_model"),
+        ("solution.py", ["--helpfull"], 0, "--dataset_name"),
+        ("search.py", ["--help"], 0, "--query_path"),
+        ("sweep.py", ["--help"], 0, "--grid"),
+        ("solution.py", ["--backbone_model_name", "resnet5"], 1, "value should be one of"),
+        ("solution.py", ["--epoch_nun", "3"], 1, "Unknown command line flag 'epoch_nun'"),
+        ("solution.py", ["--image_height", "0"], 1, "Error: --image_height must be at least 1"),
+        ("search.py", ["--top_k", "0"], 1, "--top_k=0"),
+        ("sweep.py", ["--dry_runn"], 1, "Unknown command line flag 'dry_runn'"),
+    ],
+)
+def test_help_and_bad_flags_answer_before_tensorflow_is_imported(
+    entry_point, arguments, status, expected
+):
+    """--help exits 0, a misspelt flag or a value that cannot work exits 1, and neither waits
+    for TensorFlow: python -X importtime lists every module imported."""
+    process = start_python(["-X", "importtime", entry_point, *arguments])
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == status, output[-3000:]
+    assert expected in output, output[-3000:]
+    imported = [
+        line.rsplit("|", 1)[-1].strip()
+        for line in output.splitlines()
+        if line.startswith("import time:")
+    ]
+    assert "absl.flags" in imported, output[-3000:]
+    heavy = [name for name in imported if name.split(".")[0] in ("tensorflow", "tf_keras")]
+    assert heavy == []

@@ -12,13 +12,12 @@ import pytest
 import tensorflow as tf
 from conftest import TINY_SYNTHETIC
 
-from callbacks import LearningRateSetter, LearningRateSettings, TrainingPhases
+from callbacks import LearningRateSetter
 from datasets import generate_synthetic_dataset
-from datasets.sampling import SamplingSettings, TooFewIdentitiesError, iterate_identity_batches
+from datasets.sampling import TooFewIdentitiesError, iterate_identity_batches
 from image_augmentation import (
     ERASING_COLOR,
     PADDING_COLOR,
-    AugmentationSettings,
     ReplicaShare,
     apply_augmentation,
     build_evaluation_dataset,
@@ -27,6 +26,7 @@ from image_augmentation import (
     sample_augmentation,
 )
 from image_augmentation.pipeline import replica_slices
+from settings import AugmentationSettings, LearningRateSettings, SamplingSettings, TrainingPhases
 
 
 def learning_rate_scheduler(epoch_index, epoch_num, **settings):

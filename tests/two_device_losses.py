@@ -10,9 +10,10 @@ import numpy as np
 import tensorflow as tf
 
 import applications
-from applications import ModelSettings
+from settings import ModelSettings
 from metric_learning import batch_hard_triplet_loss, global_batch_hard_triplet_loss
-from training import DeviceSettings, configure_devices
+from training import configure_devices
+from settings import DeviceSettings
 
 
 def keras_losses(training_model, images, targets) -> dict[str, float]:

@@ -8,7 +8,11 @@ signals and resumption. devices.py: devices, strategies, mixed precision, kernel
 output_folder.py and run_log.py: the run folder and its log.
 """
 
-from .devices import DeviceSettings, configure_devices, is_chief
+import legacy_keras  # noqa: F401, I001  (Keras 2 must be selected before TensorFlow is imported)
+
+from settings import DeviceSettings, TrainingSettings, check_batch_split
+
+from .devices import configure_devices, is_chief
 from .devices import describe as describe_devices
 from .loop import (
     DatasetChangedError,
@@ -19,7 +23,6 @@ from .loop import (
     stop_signals_caught,
     train,
 )
-from .settings import TrainingSettings, check_batch_split
 
 __all__ = [
     "build_callbacks",

@@ -14,28 +14,12 @@ Call it before anything else touches TensorFlow's devices (loading images does).
 
 import json
 import os
-from dataclasses import dataclass
 
 import tensorflow as tf
 
-from settings_checks import require_at_least, require_one_of
+from settings import DeviceSettings
 
-MIXED_PRECISION_MODES = ("auto", "float32", "float16", "bfloat16")
 POLICIES = {"float32": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
-
-
-@dataclass(frozen=True)
-class DeviceSettings:
-    """Precision and devices; field names are the command-line flags."""
-
-    mixed_precision: str = "auto"
-    logical_cpu_device_num: int = 0
-    jit_compile: bool = False
-    use_deterministic_ops: bool = False
-
-    def __post_init__(self):
-        require_one_of(self, "mixed_precision", MIXED_PRECISION_MODES)
-        require_at_least(self, logical_cpu_device_num=0)
 
 
 def configure_devices(settings: DeviceSettings) -> tf.distribute.Strategy:

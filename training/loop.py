@@ -13,19 +13,12 @@ import tensorflow as tf
 import applications
 import callbacks
 import datasets
-from callbacks import (
-    EvaluationSettings,
-    LearningRateSettings,
-    Phase,
-    Progress,
-    ResumePoint,
-    RunState,
-    StopRequest,
-)
+from callbacks import Progress, ResumePoint, RunState, StopRequest
+from settings import EvaluationSettings, LearningRateSettings, Phase
 from callbacks.results import TestingSetName
 from image_augmentation import ReplicaShare
 
-from .settings import TrainingSettings
+from settings import TrainingSettings
 
 
 class DatasetChangedError(Exception):

@@ -1,11 +1,26 @@
-"""The model's settings: what the architecture flags ask for, checked as they are built."""
+"""The architecture flags: what the network is, checked as they are built."""
 
 from dataclasses import dataclass
 
-from load_backbones import BACKBONE_NAMES, OUTPUT_STRIDE, feature_map_height
-from settings_checks import SettingsError, require_at_least, require_one_of
+from .checks import (
+    SettingsError,
+    require_at_least,
+    require_one_of,
+)
 
 POOLING_MODES = ("GeM", "Average", "Max")
+BACKBONE_NAMES = (
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "ibn_resnet50",
+    "ibn_resnet101",
+    "resnesta50",
+    "resnesta101",
+)
+OUTPUT_STRIDE = 16  # with the last stride set to 1: 384x128 input -> 24x8 feature map
 
 
 @dataclass(frozen=True)
@@ -44,3 +59,9 @@ class ModelSettings:
     @property
     def input_shape(self) -> tuple[int, int, int]:
         return (self.image_height, self.image_width, 3)
+
+
+def feature_map_height(image_height: int) -> int:
+    """Rows of the last feature map (any backbone here, last stride 1): each of the four
+    down-samplings halves the height, rounding up."""
+    return -(-image_height // OUTPUT_STRIDE)

@@ -1,6 +1,6 @@
 """What every settings object shares: one error type and the range checks its fields need.
 
-Settings objects (frozen dataclasses, one per concern, each in its package) name their fields
+Settings objects (frozen dataclasses, one per concern, in this package) name their fields
 after the command-line flags, so a message can name the flag to change. Imports no TensorFlow.
 """
 

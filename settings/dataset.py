@@ -1,11 +1,13 @@
-"""Which dataset a run trains on and which it tests on: the dataset flags, checked as they
-are built."""
+"""Which dataset a run trains on and which it tests on (and the synthetic set's shape): the
+dataset flags, checked as they are built."""
 
 import os
 from dataclasses import dataclass
 
-from .common import DatasetError
-from .testing_subset import check_testing_size
+from .checks import (
+    SettingsError,
+    require_at_least,
+)
 
 DATASET_NAMES = ("Market1501", "DukeMTMC_reID", "MSMT17", "Synthetic", "CSV")
 
@@ -32,7 +34,7 @@ class DatasetSettings:
         labels = [source.label for source in self.testing_sources]
         repeated = sorted({label for label in labels if labels.count(label) > 1})
         if repeated:
-            raise DatasetError(
+            raise SettingsError(
                 f"--testing_dataset_names names {', '.join(repeated)} more than once; each test "
                 "dataset needs a name of its own (a CSV file is named after the file)."
             )
@@ -86,3 +88,41 @@ class TestingSource:
 def dataset_label(dataset_name: str) -> str:
     """A dataset's name in folder names and log entries: for a CSV file, the file's name."""
     return os.path.splitext(os.path.basename(dataset_name))[0]
+
+
+def check_testing_size(testing_size: float) -> None:
+    if testing_size < 0 or (testing_size > 1 and testing_size != int(testing_size)):
+        raise SettingsError(
+            "--testing_size must be 0 (no testing), a fraction in (0, 1], or a whole number of "
+            f"identities above 1; got {testing_size}."
+        )
+
+
+@dataclass(frozen=True)
+class SyntheticSettings:
+    """Sizes of the generated dataset; field names are the command-line flags."""
+
+    synthetic_train_identity_num: int = 100
+    synthetic_test_identity_num: int = 100
+    synthetic_camera_num: int = 6
+    synthetic_image_height: int = 128
+    synthetic_image_width: int = 64
+    seed: int = 0
+
+    def __post_init__(self):
+        require_at_least(self, synthetic_train_identity_num=1, synthetic_test_identity_num=1)
+        require_at_least(self, synthetic_image_height=16, synthetic_image_width=16)
+        if not 2 <= self.synthetic_camera_num <= 9:
+            raise SettingsError(
+                "--synthetic_camera_num must be between 2 and 9 (one digit in Market1501 file "
+                f"names, and a true match needs a second camera); got {self.synthetic_camera_num}."
+            )
+
+    @property
+    def folder_name(self) -> str:
+        """Encodes every setting, so different sizes never overwrite each other."""
+        return (
+            f"Synthetic_{self.synthetic_train_identity_num}x{self.synthetic_test_identity_num}_"
+            f"c{self.synthetic_camera_num}_{self.synthetic_image_height}x"
+            f"{self.synthetic_image_width}_seed{self.seed}"
+        )

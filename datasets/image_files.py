@@ -5,8 +5,10 @@ its default bilinear interpolation, then BGR to RGB; uint8, the aspect ratio not
 TensorFlow's decode_image and resize give other pixels (up to 8 grey levels apart on
 Market-layout JPEG files, docs/method.md), and the 2021 checkpoints were trained and evaluated
 on OpenCV's. OpenCV releases the GIL while it decodes and resizes, so the tf.data pipelines that
-call it in parallel still scale with cores.
+call it in parallel still scale with cores. Imports no TensorFlow.
 """
+
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -52,3 +54,20 @@ def read_image(image_file_path: str, image_height: int, image_width: int) -> np.
     """decode_and_resize_image of a file."""
     with open(image_file_path, "rb") as image_file:
         return decode_and_resize_image(image_file.read(), image_height, image_width)
+
+
+def find_readable_images(image_file_paths: list[str], workers: int = 5) -> np.ndarray:
+    """Boolean mask of the files that can be read and decoded the way training reads them
+    (missing, empty or non-image files are False), checked in parallel threads."""
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        readable = pool.map(is_readable, list(image_file_paths))
+        return np.fromiter(readable, dtype=bool, count=len(image_file_paths))
+
+
+def is_readable(image_file_path: str) -> bool:
+    try:
+        with open(image_file_path, "rb") as image_file:
+            contents = image_file.read()
+    except OSError:
+        return False
+    return decode_image(contents) is not None

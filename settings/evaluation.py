@@ -1,0 +1,27 @@
+"""When and how the test sets are evaluated: the evaluation flags, checked as they are built."""
+
+from dataclasses import dataclass
+
+from .checks import (
+    require_at_least,
+)
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """When and how the test set is evaluated; field names are the command-line flags."""
+
+    evaluate_testing_every_N_epochs: int = 10
+    use_horizontal_flipping_in_evaluation: bool = False
+    use_re_ranking: bool = False
+    save_data_to_disk: bool = False
+    evaluate_testing_before_training: bool = False
+    ranked_list_num: int = 0  # pictures of the worst and of the best queries, at the end
+
+    def __post_init__(self):
+        require_at_least(self, evaluate_testing_every_N_epochs=1, ranked_list_num=0)
+
+    @property
+    def monitor(self) -> str:
+        """The log entry the best model is chosen by."""
+        return "test_re_ranking_mAP" if self.use_re_ranking else "test_mAP"

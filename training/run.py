@@ -1,0 +1,354 @@
+"""One run of solution.py from its settings: the devices, the output folder and its lock, the
+datasets, the model, then training (evaluating on the way) or evaluation only.
+
+    run(settings, run_log=RunLog.start(), flags_text=..., command="python3 -u solution.py ...")
+"""
+
+import legacy_keras  # noqa: F401, I001  (Keras 2 must be selected before TensorFlow is imported)
+
+import functools
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+
+import pandas as pd
+import tensorflow as tf
+
+import applications
+import callbacks
+import datasets
+import image_augmentation
+from applications import WeightsFileError
+from atomic_files import WriteError, format_bytes, write_atomically
+from callbacks import ResumePoint, RunInterrupted, RunState, TrainingDivergedError
+from callbacks.results import TestingSetName, result_rows, write_results
+from datasets import DatasetError
+from datasets.run_datasets import TestingSet, load_dataset, load_testing_sets
+from datasets.sampling import TooFewIdentitiesError, check_enough_identities
+from load_backbones import BackboneError
+from settings import Settings, SettingsError, check_batch_split
+
+from .devices import configure_devices, is_chief
+from .devices import describe as describe_devices
+from .loop import DatasetChangedError, check_same_dataset, train
+from .output_folder import (
+    FINISHED_FILE_NAME,
+    OutputFolderError,
+    OutputFolderLock,
+    prepare_output_folder,
+)
+from .run_log import RunLog
+
+
+__all__ = ["RUN_ERRORS", "RunInterrupted", "RunLog", "UsageError", "run"]
+
+
+class UsageError(Exception):
+    """A flag combination or a file that cannot work; the message says what to change."""
+
+
+# What stops a run with its message (exit status 1) rather than a traceback.
+RUN_ERRORS = (
+    DatasetError,
+    BackboneError,
+    TooFewIdentitiesError,
+    SettingsError,
+    OutputFolderError,
+    TrainingDivergedError,
+    WeightsFileError,
+    UsageError,
+    WriteError,
+    DatasetChangedError,
+)
+
+
+def run(settings: Settings, *, run_log: RunLog, flags_text: str, command: str) -> None:
+    """flags_text: the run's flags (flags.txt); command: the command line, for resuming."""
+    files = settings.run
+    if files.evaluation_only and not os.path.isfile(files.pretrained_model_file_path):
+        raise UsageError(
+            "--evaluation_only needs --pretrained_model_file_path pointing at the .h5 weights "
+            "written by training (training_model.h5 or inference_model.h5) or a 2021 release "
+            f"checkpoint; got {files.pretrained_model_file_path!r}."
+        )
+    strategy = configure_devices(settings.devices)  # before anything touches devices
+    print(describe_devices(strategy), flush=True)
+    if settings.training is not None:
+        check_batch_split(settings.sampling, strategy.num_replicas_in_sync)
+    output_folder_path = output_folder_of(settings)
+    chief = is_chief(strategy)
+    # One writer per folder, before anything in it changes; released when the process ends.
+    lock = OutputFolderLock.acquire(output_folder_path, command=command) if chief else None
+    worker_folder_path = None if chief else tempfile.mkdtemp(prefix="flipreid-worker-")
+    run_state = None
+    if settings.training is not None:
+        run_state = RunState(
+            worker_folder_path or output_folder_path, resume_folder_path=output_folder_path
+        )
+    try:
+        resume_point = prepare_output_folder(
+            output_folder_path,
+            flags_text=flags_text,
+            overwrite=files.overwrite_output_folder,
+            training_epoch_num=None
+            if settings.training is None
+            else settings.training.phases.epoch_num,
+            steps_per_epoch=0 if settings.training is None else settings.training.steps_per_epoch,
+            run_state=run_state,
+            writable=chief,
+        )
+        run_log.write_into(worker_folder_path or output_folder_path)  # the folder is ours now
+        if not chief:
+            # The other workers of a cluster compute the same, write into a folder of their own
+            # that is deleted at the end, and continue from the chief's checkpoints.
+            print(f"Not the chief: this worker's files go to {worker_folder_path}, then deleted.")
+        train_or_evaluate(
+            settings,
+            strategy=strategy,
+            output_folder_path=worker_folder_path or output_folder_path,
+            run_state=run_state,
+            resume_point=resume_point,
+            command=command,
+        )
+    finally:
+        if worker_folder_path is not None:
+            shutil.rmtree(worker_folder_path, ignore_errors=True)
+        if lock is not None:
+            lock.release()
+
+
+def output_folder_of(settings: Settings) -> str:
+    """output_folder_path/{dataset}_{backbone}."""
+    return os.path.abspath(
+        os.path.join(
+            os.path.expanduser(settings.run.output_folder_path),
+            f"{settings.dataset.label}_{settings.model.backbone_model_name}",
+        )
+    )
+
+
+@dataclass(frozen=True)
+class RunData:
+    """What a run trains and tests on."""
+
+    train_df: pd.DataFrame | None  # None when only evaluating on other datasets
+    identity_encoder: object | None  # the training identities' LabelEncoder
+    testing_sets: list[TestingSet]
+    class_num: int  # identities of the classifier heads
+    fingerprint: dict | None  # of every split, for a resumed run to check (None: evaluation)
+
+
+def train_or_evaluate(
+    settings: Settings,
+    *,
+    strategy: tf.distribute.Strategy,
+    output_folder_path: str,
+    run_state: RunState | None,
+    resume_point: ResumePoint | None,
+    command: str,
+) -> None:
+    tf.keras.utils.set_random_seed(settings.synthetic.seed)
+    data = load_run_data(settings)
+    if data.fingerprint is not None:
+        check_same_dataset(resume_point, data.fingerprint)
+    with strategy.scope():
+        training_model, inference_model = build_models(settings, class_num=data.class_num)
+    evaluators = make_evaluators(
+        settings,
+        inference_model=inference_model,
+        testing_sets=data.testing_sets,
+        output_folder_path=output_folder_path,
+    )
+    testing_set_names = [TestingSetName(t.label, t.log_prefix) for t in data.testing_sets]
+    if settings.run.evaluation_only:
+        evaluate_only(
+            evaluators, testing_set_names=testing_set_names, output_folder_path=output_folder_path
+        )
+        return
+    weights_file_path = train(
+        training_model,
+        strategy=strategy,
+        datasets_from_step=training_inputs(
+            settings, data, output_names=training_model.output_names
+        ),
+        settings=settings.training,
+        learning_rate=settings.learning_rate,
+        evaluation=settings.evaluation,
+        evaluators=evaluators,
+        testing_set_names=testing_set_names,
+        output_folder_path=output_folder_path,
+        run_state=run_state,
+        resume_point=resume_point,
+        dataset_fingerprint=data.fingerprint,
+        images_per_step=settings.sampling.batch_size,
+        resume_command=command,
+        jit_compile=settings.devices.jit_compile,
+    )
+    finish_training(
+        settings,
+        inference_model=inference_model,
+        class_num=data.class_num,
+        weights_file_path=weights_file_path,
+        output_folder_path=output_folder_path,
+        run_state=run_state,
+    )
+
+
+def load_run_data(settings: Settings) -> RunData:
+    """The training dataset (in evaluation-only mode only its test set, if tested on) and the
+    test sets; stops before the model is built if there are too few identities for P x K."""
+    evaluation_only = settings.run.evaluation_only
+    sources = dict(
+        dataset=settings.dataset, synthetic=settings.synthetic, workers=settings.run.workers
+    )
+    train_df = encoders = None
+    evaluating_elsewhere = evaluation_only and settings.dataset.testing_dataset_names
+    if not evaluating_elsewhere:  # the training dataset (in evaluation-only mode, its test set)
+        train_df, query_df, gallery_df, encoders = load_dataset(
+            settings.dataset.dataset_name, settings.dataset.root_folder_path, **sources
+        )
+    testing_sets = load_testing_sets(
+        **sources, training_test_set=None if evaluating_elsewhere else (query_df, gallery_df)
+    )
+    if evaluation_only:  # the heads are those of the file; an inference model has none
+        description = applications.describe_model_file(settings.run.pretrained_model_file_path)
+        return RunData(
+            train_df=None,
+            identity_encoder=None,
+            testing_sets=testing_sets,
+            class_num=description.class_num or 1,
+            fingerprint=None,
+        )
+    check_enough_identities(train_df["identity_ID"].to_numpy(), settings.sampling)
+    test_splits = {}
+    for testing_set in testing_sets:
+        test_splits[f"{testing_set.label} query"] = testing_set.query_df
+        test_splits[f"{testing_set.label} gallery"] = testing_set.gallery_df
+    fingerprint = datasets.dataset_fingerprint({"train": train_df, **test_splits})
+    identity_encoder = encoders["identity_ID"]
+    class_num = len(identity_encoder.classes_)
+    return RunData(
+        train_df=train_df,
+        identity_encoder=identity_encoder,
+        testing_sets=testing_sets,
+        class_num=class_num,
+        fingerprint=fingerprint,
+    )
+
+
+def build_models(settings: Settings, *, class_num: int):
+    """(training_model, inference_model), with the weights of --pretrained_model_file_path."""
+    weights_file_path = settings.run.pretrained_model_file_path
+    training_model, inference_model = applications.init_model(
+        settings.model,
+        class_num=class_num,
+        # Weights to load replace ImageNet's: no need to download them.
+        use_pretrained_backbone=settings.run.use_pretrained_backbone and not weights_file_path,
+        pretrained_backbone_weights_file_path=settings.run.pretrained_backbone_weights_file_path,
+        regularization=settings.regularization,
+    )
+    if weights_file_path:
+        kind, heads_skipped = applications.load_weights_file(
+            training_model, inference_model, weights_file_path
+        )
+        print(f"Loaded the {kind} model weights of {weights_file_path}")
+        if heads_skipped:
+            print(
+                "Its classifier heads were left out: they are for another number of "
+                f"identities than this run's {class_num}, and play no part in evaluation."
+            )
+    return training_model, inference_model
+
+
+def training_inputs(settings: Settings, data: RunData, *, output_names: list[str]):
+    """The training batches from a given step on (see training.train's datasets_from_step)."""
+    return functools.partial(
+        image_augmentation.build_training_dataset,
+        image_file_paths=data.train_df["image_file_path"],
+        identity_labels=data.identity_encoder.transform(data.train_df["identity_ID"]),
+        class_num=data.class_num,
+        output_names=output_names,
+        sampling=settings.sampling,
+        image_size=(settings.model.image_height, settings.model.image_width),
+        augmentation=settings.augmentation,
+        workers=settings.run.workers,
+        seed=settings.synthetic.seed,
+    )
+
+
+def make_evaluators(
+    settings: Settings,
+    *,
+    inference_model: tf.keras.Model,
+    testing_sets: list[TestingSet],
+    output_folder_path: str,
+) -> list[callbacks.Evaluator]:
+    """One evaluator per test set, the watched one first."""
+    return [
+        callbacks.Evaluator(
+            inference_model,
+            query_df=testing_set.query_df,
+            gallery_df=testing_set.gallery_df,
+            settings=settings.evaluation,
+            output_folder_path=output_folder_path,
+            phases=None if settings.training is None else settings.training.phases,
+            workers=settings.run.workers,
+            dataset_label=testing_set.label,
+            log_prefix=testing_set.log_prefix,
+        )
+        for testing_set in testing_sets
+    ]
+
+
+def finish_training(
+    settings: Settings,
+    *,
+    inference_model: tf.keras.Model,
+    class_num: int,
+    weights_file_path: str,
+    output_folder_path: str,
+    run_state: RunState,
+) -> None:
+    """The inference model, the finished mark (last: a rerun completes the rest), and the
+    checkpoints pruned to --checkpoints_kept_after_training."""
+    inference_model_path = os.path.join(output_folder_path, "inference_model.h5")
+    applications.save_inference_model(
+        inference_model, inference_model_path, settings=settings.model, class_num=class_num
+    )
+    write_atomically(
+        os.path.join(output_folder_path, FINISHED_FILE_NAME),
+        json.dumps({"finished": time.strftime("%Y-%m-%d %H:%M:%S %Z")}) + "\n",
+    )
+    kept, removed_bytes = run_state.prune(settings.training.checkpoints_kept_after_training)
+    print(
+        f"\nDone. Weights: {weights_file_path}; standalone inference model: "
+        f"{inference_model_path}; history, results and plots in {output_folder_path}. "
+        f"Checkpoints: {len(kept)} kept"
+        + (f", {format_bytes(removed_bytes)} removed" if removed_bytes else "")
+        + " (--checkpoints_kept_after_training)."
+    )
+
+
+def evaluate_only(evaluators, *, testing_set_names, output_folder_path: str) -> None:
+    """Evaluate once on each test dataset, print each mAP, and keep the numbers in the output
+    folder (results.csv, results.json); nothing is written beside the weights file."""
+    if not evaluators:
+        raise UsageError("--evaluation_only needs a test set: set --testing_size above 0.")
+    logs = {}
+    for evaluator in evaluators:
+        logs.update(
+            evaluator.evaluate("of the weights file", final=True, file_tag="evaluation only")
+        )
+    rows = result_rows([{"phase": "evaluation only", **logs}], testing_sets=testing_set_names)
+    write_results(output_folder_path, rows, watched=evaluators[0].monitor)
+    print()
+    for row in rows:
+        re_ranked = ", re-ranked" if row["distances"] == "re-ranked" else ""
+        print(
+            f"Test mAP on {row['dataset']}{re_ranked}: {100 * row['mAP_fraction']:.2f}% "
+            f"(rank-1 {100 * row['rank1_fraction']:.2f}%)"
+        )
+    print(f"Results: {os.path.join(output_folder_path, 'results.csv')}", flush=True)
