@@ -31,6 +31,9 @@ class DatasetSettings:
     def __post_init__(self):
         check_testing_size(self.testing_size)
         object.__setattr__(self, "testing_dataset_names", tuple(self.testing_dataset_names))
+        check_dataset_name(self.dataset_name, flag="--dataset_name")
+        for source in self.testing_sources:
+            check_dataset_name(source.dataset_name, flag="--testing_dataset_names")
         labels = [source.label for source in self.testing_sources]
         repeated = sorted({label for label in labels if labels.count(label) > 1})
         if repeated:
@@ -88,6 +91,15 @@ class TestingSource:
 def dataset_label(dataset_name: str) -> str:
     """A dataset's name in folder names and log entries: for a CSV file, the file's name."""
     return os.path.splitext(os.path.basename(dataset_name))[0]
+
+
+def check_dataset_name(dataset_name: str, *, flag: str) -> None:
+    if dataset_name in DATASET_NAMES or dataset_name.lower().endswith(".csv"):
+        return
+    raise SettingsError(
+        f"Unknown dataset_name {dataset_name!r} in {flag}: expected one of "
+        f"{', '.join(DATASET_NAMES)} or the path of a .csv file."
+    )
 
 
 def check_testing_size(testing_size: float) -> None:

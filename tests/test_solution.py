@@ -162,7 +162,20 @@ def test_saved_flags_file_reproduces_the_run(trained, tmp_path):
 def test_bad_input_gives_clear_errors(market_root, tmp_path):
     garbage = tmp_path / "garbage.h5"
     garbage.write_bytes(b"not weights")
+    a_file = tmp_path / "a_file"
+    a_file.write_text("a user's notes")
+    run_folder_taken = tmp_path / "runs"
+    run_folder_taken.mkdir()
+    (run_folder_taken / "Market1501_resnet18").write_text("a user's notes")
     cases = {
+        "output folder is a file": (
+            ["--root_folder_path", market_root, "--output_folder_path", str(a_file)],
+            f"The output folder {a_file}/Market1501_resnet18 cannot be made: {a_file} is a file",
+        ),
+        "run folder is a file": (
+            ["--root_folder_path", market_root, "--output_folder_path", str(run_folder_taken)],
+            f"{run_folder_taken}/Market1501_resnet18 is a file, not a folder",
+        ),
         "missing dataset": (["--root_folder_path", str(tmp_path / "none")], "expected the folder"),
         "unknown dataset": (
             ["--root_folder_path", market_root, "--dataset_name", "Market1502"],
@@ -212,6 +225,8 @@ def test_bad_input_gives_clear_errors(market_root, tmp_path):
     )
     assert returncode != 0 and "expected the folder" in output
     assert "already holds results" not in output
+    assert a_file.read_text() == "a user's notes"
+    assert (run_folder_taken / "Market1501_resnet18").read_text() == "a user's notes"
 
 
 def flags_defined_in_solution() -> set[str]:
@@ -279,6 +294,8 @@ def test_values_that_cannot_work_stop_before_anything_is_loaded(tmp_path):
         "--learning_rate_drop_factor 0 --epoch_num 20": (
             "--learning_rate_drop_factor 0 derives the factor from --epoch_num - 2 *"
         ),
+        "--dataset_name Market1502": "Unknown dataset_name 'Market1502' in --dataset_name",
+        "--testing_dataset_names Synthetic,Duke": "Unknown dataset_name 'Duke' in --testing_",
     }
     output_root = tmp_path / "output"
     processes = {

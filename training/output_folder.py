@@ -57,6 +57,12 @@ class OutputFolderLock:
     @classmethod
     def acquire(cls, folder_path: str, *, command: str) -> "OutputFolderLock":
         lock_path = os.path.join(folder_path, LOCK_FILE_NAME)
+        in_the_way = first_file_on_the_way(folder_path)
+        if in_the_way is not None:
+            raise OutputFolderError(
+                f"The output folder {folder_path} cannot be made: {in_the_way} is a file, not a "
+                "folder. Choose another --output_folder_path, or move that file away."
+            )
         try:
             os.makedirs(folder_path, exist_ok=True)
             file_handle = open(lock_path, "a+")
@@ -91,6 +97,18 @@ class OutputFolderLock:
 
     def release(self) -> None:
         self.file_handle.close()
+
+
+def first_file_on_the_way(folder_path: str) -> str | None:
+    """The path or one of its parents where a file (not a folder) stands, if any."""
+    path = os.path.abspath(folder_path)
+    while True:
+        if os.path.exists(path) and not os.path.isdir(path):
+            return path
+        parent = os.path.dirname(path)
+        if parent == path:
+            return None
+        path = parent
 
 
 def describe_holder(text: str) -> str:
