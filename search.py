@@ -378,14 +378,28 @@ def camera_text(camera) -> str:
 @contextlib.contextmanager
 def replaced_folder(folder_path: str):
     """Yield a new temporary folder; on success it takes folder_path's place as a whole (the
-    old one, this program's earlier pictures, is removed after the swap)."""
+    old one, this program's earlier pictures, is removed after the swap). A swap or a write
+    that a killed search left unfinished is completed or cleared first."""
+    finish_swap(folder_path)
+    parent_path = os.path.dirname(os.path.abspath(folder_path))
+    partial_prefix = f".{os.path.basename(folder_path)}.new."
+    for name in os.listdir(parent_path):  # atomic_folder's temporary folders of a killed write
+        if name.startswith(partial_prefix) and name.endswith(".partial"):
+            shutil.rmtree(os.path.join(parent_path, name), ignore_errors=True)
     with atomic_folder(folder_path + ".new") as new_folder_path:
         yield new_folder_path
-    old_folder_path = folder_path + ".old"
-    shutil.rmtree(old_folder_path, ignore_errors=True)
-    if os.path.isdir(folder_path):
-        os.rename(folder_path, old_folder_path)
-    os.rename(folder_path + ".new", folder_path)
+    finish_swap(folder_path)
+
+
+def finish_swap(folder_path: str) -> None:
+    """Put a whole folder_path.new (atomic_folder renames it only once complete) in the place
+    of folder_path, in steps that a crash at any point leaves for the next call to finish."""
+    new_folder_path, old_folder_path = folder_path + ".new", folder_path + ".old"
+    if os.path.isdir(new_folder_path):
+        shutil.rmtree(old_folder_path, ignore_errors=True)
+        if os.path.isdir(folder_path):
+            os.rename(folder_path, old_folder_path)
+        os.rename(new_folder_path, folder_path)
     shutil.rmtree(old_folder_path, ignore_errors=True)
 
 

@@ -85,13 +85,23 @@ def test_search_ranks_same_identity_images_first(trained, market_root, tmp_path)
     assert [picture.name for picture in (results / "ranked_lists").glob("*.png")] == [
         f"0001_{os.path.splitext(queries[0])[0]}.png"
     ]
-    # A damaged cache is a cache miss: a warning, the features computed again.
+    # A damaged cache is a cache miss: a warning, the features computed again. And what a
+    # search killed while it swapped its picture folder in, or while it drew, left behind is
+    # finished or cleared: a whole ranked_lists.new, a half-drawn temporary folder.
     (cache,) = results.glob("gallery_features_*.npz")
     cache.write_bytes(cache.read_bytes()[:100])
+    shutil.copytree(results / "ranked_lists", results / "ranked_lists.new")
+    (results / ".ranked_lists.new.k1ll3d.partial").mkdir()
+    (results / ".ranked_lists.new.k1ll3d.partial" / "0001_half.png").write_bytes(b"\x89PNG")
     returncode, output = run_search(arguments)
     assert returncode == 0, output[-3000:]
     assert f"Warning: the gallery cache {cache} cannot be read" in output
     assert "Embedded" in output and "Traceback" not in output
+    assert sorted(path.name for path in results.iterdir() if "ranked_lists" in path.name) == [
+        "ranked_lists",
+        "ranked_lists.csv",
+    ]
+    assert len(list((results / "ranked_lists").glob("*.png"))) == len(queries)
     returncode, output = run_search(arguments)
     assert returncode == 0 and "Gallery features reused from" in output
 
