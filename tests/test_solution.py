@@ -582,3 +582,38 @@ def test_help_and_bad_flags_answer_before_tensorflow_is_imported(
     assert "absl.flags" in imported, output[-3000:]
     heavy = [name for name in imported if name.split(".")[0] in ("tensorflow", "tf_keras")]
     assert heavy == []
+
+
+def test_an_evaluation_killed_before_its_last_file_is_completed_by_the_same_command(
+    trained, market_root, tmp_path
+):
+    """Killed right after results.csv is in place (before results.json and the finished mark),
+    the same --evaluation_only command evaluates again and completes the folder; once finished,
+    it refuses as a finished training run does."""
+    _, run_folder, returncode, _ = trained
+    assert returncode == 0
+    arguments = [
+        *SHRUNK,
+        "--root_folder_path",
+        market_root,
+        "--evaluation_only",
+        "--pretrained_model_file_path",
+        os.path.join(run_folder, "inference_model.h5"),
+        "--output_folder_path",
+        str(tmp_path),
+    ]
+    evaluation_folder = tmp_path / "Market1501_resnet18"
+    killed = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "FLIPREID_CRASH_AT": "wrote results.csv:1"}
+    returncode, output = run_solution(arguments, environment=killed)
+    assert returncode == -signal.SIGKILL, output[-3000:]
+    assert (evaluation_folder / "results.csv").exists()
+    assert not (evaluation_folder / "results.json").exists()
+
+    returncode, output = run_solution(arguments)
+    assert returncode == 0, output[-3000:]
+    assert "holds an unfinished evaluation of these flags: evaluating again" in output
+    assert (evaluation_folder / "results.json").exists()
+    assert (evaluation_folder / "finished.json").exists()
+
+    returncode, output = run_solution(arguments)
+    assert returncode == 1 and "already holds a finished run; nothing was changed" in output

@@ -234,14 +234,21 @@ def check_continuable(
                 os.path.join(output_folder_path, TENSORBOARD_FOLDER_NAME), ignore_errors=True
             )
         return None
+    flags_file_path = os.path.join(output_folder_path, FLAGS_FILE_NAME)
+    saved_flags_text = open(flags_file_path).read() if os.path.isfile(flags_file_path) else ""
+    differences = flag_differences(saved_flags_text, flags_text)
+    if resume_point is None and training_epoch_num is None and saved_flags_text and not differences:
+        # An evaluation stopped before its finished mark: its files are made again, the same.
+        print(
+            f"The output folder {output_folder_path} holds an unfinished evaluation of these "
+            "flags: evaluating again."
+        )
+        return None
     if resume_point is None:
         raise OutputFolderError(
             f"The output folder {output_folder_path} already holds results; nothing was changed. "
             + advice
         )
-    flags_file_path = os.path.join(output_folder_path, FLAGS_FILE_NAME)
-    saved_flags_text = open(flags_file_path).read() if os.path.isfile(flags_file_path) else ""
-    differences = flag_differences(saved_flags_text, flags_text)
     if differences:
         raise OutputFolderError(
             f"The output folder {output_folder_path} holds an unfinished run with other flags; "

@@ -312,16 +312,13 @@ def finish_training(
     output_folder_path: str,
     run_state: RunState,
 ) -> None:
-    """The inference model, the finished mark (last: a rerun completes the rest), and the
-    checkpoints pruned to --checkpoints_kept_after_training."""
+    """The inference model, the finished mark (last: until then a rerun completes the rest), and
+    the checkpoints pruned to --checkpoints_kept_after_training."""
     inference_model_path = os.path.join(output_folder_path, "inference_model.h5")
     applications.save_inference_model(
         inference_model, inference_model_path, settings=settings.model, class_num=class_num
     )
-    write_atomically(
-        os.path.join(output_folder_path, FINISHED_FILE_NAME),
-        json.dumps({"finished": time.strftime("%Y-%m-%d %H:%M:%S %Z")}) + "\n",
-    )
+    write_finished_mark(output_folder_path)
     kept, removed_bytes = run_state.prune(settings.training.checkpoints_kept_after_training)
     print(
         f"\nDone. Weights: {weights_file_path}; standalone inference model: "
@@ -329,6 +326,13 @@ def finish_training(
         f"Checkpoints: {len(kept)} kept"
         + (f", {format_bytes(removed_bytes)} removed" if removed_bytes else "")
         + " (--checkpoints_kept_after_training)."
+    )
+
+
+def write_finished_mark(output_folder_path: str) -> None:
+    write_atomically(
+        os.path.join(output_folder_path, FINISHED_FILE_NAME),
+        json.dumps({"finished": time.strftime("%Y-%m-%d %H:%M:%S %Z")}) + "\n",
     )
 
 
@@ -344,6 +348,7 @@ def evaluate_only(evaluators, *, testing_set_names, output_folder_path: str) -> 
         )
     rows = result_rows([{"phase": "evaluation only", **logs}], testing_sets=testing_set_names)
     write_results(output_folder_path, rows, watched=evaluators[0].monitor)
+    write_finished_mark(output_folder_path)  # last: until then the same command starts again
     print()
     for row in rows:
         re_ranked = ", re-ranked" if row["distances"] == "re-ranked" else ""
