@@ -28,7 +28,13 @@ def load_csv_dataset(csv_file_path: str) -> tuple[pd.DataFrame, pd.DataFrame, pd
             "--dataset_name path/to/file.csv, or --dataset_name CSV with --root_folder_path "
             f"set to the file (or to a folder holding dataset.csv). Expected content:\n{EXAMPLE}"
         )
-    frame = pd.read_csv(csv_file_path)
+    try:
+        frame = pd.read_csv(csv_file_path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise DatasetError(
+            f"CSV dataset {csv_file_path!r} cannot be read as CSV: {error}. Each line needs the "
+            f"header's number of comma-separated fields. Expected content:\n{EXAMPLE}"
+        ) from error
     missing_columns = {"image_file_path", "identity_ID", "split"} - set(frame.columns)
     if missing_columns:
         raise DatasetError(
@@ -47,6 +53,7 @@ def load_csv_dataset(csv_file_path: str) -> tuple[pd.DataFrame, pd.DataFrame, pd
         os.path.normpath(os.path.join(csv_folder_path, str(path)))
         for path in frame["image_file_path"]
     ]
+    check_each_image_listed_once(frame, csv_file_path)
     if not pd.api.types.is_integer_dtype(frame["identity_ID"]):
         names = frame["identity_ID"].astype(str)
         frame["identity_ID"] = np.searchsorted(np.unique(names), names) + 1
@@ -65,3 +72,17 @@ def load_csv_dataset(csv_file_path: str) -> tuple[pd.DataFrame, pd.DataFrame, pd
             )
         split_frames.append(split_frame.astype({"identity_ID": "int64", "camera_ID": "int64"}))
     return tuple(split_frames)
+
+
+def check_each_image_listed_once(frame: pd.DataFrame, csv_file_path: str) -> None:
+    """An image listed twice would count twice in training, or sit in two splits at once."""
+    repeated = frame["image_file_path"].duplicated(keep=False)
+    if not repeated.any():
+        return
+    first_path = frame.loc[repeated, "image_file_path"].iloc[0]
+    lines = (frame.index[frame["image_file_path"] == first_path] + 2).tolist()  # 1: the header
+    raise DatasetError(
+        f"CSV dataset {csv_file_path!r}: {frame.loc[repeated, 'image_file_path'].nunique()} "
+        f"image(s) are listed more than once, the first {first_path!r} on lines "
+        f"{', '.join(map(str, lines))}. List each image once, in one split."
+    )

@@ -276,6 +276,20 @@ def test_csv_errors(tmp_path):
     )
     with pytest.raises(DatasetError, match="no rows with split == 'gallery'"):
         load_accumulated_info_of_dataset(str(tmp_path), "CSV")
+    write_csv(
+        tmp_path / "dataset.csv",
+        [("a.jpg", 1, "train"), ("b.jpg", 1, "query"), ("./a.jpg", 1, "gallery")],
+        ["image_file_path", "identity_ID", "split"],
+    )
+    with pytest.raises(DatasetError, match=r"1 image\(s\) are listed more than once, the first "):
+        load_accumulated_info_of_dataset(str(tmp_path), "CSV")
+    with pytest.raises(DatasetError, match="a.jpg' on lines 2, 4. List each image once"):
+        load_accumulated_info_of_dataset(str(tmp_path), "CSV")
+    (tmp_path / "dataset.csv").write_text(
+        "image_file_path,identity_ID,split\na.jpg,1,train\nb.jpg,1,query,extra\n"
+    )
+    with pytest.raises(DatasetError, match="(?s)cannot be read as CSV: .*line 3, saw 4"):
+        load_accumulated_info_of_dataset(str(tmp_path), "CSV")
 
 
 def make_test_frames():
