@@ -1,4 +1,4 @@
-"""Search a gallery with a trained model: your own images, ranked lists to look at, a SavedModel.
+r"""Search a gallery with a trained model: your own images, ranked lists to look at, a SavedModel.
 
     python3 search.py --model_file_path output/Market1501_resnet50/inference_model.h5 \
         --query_path my_queries/ --gallery_path my_gallery/ --output_folder_path search_results
@@ -207,8 +207,12 @@ def read_images(path: str, *, role: str) -> Images:
     if not paths:
         raise SearchError(
             f"The {role} folder {path!r} holds no images (files ending in "
-            f"{', '.join(IMAGE_EXTENSIONS)}). Point --{role}_path at a folder of images, an "
-            "image, or a CSV file."
+            f"{', '.join(IMAGE_EXTENSIONS)}). Point --{role}_path at "
+            + (
+                "a folder of images, an image, or a CSV file."
+                if role == "query"
+                else "a folder of images or a CSV file."
+            )
         )
     labels = [MARKET_FILE_NAME.match(os.path.basename(image_path)) for image_path in paths]
     return Images(

@@ -1,4 +1,4 @@
-"""Sweeps: a grid of solution.py's flag values, each combination a run of its own, and one table
+r"""Sweeps: a grid of solution.py's flag values, each combination a run of its own, and one table
 that compares them.
 
     python3 sweep.py --grid preset=resnet50,ibn_resnet50,resnesta50 \

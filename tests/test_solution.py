@@ -556,8 +556,8 @@ def test_a_start_shows_none_of_tensorflows_own_log_lines(tmp_path):
     [
         ("solution.py", ["--help"], 0, "--[no]use_horizontal_flipping_inside_model"),
         ("solution.py", ["--helpfull"], 0, "--dataset_name"),
-        ("search.py", ["--help"], 0, "--query_path"),
-        ("sweep.py", ["--help"], 0, "--grid"),
+        ("search.py", ["--help"], 0, "inference_model.h5 \\\n        --query_path"),
+        ("sweep.py", ["--help"], 0, "resnesta50 \\\n        --grid dataset_name"),
         ("solution.py", ["--backbone_model_name", "resnet5"], 1, "value should be one of"),
         ("solution.py", ["--epoch_nun", "3"], 1, "Unknown command line flag 'epoch_nun'"),
         ("solution.py", ["--image_height", "0"], 1, "Error: --image_height must be at least 1"),
