@@ -229,3 +229,20 @@ def test_the_error_line_of_a_failed_run_is_found_whoever_wrote_it(tmp_path):
     for name, (text, expected) in logs.items():
         (tmp_path / f"{name}.log").write_text(text)
         assert last_error_line(str(tmp_path / f"{name}.log")).startswith(expected), name
+
+
+def test_a_sweep_leaves_tensorflows_log_level_to_its_runs():
+    """Each run hides TensorFlow's C++ start-up lines itself unless the user chose a level
+    (TF_CPP_MIN_LOG_LEVEL); a sweep that set it would pass its own choice on as the user's."""
+    environment = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    process = start_python(
+        [
+            "-c",
+            "import os, sys\nsys.argv = ['sweep.py']\nimport sweep\n"
+            "print('TF_CPP_MIN_LOG_LEVEL' in os.environ, 'tensorflow' in sys.modules)",
+        ],
+        environment=environment,
+    )
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, output[-2000:]
+    assert output.strip().splitlines()[-1] == "False False"
