@@ -344,7 +344,7 @@ def write_results(
                     [gallery.paths[g] for g in order],
                     distances[index, order],
                     matches=matches,
-                    query_caption="query" + camera_text(camera),
+                    query_camera=camera,
                     cameras=[gallery_cameras[g] for g in order],
                 ),
             )
@@ -373,10 +373,6 @@ def write_results(
         f"Ranked lists of {len(queries.paths)} queries: {csv_path} and "
         f"{os.path.join(FLAGS.output_folder_path, 'index.html')}"
     )
-
-
-def camera_text(camera) -> str:
-    return "" if camera is None or camera != camera else f", camera {camera}"
 
 
 @contextlib.contextmanager

@@ -242,3 +242,37 @@ def test_weights_files_are_told_apart_by_content(trained, tmp_path, name):
     renamed = tmp_path / "weights.h5"  # the name says nothing
     shutil.copy(os.path.join(run_folder, name), renamed)
     assert applications.weights_file_kind(str(renamed)) == name.split("_")[0]
+
+
+@pytest.mark.parametrize(
+    "distances,decimals",
+    [
+        ([0.1, 0.2, 0.3], 4),
+        ([0.00131, 0.00134, 0.0026], 5),  # the demo's range: 4 decimals print 0.0013 twice
+        ([0.5, 0.5, 0.6], 4),  # equal distances need no more
+        ([0.1234561, 0.1234564, 0.2], 7),
+        ([0.123456781, 0.123456789], 4),  # apart only beyond the 7 that fit: no help in more
+    ],
+)
+def test_ranked_list_distances_get_the_decimals_that_tell_neighbours_apart(distances, decimals):
+    from visualization import distance_decimals
+
+    assert distance_decimals(distances) == decimals
+
+
+def test_the_querys_camera_is_drawn_on_a_line_of_its_own(tmp_path):
+    from visualization import draw_ranked_list
+
+    image_path = str(tmp_path / "person.png")
+    cv2.imwrite(image_path, np.full((128, 64, 3), 90, np.uint8))
+    pictures = {
+        camera: draw_ranked_list(
+            image_path, [image_path], [0.25], matches=[None], query_camera=camera
+        )
+        for camera in (None, 3)
+    }
+    height = THUMBNAIL_SIZE[0] + 2 * BORDER
+    query_width = THUMBNAIL_SIZE[1] + 2 * BORDER
+    second_line = slice(height + 15, height + CAPTION_HEIGHT)  # under "query"
+    assert (pictures[None][second_line, :query_width] == 255).all()
+    assert (pictures[3][second_line, :query_width] < 128).any()  # "cam 3" drawn there

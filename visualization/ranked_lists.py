@@ -73,23 +73,43 @@ def draw_ranked_list(
     distances: Sequence[float],
     *,
     matches: Sequence[bool | None],
-    query_caption: str = "query",
+    query_camera=None,
     cameras: Sequence | None = None,
 ) -> np.ndarray:
-    """(H, W, 3) uint8 RGB: the query (blue border), then the gallery images in rank order with
-    their rank, distance and (where known) camera, bordered green for the query's identity, red
-    for another, gray where identities are unknown."""
-    tiles = [with_caption(thumbnail(query_image_file_path, COLORS["query"]), [query_caption])]
+    """(H, W, 3) uint8 RGB: the query (blue border, its camera under it where known), then the
+    gallery images in rank order with their rank, distance and (where known) camera, bordered
+    green for the query's identity, red for another, gray where identities are unknown.
+    Distances get as many decimals as it takes to tell neighbouring ranks apart."""
+    query_lines = ["query"] + ([f"cam {query_camera}"] if is_known(query_camera) else [])
+    tiles = [with_caption(thumbnail(query_image_file_path, COLORS["query"]), query_lines)]
     spacer = np.full((tiles[0].shape[0], GAP, 3), 255, np.uint8)
     tiles.append(spacer)
     cameras = [None] * len(matches) if cameras is None else cameras
+    decimals = distance_decimals(distances)
     for rank, (path, distance, match, camera) in enumerate(
         zip(gallery_image_file_paths, distances, matches, cameras, strict=True), start=1
     ):
-        known = camera is not None and camera == camera
-        first_line = f"{rank}  cam {camera}" if known else f"{rank}"
-        tiles.append(with_caption(thumbnail(path, COLORS[match]), [first_line, f"{distance:.4f}"]))
+        first_line = f"{rank}  cam {camera}" if is_known(camera) else f"{rank}"
+        tiles.append(
+            with_caption(thumbnail(path, COLORS[match]), [first_line, f"{distance:.{decimals}f}"])
+        )
     return np.concatenate(tiles, axis=1)
+
+
+def is_known(camera) -> bool:
+    return camera is not None and camera == camera  # NaN: unknown
+
+
+def distance_decimals(distances: Sequence[float], *, fewest: int = 4, most: int = 7) -> int:
+    """Decimals (fewest to most) that print neighbouring distances differently wherever they
+    differ at all within `most` decimals; 7 fit under a 64-pixel-wide thumbnail."""
+    values = np.asarray(distances, dtype=np.float64)
+    for decimals in range(fewest, most + 1):
+        printed = np.round(values, decimals)
+        apart = np.round(values, most)
+        if np.all((printed[1:] != printed[:-1]) | (apart[1:] == apart[:-1])):
+            return decimals
+    return most
 
 
 def write_picture(file_path: str, picture: np.ndarray) -> None:
