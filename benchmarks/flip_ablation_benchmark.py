@@ -56,8 +56,8 @@ def main() -> None:
             [
                 "yes" if run["use_horizontal_flipping_inside_model"] else "no",
                 "yes" if run["use_horizontal_flipping_in_evaluation"] else "no",
-                f"{100 * run['best_test_mAP']:.1f}",
-                f"{100 * run['test_rank1_at_best']:.1f}",
+                f"{100 * run['best_test_mAP_fraction']:.1f}",
+                f"{100 * run['test_rank1_at_best_fraction']:.1f}",
                 f"{60 * run['training_hours']:.1f}",
             ]
         )

@@ -122,6 +122,11 @@ class HistoryWriter(tf.keras.callbacks.Callback):
                 "epoch (0: before training)" if (values["epoch"] == 0).any() else "epoch"
             )
             axes.set_ylabel(f"{column} (%)" if percent else column)
+            if percent:
+                axes.set_ylim(0, 100)
+            elif (values[column] >= 0).all():  # a loss: its distance from 0, not a zoom
+                axes.set_ylim(0, 1.05 * values[column].max() or 1)
+            axes.set_title(f"{column} of {os.path.basename(self.output_folder_path)}")
             axes.grid(alpha=0.3)
             figure.tight_layout()
             with atomic_output(os.path.join(plots_folder_path, f"{column}.png")) as temporary_path:

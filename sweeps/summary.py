@@ -11,11 +11,19 @@ matplotlib.use("Agg")  # files only; works without a display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from atomic_files import atomic_output, write_atomically  # noqa: E402
 
 SUMMARY_FILE_NAME = "sweep_summary.csv"
 PLOT_FILE_NAME = "sweep_test_mAP.png"
+# sweep_summary.csv's columns in fractions (0.8 means 80%), named so, as in history.csv
+FRACTION_COLUMNS = (
+    "best_test_mAP_fraction",
+    "test_rank1_at_best_fraction",
+    "best_test_re_ranking_mAP_fraction",
+    "test_re_ranking_rank1_at_best_fraction",
+)
 
 
 @dataclass
@@ -129,11 +137,11 @@ def summary_frame(summaries: list[RunSummary]) -> pd.DataFrame:
                 "run": summary.name,
                 **{name: summary.values.get(name, "") for name in grid_names},
                 "status": summary.status,
-                "best_test_mAP": summary.best_test_mAP,
-                "test_rank1_at_best": summary.test_rank1_at_best,
+                "best_test_mAP_fraction": summary.best_test_mAP,
+                "test_rank1_at_best_fraction": summary.test_rank1_at_best,
                 "best_epoch": summary.best_epoch,
-                "best_test_re_ranking_mAP": summary.best_test_re_ranking_mAP,
-                "test_re_ranking_rank1_at_best": summary.test_re_ranking_rank1_at_best,
+                "best_test_re_ranking_mAP_fraction": summary.best_test_re_ranking_mAP,
+                "test_re_ranking_rank1_at_best_fraction": summary.test_re_ranking_rank1_at_best,
                 "training_hours": summary.training_hours,
                 "error": summary.error,
                 "folder": summary.folder,
@@ -152,6 +160,13 @@ def write_summary(summaries: list[RunSummary], folder_path: str) -> str:
             axes.plot(
                 summary.curve.index, 100 * summary.curve.values, marker="o", label=summary.name
             )
+    axes.set_title(f"Test mAP of the runs in {os.path.basename(os.path.abspath(folder_path))}")
+    epochs = sorted({epoch for s in summaries if s.curve is not None for epoch in s.curve.index})
+    if 0 < len(epochs) <= 20:
+        axes.set_xticks(epochs)  # whole epochs, also for one-epoch runs
+    else:
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_ylim(0, 100)
     axes.set_xlabel("epoch")
     axes.set_ylabel("test mAP (%)")
     axes.grid(alpha=0.3)
@@ -166,22 +181,19 @@ def write_summary(summaries: list[RunSummary], folder_path: str) -> str:
 
 def printable_table(frame: pd.DataFrame) -> str:
     shown = frame.drop(columns=["folder"]).copy()
-    for column in ("best_test_mAP", "test_rank1_at_best", "best_test_re_ranking_mAP"):
+    for column in FRACTION_COLUMNS:
         shown[column] = (100 * shown[column]).map(
             lambda value: f"{value:.1f}" if value == value else ""
         )
-    shown["test_re_ranking_rank1_at_best"] = (100 * shown["test_re_ranking_rank1_at_best"]).map(
-        lambda value: f"{value:.1f}" if value == value else ""
-    )
     shown["best_epoch"] = shown["best_epoch"].map(lambda v: f"{int(v)}" if v == v else "")
     shown["training_hours"] = shown["training_hours"].map(lambda v: f"{v:.2f}" if v == v else "")
     shown = shown.rename(
         columns={
-            "best_test_mAP": "mAP",
-            "test_rank1_at_best": "rank-1",
+            "best_test_mAP_fraction": "mAP",
+            "test_rank1_at_best_fraction": "rank-1",
             "best_epoch": "epoch",
-            "best_test_re_ranking_mAP": "re-ranked mAP",
-            "test_re_ranking_rank1_at_best": "re-ranked rank-1",
+            "best_test_re_ranking_mAP_fraction": "re-ranked mAP",
+            "test_re_ranking_rank1_at_best_fraction": "re-ranked rank-1",
             "training_hours": "hours",
         }
     )

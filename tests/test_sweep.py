@@ -73,7 +73,7 @@ def test_a_sweep_runs_each_combination_once_reports_failures_and_compares_them(d
     for name in finished:
         assert summary.loc[name, "status"] == "finished"
         history = pd.read_csv(tmp_path / name / "Synthetic_resnet18" / "history.csv")
-        assert summary.loc[name, "best_test_mAP"] == pytest.approx(
+        assert summary.loc[name, "best_test_mAP_fraction"] == pytest.approx(
             history["test_mAP_fraction"].max()
         )
         assert summary.loc[name, "training_hours"] > 0
@@ -95,8 +95,8 @@ def test_a_sweep_runs_each_combination_once_reports_failures_and_compares_them(d
         (tmp_path / "logs" / f"{name}.log").read_text() for name in failed
     )
     again = pd.read_csv(tmp_path / "sweep_summary.csv").set_index("run")
-    assert again.loc[finished, "best_test_mAP"].tolist() == pytest.approx(
-        summary.loc[finished, "best_test_mAP"].tolist()
+    assert again.loc[finished, "best_test_mAP_fraction"].tolist() == pytest.approx(
+        summary.loc[finished, "best_test_mAP_fraction"].tolist()
     )
 
 
@@ -152,13 +152,15 @@ def test_existing_run_folders_are_summarized_whoever_made_them(tmp_path):
     )
     assert returncode == 0, output[-3000:]
     summary = pd.read_csv(tmp_path / "summary" / "sweep_summary.csv").set_index("run")
-    assert summary.loc["output", "best_test_mAP"] == pytest.approx(0.7)
-    assert summary.loc["output", "test_rank1_at_best"] == pytest.approx(0.8)
+    assert summary.loc["output", "best_test_mAP_fraction"] == pytest.approx(0.7)
+    assert summary.loc["output", "test_rank1_at_best_fraction"] == pytest.approx(0.8)
     assert summary.loc["output", "best_epoch"] == 2
     assert summary.loc["output", "training_hours"] == pytest.approx(2.5)
-    assert summary.loc["Market1501_resnesta50", "best_test_mAP"] == pytest.approx(0.9)
+    assert summary.loc["Market1501_resnesta50", "best_test_mAP_fraction"] == pytest.approx(0.9)
     assert summary.loc["Market1501_resnesta50", "best_epoch"] == 11  # epoch 10 of phase B
-    assert summary.loc["Market1501_resnesta50", "test_rank1_at_best"] == pytest.approx(0.95)
+    assert summary.loc["Market1501_resnesta50", "test_rank1_at_best_fraction"] == pytest.approx(
+        0.95
+    )
     assert (summary["status"] == "finished").all()
     assert os.path.isfile(tmp_path / "summary" / "sweep_test_mAP.png")
 
