@@ -310,22 +310,33 @@ def test_finished_runs_refuse_and_other_flags_are_listed(chain, tmp_path):
     }
     status, output = run_solution(arguments)
     assert status == 1 and "already holds a finished run; nothing was changed" in output
-    # An unfinished copy (its final files missing): other flags are refused, listed.
+    # An unfinished copy (its final files missing, its finished mark damaged): other flags are
+    # refused, listed.
     copy_root = tmp_path / "copy"
     shutil.copytree(folder, copy_root / FOLDER_NAME)
-    for name in ("inference_model.h5", "inference_model.json", "finished.json"):
+    for name in ("inference_model.h5", "inference_model.json"):
         os.remove(copy_root / FOLDER_NAME / name)
+    (copy_root / FOLDER_NAME / "finished.json").write_text("{garbage")
     moved = [*arguments, "--output_folder_path", str(copy_root)]
     status, output = run_solution([*moved, "--seed", "1", "--epoch_num", "3", "--workers", "1"])
     assert status == 1 and "holds an unfinished run with other flags" in output
+    assert "finished.json in " in output and "is not the mark a finished run writes" in output
     assert "--seed: 0 -> 1" in output and "--epoch_num: 2 -> 3" in output
     assert "--workers" not in output.split("Flags that differ")[1]
     assert "Traceback" not in output
+    # Without its flags.txt, the advice is where its flags still are (log.txt).
+    flags_file = copy_root / FOLDER_NAME / "flags.txt"
+    saved_flags = flags_file.read_text()
+    flags_file.unlink()
+    status, output = run_solution(moved)
+    assert status == 1 and "flags.txt: missing or empty" in output
+    assert "log.txt in that folder begins each start with the flags it ran with" in output
+    flags_file.write_text(saved_flags)
     # The same flags continue it: nothing is left to train, the final files are written.
     status, output = run_solution(moved)
     assert status == 0 and "after its last epoch (4)" in output, output[-2000:]
     assert (copy_root / FOLDER_NAME / "inference_model.h5").is_file()
-    assert (copy_root / FOLDER_NAME / "finished.json").is_file()
+    assert "finished" in json.loads((copy_root / FOLDER_NAME / "finished.json").read_text())
     after = {path: os.path.getmtime(path) for path in before}
     assert after == before  # the original was never touched
 

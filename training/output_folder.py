@@ -196,7 +196,13 @@ def prepare_output_folder(
 
 
 def is_finished(output_folder_path: str) -> bool:
-    return os.path.isfile(os.path.join(output_folder_path, FINISHED_FILE_NAME))
+    """Whether the folder holds the mark a finished run writes last (a readable finished.json)."""
+    try:
+        with open(os.path.join(output_folder_path, FINISHED_FILE_NAME)) as mark_file:
+            mark = json.load(mark_file)
+    except (OSError, ValueError):  # missing, unreadable, or not JSON
+        return False
+    return isinstance(mark, dict) and "finished" in mark
 
 
 def check_continuable(
@@ -217,6 +223,13 @@ def check_continuable(
         raise OutputFolderError(
             f"The output folder {output_folder_path} already holds a finished run; nothing was "
             "changed. " + advice
+        )
+    if os.path.exists(os.path.join(output_folder_path, FINISHED_FILE_NAME)):
+        print(
+            f"Warning: {FINISHED_FILE_NAME} in {output_folder_path} is not the mark a finished "
+            "run writes (damaged?); the run is taken as unfinished, and its mark is written "
+            "again when it ends.",
+            flush=True,
         )
     resume_point = None
     if run_state is not None and training_epoch_num is not None:
@@ -250,13 +263,24 @@ def check_continuable(
             + advice
         )
     if differences:
+        if saved_flags_text:
+            how_to_continue = (
+                "To continue that run, repeat its flags: python3 -u solution.py --flagfile "
+                f"{flags_file_path} (with --output_folder_path and --root_folder_path as needed)."
+            )
+        else:
+            how_to_continue = (
+                f"To continue that run, give its flags: {LOG_FILE_NAME} in that folder begins "
+                "each start with the flags it ran with (the lines starting with --); put that "
+                f"run's into {flags_file_path} and run python3 -u solution.py --flagfile "
+                f"{flags_file_path}."
+            )
         raise OutputFolderError(
             f"The output folder {output_folder_path} holds an unfinished run with other flags; "
             "nothing was changed. Flags that differ (that run's value, then this one's):\n  "
             + "\n  ".join(differences)
-            + f"\nTo continue that run, repeat its flags: python3 -u solution.py --flagfile "
-            f"{flags_file_path} (with --output_folder_path and --root_folder_path as needed). "
-            "To start a new run instead: " + advice
+            + f"\n{how_to_continue} To start a new run instead: "
+            + advice
         )
     print(f"The output folder {output_folder_path} holds an unfinished run of these flags.")
     return resume_point
