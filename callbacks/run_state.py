@@ -31,6 +31,7 @@ from settings import KEPT_CHECKPOINT_NUM
 CHECKPOINT_FOLDER_NAME = "checkpoints"
 UNUSABLE_FOLDER_NAME = "unusable"
 CHECKPOINT_INDEX_NAME = re.compile(r"^ckpt-(\d+)\.index$")
+CHECKPOINT_DATA_NAME = re.compile(r"^ckpt-(\d+)\.data-\d+-of-\d+$")
 UNFINISHED_SAVE_NAME = re.compile(r"^ckpt-\d+_temp")  # TensorFlow's folder during a save
 
 
@@ -98,6 +99,8 @@ class RunState:
         failures = []
         for path in candidates:
             try:
+                if not os.path.exists(path + ".index"):
+                    raise FileNotFoundError(f"its {os.path.basename(path)}.index file is missing")
                 verify_checkpoint(path)
                 progress, fingerprint = self.read_progress(path)
                 if progress.step >= steps_per_epoch:
@@ -143,7 +146,10 @@ class RunState:
             state_latest = None
         if state_latest and not os.path.isabs(state_latest):
             state_latest = os.path.join(self.resume_folder_path, state_latest)
-        return checkpoint_paths(self.resume_folder_path), state_latest or None
+        paths = checkpoint_paths(self.resume_folder_path) + data_without_index(
+            self.resume_folder_path
+        )
+        return sorted(paths, key=number_of, reverse=True), state_latest or None
 
     def settle_on(self, kept: str | None, *, failures: list) -> None:
         """Move the checkpoints that failed into checkpoints/unusable/ (never deleted), and
@@ -326,6 +332,20 @@ def checkpoint_paths(folder_path: str) -> list[str]:
         if (found := CHECKPOINT_INDEX_NAME.match(name))
     ]
     return [os.path.join(folder_path, f"ckpt-{number}") for number in sorted(numbers, reverse=True)]
+
+
+def data_without_index(folder_path: str) -> list[str]:
+    """Checkpoints whose data files are there but whose .index file is not (deleted, or a save
+    cut short), so that they are reported and moved aside rather than silently overwritten."""
+    if not os.path.isdir(folder_path):
+        return []
+    names = set(os.listdir(folder_path))
+    numbers = {int(found[1]) for name in names if (found := CHECKPOINT_DATA_NAME.match(name))}
+    return [
+        os.path.join(folder_path, f"ckpt-{number}")
+        for number in sorted(numbers)
+        if f"ckpt-{number}.index" not in names
+    ]
 
 
 def number_of(checkpoint_path: str) -> int:

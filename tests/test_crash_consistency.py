@@ -393,6 +393,15 @@ def test_a_damaged_newest_checkpoint_is_reported_and_the_previous_one_used(chain
     assert "Resuming from" in output and "ckpt-9, after epoch 3 of 4" in output
     assert (folder / "checkpoints" / "unusable" / "ckpt-12.data-00000-of-00001").is_file()
     assert_same_run(folder, chain["uninterrupted"])  # epoch 4 again, the same
+    # A deleted .index: reported and moved aside as well, its data file kept.
+    folder, arguments = copy_of_the_run(chain, tmp_path / "second")
+    os.remove(folder / "checkpoints" / "ckpt-12.index")
+    status, output = run_solution(arguments)
+    assert status == 0, output[-3000:]
+    assert "ckpt-12 cannot be used" in output and "ckpt-12.index file is missing" in output
+    assert (folder / "checkpoints" / "unusable" / "ckpt-12.data-00000-of-00001").is_file()
+    assert "Resuming from" in output and "ckpt-9, after epoch 3 of 4" in output
+    assert_same_run(folder, chain["uninterrupted"])
 
 
 def test_a_garbled_state_file_and_no_usable_checkpoint(chain, tmp_path):
