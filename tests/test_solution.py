@@ -225,6 +225,9 @@ def test_bad_input_gives_clear_errors(market_root, tmp_path):
     )
     assert returncode != 0 and "expected the folder" in output
     assert "already holds results" not in output
+    # Failed starts leave no run folder behind (it held only flags.txt, log.txt and the lock).
+    for name in ("missing_dataset", "too_few_identities", "unreadable_weights"):
+        assert not (tmp_path / name / "Market1501_resnet18").exists(), name
     assert a_file.read_text() == "a user's notes"
     assert (run_folder_taken / "Market1501_resnet18").read_text() == "a user's notes"
 

@@ -195,6 +195,14 @@ def prepare_output_folder(
     return resume_point
 
 
+def remove_if_only_a_start(output_folder_path: str) -> None:
+    """Remove a run folder that holds nothing but what every start writes (flags.txt, log.txt,
+    the lock): call it only for a folder that this start created."""
+    start_files = {FLAGS_FILE_NAME, LOG_FILE_NAME, LOCK_FILE_NAME}
+    if os.path.isdir(output_folder_path) and set(os.listdir(output_folder_path)) <= start_files:
+        shutil.rmtree(output_folder_path, ignore_errors=True)
+
+
 def is_finished(output_folder_path: str) -> bool:
     """Whether the folder holds the mark a finished run writes last (a readable finished.json)."""
     try:

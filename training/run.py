@@ -39,6 +39,7 @@ from .output_folder import (
     OutputFolderError,
     OutputFolderLock,
     prepare_output_folder,
+    remove_if_only_a_start,
 )
 from .run_log import RunLog
 
@@ -80,6 +81,7 @@ def run(settings: Settings, *, run_log: RunLog, flags_text: str, command: str) -
         check_batch_split(settings.sampling, strategy.num_replicas_in_sync)
     output_folder_path = output_folder_of(settings)
     chief = is_chief(strategy)
+    created = chief and not os.path.exists(output_folder_path)
     # One writer per folder, before anything in it changes; released when the process ends.
     lock = OutputFolderLock.acquire(output_folder_path, command=command) if chief else None
     worker_folder_path = None if chief else tempfile.mkdtemp(prefix="flipreid-worker-")
@@ -113,6 +115,10 @@ def run(settings: Settings, *, run_log: RunLog, flags_text: str, command: str) -
             resume_point=resume_point,
             command=command,
         )
+    except RUN_ERRORS:
+        if created:  # a start that failed leaves no folder behind
+            remove_if_only_a_start(output_folder_path)
+        raise
     finally:
         if worker_folder_path is not None:
             shutil.rmtree(worker_folder_path, ignore_errors=True)
