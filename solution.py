@@ -327,6 +327,18 @@ def this_program_flags() -> str:
     )
 
 
+def flags_not_at_their_defaults() -> str:
+    """One line: the flags this run changes (every flag is in log.txt and flags.txt)."""
+    changed = [
+        flag.serialize()
+        for flag in FLAGS.get_flags_for_module(sys.modules[__name__])
+        if flag.value != flag.default
+    ]
+    return "Flags not at their defaults (all of them: flags.txt): " + (
+        " ".join(changed) if changed else "none"
+    )
+
+
 def main(argv):
     del argv
     if not FLAGS["verbosity"].present:  # TensorFlow's own info lines (saver timings) are noise
@@ -340,7 +352,8 @@ def main(argv):
     run_log = one_run.RunLog.start()  # everything printed goes to the run folder's log.txt too
     try:
         taken = adopt_architecture_of_weights_file()
-        print(this_program_flags(), flush=True)
+        run_log.log_only(this_program_flags() + "\n")  # all of them, in log.txt and flags.txt
+        print(flags_not_at_their_defaults(), flush=True)
         if taken:
             print(taken, flush=True)
         one_run.run(

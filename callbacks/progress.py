@@ -151,22 +151,20 @@ class EpochTimer(tf.keras.callbacks.Callback):
 
 
 class EpochPrinter(tf.keras.callbacks.Callback):
-    """One line per epoch: number, phase, time, learning rate, losses and training metrics."""
+    """One short line per epoch, numbered over both phases as history.csv and the progress lines
+    are: time, learning rate, the loss and the flipping loss. Every loss term, metric and GeM
+    power of the epoch is in history.csv (and its plots)."""
 
     def __init__(self, phases: TrainingPhases):
         super().__init__()
         self.phases = phases
 
     def on_epoch_end(self, epoch, logs=None):
-        phase = self.phases.at(epoch)
-        entries = [
-            f"{key} {value:.4g}"
-            for key, value in logs.items()
-            if not key.startswith("test_") and key not in ("learning_rate", "epoch_seconds")
-        ]
+        logs = logs or {}
+        shown = [f"{name} {logs[name]:.4g}" for name in ("loss", "flipping") if name in logs]
         print(
-            f"Epoch {epoch - phase.first_epoch + 1}/{phase.epoch_num} ({phase.name}, overall "
-            f"{epoch + 1}) {logs.get('epoch_seconds', float('nan')):.1f} s, "
-            f"learning rate {logs.get('learning_rate', float('nan')):.3g}: " + ", ".join(entries),
+            f"Epoch {epoch + 1}/{self.phases.epoch_num} ({self.phases.at(epoch).name}): "
+            f"{logs.get('epoch_seconds', float('nan')):.1f} s, learning rate "
+            f"{logs.get('learning_rate', float('nan')):.3g}, " + ", ".join(shown),
             flush=True,
         )

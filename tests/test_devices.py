@@ -133,7 +133,7 @@ def test_two_workers_train_together_and_only_the_chief_writes(tmp_path):
     # Both workers computed the same: the same losses in their epoch lines (times aside).
     epoch_lines = [
         [
-            re.sub(r"\) [0-9.]+ s,", ")", line)
+            re.sub(r"\): [0-9.]+ s,", "):", line)
             for line in output.splitlines()
             if line[:6] == "Epoch "
         ]

@@ -76,11 +76,14 @@ def test_training_writes_results_and_logs_metrics(trained):
     np.testing.assert_allclose(plain["mAP_fraction"], history["test_mAP_fraction"])
     assert len(results[results["distances"] == "re-ranked"]) == 3
     log = open(os.path.join(output_folder, "log.txt")).read()
-    assert "Phase: whole model" in log and log.count("Epoch 2/2 (whole model") == 1
+    assert "Phase: whole model, epochs 2 to 3 of 3" in log
+    assert log.count("Epoch 3/3 (whole model): ") == 1
     with open(os.path.join(output_folder, "history.pkl"), "rb") as pickled:
         assert len(pickle.load(pickled)) == 3
     assert "test_re_ranking_mAP" in output and "weights saved to" in output
-    assert "Epoch 1/1 (frozen backbone" in output and "Epoch 2/2 (whole model" in output
+    assert "Epoch 1/3 (frozen backbone): " in output and "Epoch 3/3 (whole model): " in output
+    epoch_lines = [line for line in output.splitlines() if line.startswith("Epoch ")]
+    assert len(epoch_lines) == 3 and max(map(len, epoch_lines)) < 120, epoch_lines
     features = np.load(os.path.join(output_folder, "features_epoch_3.npz"))
     assert features["query_features"].shape[1] == 512 + 256 + 256
     assert len(features["gallery_features"]) == len(features["gallery_identity_IDs"])
@@ -263,9 +266,16 @@ def test_only_this_programs_flags_are_printed_and_saved(trained):
     with open(os.path.join(output_folder, "flags.txt")) as flags_file:
         saved = [line for line in flags_file.read().splitlines() if line]
     assert flag_names(saved) == defined and len(saved) == len(defined)
-    printed = output[: output.index("Output folder:")].split()
-    printed = [word for word in printed if word.startswith("--")]
-    assert flag_names(printed) == defined and len(printed) == len(defined)
+    with open(os.path.join(output_folder, "log.txt")) as log_file:
+        log = log_file.read()
+    logged = [line for line in log[: log.index("Output folder:")].splitlines() if line[:2] == "--"]
+    assert flag_names(logged) == defined and len(logged) == len(defined)
+    # On the console, one line: the flags the command changes.
+    (changed_line,) = [line for line in output.splitlines() if "not at their defaults" in line]
+    changed = flag_names(word for word in changed_line.split() if word[:2] == "--")
+    assert {"root_folder_path", "backbone_model_name", "use_re_ranking"} <= changed
+    assert "region_num" not in changed and len(changed) < 25
+    assert "--region_num" not in output[: output.index("Output folder:")]
     assert "--hbm_oom_exit" not in output
 
 

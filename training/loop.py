@@ -167,8 +167,14 @@ def train(
             if phase.end_epoch <= progress.epoch:
                 continue
             compile_for(phase)
+            epochs = (
+                f"epochs {phase.first_epoch + 1} to {phase.end_epoch}"
+                if phase.epoch_num > 1
+                else f"epoch {phase.end_epoch}"
+            )
             print(
-                f"\nPhase: {phase.name}, {phase.epoch_num} epochs of {steps_per_epoch} steps",
+                f"\nPhase: {phase.name}, {epochs} of {phases.epoch_num}, "
+                f"{steps_per_epoch} steps each",
                 flush=True,
             )
             if progress.step:  # an epoch stopped in the middle: its remaining steps first

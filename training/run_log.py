@@ -45,6 +45,11 @@ class RunLog:
     def start(cls) -> "RunLog":
         return cls()
 
+    def log_only(self, text: str) -> None:
+        """Into log.txt (or what is held for it) but not onto the console."""
+        sys.stdout.flush()
+        sys.stdout.copy.write(text)
+
     def write_into(self, folder_path: str, file_name: str = "log.txt") -> None:
         """From now on also into folder_path/file_name (appended), after what was held."""
         log_file = open(os.path.join(folder_path, file_name), "a", buffering=1)  # noqa: SIM115
