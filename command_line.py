@@ -1,10 +1,42 @@
-"""What the three entry points share on the command line: --help, --helpshort and --helpfull
-answer with exit status 0 (absl's own exit with 1, as for an error).
+"""What the three entry points share on the command line: a Python without this project's
+packages is told how to get them (instead of a ModuleNotFoundError), and --help, --helpshort and
+--helpfull answer with exit status 0 (absl's own exit with 1, as for an error). Each entry point
+imports this module first.
 
     app.run(main, flags_parser=command_line.parse_flags)
 """
 
-from absl import app
+import importlib.util
+import os
+import sys
+
+REQUIRED_PACKAGES = ("absl", "numpy", "pandas", "cv2", "tensorflow", "tf_keras", "tf2cv")
+
+
+def missing_packages_message() -> str | None:
+    """What to do when this Python lacks the packages of requirements.txt (None: it has them)."""
+    missing = [name for name in REQUIRED_PACKAGES if importlib.util.find_spec(name) is None]
+    if not missing:
+        return None
+    folder_path = os.path.dirname(os.path.abspath(__file__))
+    environment = os.path.join(folder_path, ".venv")
+    where = (
+        f"Activate the project's environment first: . {environment}/bin/activate (or run "
+        f"{environment}/bin/python)"
+        if os.path.isdir(environment)
+        else f"Create it first: python3 -m venv {environment} && . {environment}/bin/activate && "
+        f"pip install -r {os.path.join(folder_path, 'requirements.txt')}"
+    )
+    return (
+        f"Error: this Python ({sys.executable}) does not have {', '.join(missing)}, which this "
+        f"project needs. {where}."
+    )
+
+
+if (message := missing_packages_message()) is not None:
+    sys.exit(message)
+
+from absl import app  # noqa: E402
 
 SHORT_HELP = ("--help", "-help", "--helpshort", "-helpshort", "-?")
 FULL_HELP = ("--helpfull", "-helpfull")

@@ -15,6 +15,8 @@ TensorFlow is imported only once the flags are parsed (applications, inside the 
 build and run the model), so --help and a misspelt flag answer at once.
 """
 
+import command_line  # noqa: I001  (first: a Python without the project's packages is told what to do)
+
 import contextlib
 import hashlib
 import io
@@ -29,7 +31,6 @@ import numpy as np
 import pandas as pd
 from absl import app, flags, logging
 
-import command_line
 import evaluation
 import visualization
 from atomic_files import WriteError, atomic_folder, write_atomically

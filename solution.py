@@ -9,6 +9,8 @@ settings checked before TensorFlow is imported, so --help and a misspelt flag or
 once; training/run.py does the run.
 """
 
+import command_line  # noqa: I001  (first: a Python without the project's packages is told what to do)
+
 import dataclasses
 import os
 import shlex
@@ -16,7 +18,6 @@ import sys
 
 from absl import app, flags, logging
 
-import command_line
 from settings import (
     BACKBONE_NAMES,
     LEARNING_RATE_MODES,

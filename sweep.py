@@ -16,12 +16,13 @@ sweep_summary.csv, a printed table and sweep_test_mAP.png compare the runs;
 2021 release.
 """
 
+import command_line  # noqa: I001  (first: a Python without the project's packages is told what to do)
+
 import os
 import sys
 
 from absl import app, flags
 
-import command_line
 import solution  # defines solution.py's flags, which a sweep passes on to its runs
 import sweeps
 

@@ -630,3 +630,13 @@ def test_an_evaluation_killed_before_its_last_file_is_completed_by_the_same_comm
 
     returncode, output = run_solution(arguments)
     assert returncode == 1 and "already holds a finished run; nothing was changed" in output
+
+
+@pytest.mark.parametrize("entry_point", ["solution.py", "search.py", "sweep.py"])
+def test_a_python_without_the_projects_packages_is_told_how_to_get_them(entry_point):
+    """As in a new shell where .venv is not active: python -S sees no site-packages."""
+    process = start_python(["-S", entry_point, "--help"])
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 1, output[-2000:]
+    assert "does not have absl, numpy" in output and "which this project needs" in output
+    assert ".venv/bin/activate" in output and "Traceback" not in output
