@@ -32,8 +32,9 @@ def load_csv_dataset(csv_file_path: str) -> tuple[pd.DataFrame, pd.DataFrame, pd
         frame = pd.read_csv(csv_file_path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
         raise DatasetError(
-            f"CSV dataset {csv_file_path!r} cannot be read as CSV: {error}. Each line needs the "
-            f"header's number of comma-separated fields. Expected content:\n{EXAMPLE}"
+            f"CSV dataset {csv_file_path!r} cannot be read as CSV: {str(error).strip()}. Each "
+            "line needs the header's number of comma-separated fields. Expected content:\n"
+            + EXAMPLE
         ) from error
     missing_columns = {"image_file_path", "identity_ID", "split"} - set(frame.columns)
     if missing_columns:
