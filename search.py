@@ -33,7 +33,7 @@ from absl import app, flags, logging
 
 import evaluation
 import visualization
-from atomic_files import WriteError, atomic_folder, write_atomically
+from atomic_files import TEMPORARY_NAME, WriteError, atomic_folder, write_atomically
 from datasets.common import IMAGE_EXTENSIONS
 from datasets.image_files import find_readable_images
 from settings import ModelSettings
@@ -385,7 +385,7 @@ def replaced_folder(folder_path: str):
     parent_path = os.path.dirname(os.path.abspath(folder_path))
     partial_prefix = f".{os.path.basename(folder_path)}.new."
     for name in os.listdir(parent_path):  # atomic_folder's temporary folders of a killed write
-        if name.startswith(partial_prefix) and name.endswith(".partial"):
+        if name.startswith(partial_prefix) and TEMPORARY_NAME.match(name):
             shutil.rmtree(os.path.join(parent_path, name), ignore_errors=True)
     with atomic_folder(folder_path + ".new") as new_folder_path:
         yield new_folder_path

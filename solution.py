@@ -353,14 +353,15 @@ def main(argv):
     run_log = one_run.RunLog.start()  # everything printed goes to the run folder's log.txt too
     try:
         taken = adopt_architecture_of_weights_file()
-        run_log.log_only(this_program_flags() + "\n")  # all of them, in log.txt and flags.txt
+        flags_text = this_program_flags()
+        run_log.log_only(flags_text + "\n")  # all of them, in log.txt and flags.txt
         print(flags_not_at_their_defaults(), flush=True)
         if taken:
             print(taken, flush=True)
         one_run.run(
             settings_from_flags(),
             run_log=run_log,
-            flags_text=this_program_flags(),
+            flags_text=flags_text,
             command=shlex.join(["python3", "-u", *sys.argv]),
         )
     except one_run.RunInterrupted as interruption:

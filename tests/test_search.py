@@ -91,8 +91,8 @@ def test_search_ranks_same_identity_images_first(trained, market_root, tmp_path)
     (cache,) = results.glob("gallery_features_*.npz")
     cache.write_bytes(cache.read_bytes()[:100])
     shutil.copytree(results / "ranked_lists", results / "ranked_lists.new")
-    (results / ".ranked_lists.new.k1ll3d.partial").mkdir()
-    (results / ".ranked_lists.new.k1ll3d.partial" / "0001_half.png").write_bytes(b"\x89PNG")
+    (results / ".ranked_lists.new.k1ll3d00.partial").mkdir()
+    (results / ".ranked_lists.new.k1ll3d00.partial" / "0001_half.png").write_bytes(b"\x89PNG")
     returncode, output = run_search(arguments)
     assert returncode == 0, output[-3000:]
     assert f"Warning: the gallery cache {cache} cannot be read" in output

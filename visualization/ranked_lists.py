@@ -104,9 +104,9 @@ def distance_decimals(distances: Sequence[float], *, fewest: int = 4, most: int 
     """Decimals (fewest to most) that print neighbouring distances differently wherever they
     differ at all within `most` decimals; 7 fit under a 64-pixel-wide thumbnail."""
     values = np.asarray(distances, dtype=np.float64)
+    apart = np.round(values, most)
     for decimals in range(fewest, most + 1):
         printed = np.round(values, decimals)
-        apart = np.round(values, most)
         if np.all((printed[1:] != printed[:-1]) | (apart[1:] == apart[:-1])):
             return decimals
     return most
