@@ -95,7 +95,9 @@ class Evaluator(tf.keras.callbacks.Callback):
         if self.settings.save_data_to_disk:
             self.save_features(file_tag or description, query_features, gallery_features, labels)
         if final and self.settings.ranked_list_num:
-            self.write_ranked_lists(results["plain"], query_features, gallery_features, labels)
+            self.write_ranked_lists(
+                results.ranking["plain"], query_features, gallery_features, labels
+            )
         return evaluation.metrics_to_logs(results, prefix=self.log_prefix)
 
     def write_ranked_lists(self, metrics, query_features, gallery_features, labels) -> None:

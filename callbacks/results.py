@@ -1,6 +1,9 @@
 """The evaluations of a run, kept: results.csv (one row per evaluation, per test dataset and kind
 of distance: plain, re-ranked), and results.json (the watched metric's best evaluation and the
-last one). Values are fractions, as the column names say (the printed tables are in percent).
+last one). Values are fractions, as the column names say (the printed tables are in percent),
+except the thresholds, which are cosine distances. The verification figures (TPR at each false
+positive rate, ROC AUC, thresholds; evaluation/verification.py) are those of the plain
+distances, so a re-ranked row leaves them empty.
 
     rows = result_rows(history_records, testing_sets=[TestingSetName("Market1501", "test")])
     write_results(output_folder_path, rows, watched="test_mAP")
@@ -13,6 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from atomic_files import write_atomically
+from deployment.same_person import VERIFICATION_COLUMNS
 
 METRICS = ("rank1", "rank5", "rank10", "rank20", "mAP", "mINP")
 RESULTS_CSV, RESULTS_JSON = "results.csv", "results.json"
@@ -44,6 +48,10 @@ def result_rows(records: list[dict], *, testing_sets: list[TestingSetName]) -> l
                     "distances": kind,
                 }
                 row.update({f"{name}_fraction": record[f"{prefix}_{name}"] for name in METRICS})
+                for column, entry in VERIFICATION_COLUMNS:  # of plain distances only
+                    row[column] = (
+                        record.get(f"{testing_set.prefix}_{entry}") if kind == "plain" else None
+                    )
                 row["log_entry"] = f"{prefix}_mAP"
                 rows.append(row)
     return rows

@@ -1,11 +1,23 @@
-"""Numbers from features: CMC, mAP, mINP, distances and re-ranking. Imports no TensorFlow."""
+"""Numbers from features: CMC, mAP, mINP, verification figures, distances and re-ranking. Imports
+no TensorFlow."""
 
 from .distances import compute_distance_matrix, iterate_distance_chunks
-from .evaluate import evaluate_features, format_results_table, metrics_to_logs
+from .evaluate import (
+    EvaluationResults,
+    evaluate_features,
+    format_results_table,
+    metrics_to_logs,
+    rate_label,
+)
 from .metrics import RankingMetrics, compute_CMC_mAP, compute_ranking_metrics, ranked_gallery
 from .re_ranking import re_ranking, re_ranking_from_features
+from .verification import FALSE_POSITIVE_RATES, VerificationAccumulator, VerificationMetrics
 
 __all__ = [
+    "EvaluationResults",
+    "FALSE_POSITIVE_RATES",
+    "VerificationAccumulator",
+    "VerificationMetrics",
     "RankingMetrics",
     "compute_CMC_mAP",
     "compute_distance_matrix",
@@ -16,5 +28,6 @@ __all__ = [
     "metrics_to_logs",
     "ranked_gallery",
     "re_ranking",
+    "rate_label",
     "re_ranking_from_features",
 ]

@@ -1,12 +1,22 @@
-"""From features to the numbers a ReID paper reports, in bounded memory."""
+"""From features to the numbers a ReID paper reports, in bounded memory: the ranking metrics
+(plain and re-ranked) and the verification figures (plain distances; verification.py)."""
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from .distances import iterate_distance_chunks
 from .metrics import MetricAccumulator, RankingMetrics
 from .re_ranking import re_ranking_from_features
+from .verification import VerificationAccumulator, VerificationMetrics
 
 REPORTED_RANKS = (1, 5, 10, 20)
+
+
+@dataclass(frozen=True)
+class EvaluationResults:
+    ranking: dict[str, RankingMetrics]  # "plain" and, with re-ranking, "re_ranking"
+    verification: VerificationMetrics  # of the plain distances
 
 
 def evaluate_features(
@@ -19,45 +29,87 @@ def evaluate_features(
     *,
     use_re_ranking: bool = False,
     metric: str = "cosine",
-) -> dict[str, RankingMetrics]:
-    """{"plain": metrics} and, with use_re_ranking, {"re_ranking": metrics} as well.
+) -> EvaluationResults:
+    """The ranking metrics of the plain distances (and of the re-ranked ones with
+    use_re_ranking) and the verification figures of the plain distances.
 
-    Plain distances are streamed a block of queries at a time into the metric, so no
-    query x gallery matrix is held; re-ranking uses re_ranking_from_features, which holds the
-    re-ranked matrix but never an N x N one.
+    Plain distances are streamed a block of queries at a time, twice (the verification's AUC
+    needs every positive pair's distance before it counts), so no query x gallery matrix is
+    held; re-ranking uses re_ranking_from_features, which holds the re-ranked matrix but never
+    an N x N one.
     """
     accumulator = MetricAccumulator(g_pids, g_camids, max(REPORTED_RANKS))
+    verification = VerificationAccumulator(q_pids, g_pids, g_camids)
     for start, block in iterate_distance_chunks(query_features, gallery_features, metric):
         stop = start + len(block)
         accumulator.add(block, q_pids[start:stop], q_camids[start:stop])
-    results = {"plain": accumulator.result()}
+        verification.collect(block, q_pids[start:stop], q_camids[start:stop])
+    ranking = {"plain": accumulator.result()}
+    verification.finish_collecting()
+    for start, block in iterate_distance_chunks(query_features, gallery_features, metric):
+        stop = start + len(block)
+        verification.count(block, q_pids[start:stop], q_camids[start:stop])
     if use_re_ranking:
         re_ranked = re_ranking_from_features(query_features, gallery_features, metric=metric)
         accumulator = MetricAccumulator(g_pids, g_camids, max(REPORTED_RANKS))
         accumulator.add(re_ranked, q_pids, q_camids)
-        results["re_ranking"] = accumulator.result()
-    return results
+        ranking["re_ranking"] = accumulator.result()
+    return EvaluationResults(ranking=ranking, verification=verification.result())
 
 
-def metrics_to_logs(results: dict[str, RankingMetrics], prefix: str = "test") -> dict[str, float]:
-    """Flat log entries: test_mAP, test_mINP, test_rank1 ... and test_re_ranking_* likewise."""
+def rate_label(false_positive_rate: float) -> str:
+    """1e-3 for 0.001: how the log entries and columns name a false positive rate."""
+    mantissa, exponent = f"{false_positive_rate:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def metrics_to_logs(results: EvaluationResults, prefix: str = "test") -> dict[str, float]:
+    """Flat log entries: test_mAP, test_mINP, test_rank1 ... and test_re_ranking_* likewise;
+    test_TPR_at_FPR_1e-3, test_threshold_at_FPR_1e-3 (a distance) ... and test_ROC_AUC."""
     logs = {}
-    for kind, metrics in results.items():
+    for kind, metrics in results.ranking.items():
         name = prefix if kind == "plain" else f"{prefix}_{kind}"
         logs[f"{name}_mAP"] = metrics.mAP
         logs[f"{name}_mINP"] = metrics.mINP
         for rank in REPORTED_RANKS:
             logs[f"{name}_rank{rank}"] = float(metrics.cmc[rank - 1])
+    verification = results.verification
+    for rate, true_positive_rate, threshold in zip(
+        verification.false_positive_rates,
+        verification.true_positive_rates,
+        verification.thresholds,
+        strict=True,
+    ):
+        logs[f"{prefix}_TPR_at_FPR_{rate_label(rate)}"] = true_positive_rate
+        logs[f"{prefix}_threshold_at_FPR_{rate_label(rate)}"] = threshold
+    logs[f"{prefix}_ROC_AUC"] = verification.roc_auc
     return logs
 
 
-def format_results_table(results: dict[str, RankingMetrics]) -> str:
-    """A small table in percent: one row per kind of distance."""
+def format_results_table(results: EvaluationResults, metric: str = "cosine") -> str:
+    """Two small tables: the ranking metrics in percent, one row per kind of distance; the
+    verification figures (TPR in percent, thresholds as distances)."""
     header = f"{'':<12}" + "".join(f"{'rank-' + str(r):>9}" for r in REPORTED_RANKS)
     lines = [header + f"{'mAP':>9}{'mINP':>9}{'queries':>9}"]
-    for kind, metrics in results.items():
+    for kind, metrics in results.ranking.items():
         row = f"{kind:<12}" + "".join(f"{100 * metrics.cmc[r - 1]:>9.2f}" for r in REPORTED_RANKS)
         lines.append(
             row + f"{100 * metrics.mAP:>9.2f}{100 * metrics.mINP:>9.2f}{metrics.valid_query_num:>9}"
         )
+    verification = results.verification
+    lines.append(
+        f"Same person? {verification.positive_pair_num:,} same-identity and "
+        f"{verification.negative_pair_num:,} other pairs, plain {metric} distances; a pair is "
+        "accepted below the threshold"
+    )
+    rates = verification.false_positive_rates
+    lines.append(
+        f"{'':<12}" + "".join(f"{'FPR ' + rate_label(r):>11}" for r in rates) + "    ROC AUC"
+    )
+    lines.append(
+        f"{'TPR':<12}"
+        + "".join(f"{100 * r:>11.2f}" for r in verification.true_positive_rates)
+        + f"{100 * verification.roc_auc:>11.2f}"
+    )
+    lines.append(f"{'threshold':<12}" + "".join(f"{t:>11.6f}" for t in verification.thresholds))
     return "\n".join(lines)

@@ -315,3 +315,109 @@ def test_re_ranking_improves_retrieval_on_clusters():
         re_ranking_from_features(query_features, gallery_features), **labels
     )[1]
     assert re_ranked > plain + 0.02
+
+
+def reference_verification(distmat, *, q_pids, g_pids, q_camids, g_camids, rates_as_fractions):
+    """Every kept pair listed one by one; thresholds from the sorted negatives; the AUC from
+    scikit-learn's roc_auc_score (higher score = more alike, so minus the distance)."""
+    from sklearn.metrics import roc_auc_score
+
+    positives, negatives = [], []
+    for q in range(len(q_pids)):
+        for g in range(len(g_pids)):
+            if g_pids[g] == q_pids[q] and g_camids[g] == q_camids[q]:
+                continue  # left out by the protocol
+            (positives if g_pids[g] == q_pids[q] else negatives).append(float(distmat[q, g]))
+    negatives_sorted = sorted(negatives)
+    rates, thresholds = [], []
+    for numerator, denominator in rates_as_fractions:
+        allowed = len(negatives) * numerator // denominator  # floor(f N) in integers
+        threshold = negatives_sorted[allowed]
+        thresholds.append(threshold)
+        rates.append(sum(p < threshold for p in positives) / len(positives))
+    labels = [1] * len(positives) + [0] * len(negatives)
+    auc = roc_auc_score(labels, [-d for d in positives + negatives])
+    return rates, thresholds, auc, len(positives), len(negatives)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_verification_figures_match_the_pairwise_reference(seed, monkeypatch):
+    """TPR at each false positive rate, the thresholds and the ROC AUC, fed in blocks of rows
+    and in slices small enough that the smallest negatives are reselected many times."""
+    from evaluation import verification
+
+    rng = np.random.default_rng(1000 + seed)
+    case = random_case(
+        rng,
+        query_num=int(rng.integers(5, 40)),
+        gallery_num=int(rng.integers(30, 400)),
+        identity_num=int(rng.integers(2, 12)),
+        camera_num=int(rng.integers(2, 4)),
+        tie_levels=[0, 7, 50][seed % 3],
+    )
+    distmat = case.pop("distmat").astype(np.float32)
+    expected_rates, expected_thresholds, expected_auc, positive_num, negative_num = (
+        reference_verification(distmat, **case, rates_as_fractions=[(1, 10), (1, 100), (1, 1000)])
+    )
+    assert positive_num > 0 and negative_num > 0  # the draw tests something
+    monkeypatch.setattr(verification, "SLICE_ENTRIES", int(rng.integers(1, 3 * distmat.shape[1])))
+    accumulator = verification.VerificationAccumulator(
+        case["q_pids"], case["g_pids"], case["g_camids"], false_positive_rates=(1e-1, 1e-2, 1e-3)
+    )
+    block = int(rng.integers(1, len(distmat) + 1))
+    starts = range(0, len(distmat), block)
+    rows = [
+        (distmat[s : s + block], case["q_pids"][s : s + block], case["q_camids"][s : s + block])
+        for s in starts
+    ]
+    for block_rows in rows:
+        accumulator.collect(*block_rows)
+    accumulator.finish_collecting()
+    for block_rows in rows:
+        accumulator.count(*block_rows)
+    result = accumulator.result()
+    assert (result.positive_pair_num, result.negative_pair_num) == (positive_num, negative_num)
+    assert list(result.thresholds) == expected_thresholds
+    assert list(result.true_positive_rates) == expected_rates
+    assert result.roc_auc == pytest.approx(expected_auc, abs=1e-12)
+
+
+def test_evaluation_of_features_reports_verification_against_float64_pairs():
+    """From features: the logs' TPR, thresholds and AUC against pairs scored by SciPy's float64
+    cosine distance (clusters far enough apart that float32 rounding changes no comparison)."""
+    from evaluation import evaluate_features, metrics_to_logs
+
+    rng = np.random.default_rng(7)
+    identity_num, dimension = 30, 64
+    centres = rng.normal(size=(identity_num, dimension))
+    q_pids = np.repeat(np.arange(1, identity_num + 1), 2)
+    g_pids = np.repeat(np.arange(1, identity_num + 1), 6)
+    q_camids, g_camids = np.tile([1, 2], identity_num), np.tile([1, 2, 3, 1, 2, 3], identity_num)
+    query = centres[q_pids - 1] + 2.0 * rng.normal(size=(len(q_pids), dimension))
+    gallery = centres[g_pids - 1] + 2.0 * rng.normal(size=(len(g_pids), dimension))
+    distmat = cdist(query, gallery, "cosine")
+    expected_rates, expected_thresholds, expected_auc, *_ = reference_verification(
+        distmat,
+        q_pids=q_pids,
+        g_pids=g_pids,
+        q_camids=q_camids,
+        g_camids=g_camids,
+        rates_as_fractions=[(1, 100), (1, 1000), (1, 10000)],
+    )
+    logs = metrics_to_logs(
+        evaluate_features(
+            query.astype(np.float32),
+            gallery.astype(np.float32),
+            q_pids=q_pids,
+            g_pids=g_pids,
+            q_camids=q_camids,
+            g_camids=g_camids,
+        )
+    )
+    assert 0.2 < expected_rates[0] < 1  # a case where the rates are informative
+    for name, rate, threshold in zip(
+        ("1e-2", "1e-3", "1e-4"), expected_rates, expected_thresholds, strict=True
+    ):
+        assert logs[f"test_TPR_at_FPR_{name}"] == rate
+        assert logs[f"test_threshold_at_FPR_{name}"] == pytest.approx(threshold, abs=1e-6)
+    assert logs["test_ROC_AUC"] == pytest.approx(expected_auc, abs=1e-12)

@@ -1,0 +1,18 @@
+"""Using a trained model without training code: the "same person?" thresholds, and (export.py)
+ONNX models ranked without TensorFlow. Imports no TensorFlow."""
+
+from .same_person import (
+    DESCRIPTION_KEY,
+    RATE_LABELS,
+    SamePersonThresholds,
+    ThresholdError,
+    best_same_person_thresholds,
+)
+
+__all__ = [
+    "DESCRIPTION_KEY",
+    "RATE_LABELS",
+    "SamePersonThresholds",
+    "ThresholdError",
+    "best_same_person_thresholds",
+]
