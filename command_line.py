@@ -10,12 +10,16 @@ import importlib.util
 import os
 import sys
 
-REQUIRED_PACKAGES = ("absl", "numpy", "pandas", "cv2", "tensorflow", "tf_keras", "tf2cv")
+BASE_PACKAGES = ("absl", "numpy", "pandas", "cv2")
+TENSORFLOW_PACKAGES = ("tensorflow", "tf_keras", "tf2cv")
+# search.py ranks with an ONNX model without TensorFlow (requirements-onnx.txt); it asks for
+# TensorFlow (require_tensorflow) only when given a Keras weights file.
+PROGRAMS_WITHOUT_TENSORFLOW = ("search.py",)
 
 
-def missing_packages_message() -> str | None:
-    """What to do when this Python lacks the packages of requirements.txt (None: it has them)."""
-    missing = [name for name in REQUIRED_PACKAGES if importlib.util.find_spec(name) is None]
+def missing_packages_message(packages=BASE_PACKAGES + TENSORFLOW_PACKAGES) -> str | None:
+    """What to do when this Python lacks some of the packages (None: it has them)."""
+    missing = [name for name in packages if importlib.util.find_spec(name) is None]
     if not missing:
         return None
     folder_path = os.path.dirname(os.path.abspath(__file__))
@@ -33,7 +37,18 @@ def missing_packages_message() -> str | None:
     )
 
 
-if (message := missing_packages_message()) is not None:
+def require_tensorflow(reason: str) -> None:
+    """Exit with what to do when TensorFlow's packages are missing; reason: what needs them."""
+    if (message := missing_packages_message(TENSORFLOW_PACKAGES)) is not None:
+        sys.exit(f"{message} ({reason})")
+
+
+without_tensorflow = os.path.basename(sys.argv[0]) in PROGRAMS_WITHOUT_TENSORFLOW
+if (
+    message := missing_packages_message(
+        BASE_PACKAGES if without_tensorflow else BASE_PACKAGES + TENSORFLOW_PACKAGES
+    )
+) is not None:
     sys.exit(message)
 
 from absl import app  # noqa: E402

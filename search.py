@@ -4,15 +4,20 @@ r"""Search a gallery with a trained model: your own images, ranked lists to look
         --query_path my_queries/ --gallery_path my_gallery/ --output_folder_path search_results
 
 The model is either file training writes: inference_model.h5 (with the .json beside it) or
-training_model.h5 (with its run's flags.txt beside it). Queries are an image file, a folder or a
+training_model.h5 (with its run's flags.txt beside it), or an ONNX model from export.py (with
+its .json), which is run by ONNX Runtime without TensorFlow (requirements-onnx.txt is all it
+needs). Queries are an image file, a folder or a
 CSV of the project's format; the gallery is a folder or a CSV. Writes, into the output folder:
 ranked_lists.csv (each query's top k with distances, and whether they match where identities are
 known: a CSV's identity_ID column, or Market1501 file names like 0002_c1s1_000451_03.jpg), one
 picture per query under ranked_lists/, and index.html that shows them all. The gallery's features
-are cached there and reused while the model and the gallery files are unchanged.
+are cached there and reused while the model and the gallery files are unchanged. Where the
+model comes with "same person?" thresholds (those of the evaluation its weights were chosen by),
+each listed match below the threshold at --same_person_false_positive_rate is marked: a column
+of ranked_lists.csv, a yellow dot on its picture.
 
-TensorFlow is imported only once the flags are parsed (applications, inside the functions that
-build and run the model), so --help and a misspelt flag answer at once.
+TensorFlow is imported only for a Keras weights file, once the flags are parsed (applications,
+inside the functions that build and run the model), so --help and a misspelt flag answer at once.
 """
 
 import command_line  # noqa: I001  (first: a Python without the project's packages is told what to do)
@@ -25,6 +30,7 @@ import os
 import re
 import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,11 +42,15 @@ import visualization
 from atomic_files import TEMPORARY_NAME, WriteError, atomic_folder, write_atomically
 from datasets.common import IMAGE_EXTENSIONS
 from datasets.image_files import find_readable_images
-from settings import ModelSettings
+from deployment import SamePersonThresholds, ThresholdError
+from deployment.onnx_model import OnnxModel, OnnxModelError
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string(
-    "model_file_path", None, "inference_model.h5 (with its .json) or training_model.h5."
+    "model_file_path",
+    None,
+    "inference_model.h5 (with its .json), training_model.h5, or model.onnx (with its .json) "
+    "from export.py.",
 )
 flags.DEFINE_string("query_path", None, "An image, a folder of images, or a CSV file.")
 flags.DEFINE_string("gallery_path", None, "A folder of images, or a CSV file.")
@@ -58,6 +68,12 @@ flags.DEFINE_bool(
     True,
     "Leave out gallery images of the query's identity and camera, as the ReID protocol does "
     "(only where both are known).",
+)
+flags.DEFINE_float(
+    "same_person_false_positive_rate",
+    1e-3,
+    "Mark the matches below the model's threshold at this false positive rate (one of those "
+    "its description keeps: 0.01, 0.001, 0.0001).",
 )
 flags.DEFINE_integer("image_height", None, "Must be the model's input height, if given.")
 flags.DEFINE_integer("image_width", None, "Must be the model's input width, if given.")
@@ -84,64 +100,67 @@ class Images:
     camera_IDs: list
 
 
+@dataclass
+class SearchModel:
+    """A model to search with, whichever runtime runs it."""
+
+    name: str  # for the notes: "resnet18, 64x32" and the runtime
+    image_height: int
+    image_width: int
+    flipping_default: bool  # whether embeddings are averaged with the mirror's by default
+    extract: Callable[[list[str], bool], np.ndarray]  # (paths, flipping) -> features
+    thresholds: SamePersonThresholds | None
+    keras_model: object = None  # the Keras inference model (None for ONNX)
+
+
 def main(argv):
     del argv
     if not FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)
-    from applications import WeightsFileError  # TensorFlow is imported here
-
     try:
         search()
-    except (SearchError, WeightsFileError, WriteError) as error:
+    except (SearchError, OnnxModelError, ThresholdError, WriteError) as error:
         sys.exit(f"\nError: {error}")
 
 
 def search() -> None:
-    import applications
-
     for name in ("model_file_path", "query_path", "gallery_path"):
         if not FLAGS[name].value:
             raise SearchError(f"--{name} is needed; see python3 search.py --help.")
-    settings, class_num = describe_model(FLAGS.model_file_path)
-    for name, value in (
-        ("image_height", settings.image_height),
-        ("image_width", settings.image_width),
-    ):
+    model = load_search_model(FLAGS.model_file_path)
+    for name, value in (("image_height", model.image_height), ("image_width", model.image_width)):
         if FLAGS[name].value is not None and FLAGS[name].value != value:
             raise SearchError(
                 f"--{name} {FLAGS[name].value} does not match the model, which was built for "
-                f"{settings.image_height}x{settings.image_width} images (images of any size are "
+                f"{model.image_height}x{model.image_width} images (images of any size are "
                 f"resized to that). Leave --{name} out, or use a model built for your size."
             )
+    same_person = chosen_threshold(model.thresholds)
     queries = readable_only(read_images(FLAGS.query_path, role="query"), role="query")
     gallery = readable_only(read_images(FLAGS.gallery_path, role="gallery"), role="gallery")
-    training_model, inference_model = applications.init_model(
-        settings, class_num=class_num, use_pretrained_backbone=False
-    )
-    applications.load_weights_file(training_model, inference_model, FLAGS.model_file_path)
     flipping = FLAGS.use_horizontal_flipping_in_evaluation
     if flipping is None:
-        flipping = settings.use_horizontal_flipping_inside_model
-    extract_features = applications.FeatureExtractor(
-        inference_model, use_horizontal_flipping=flipping, workers=FLAGS.workers
-    )
+        flipping = model.flipping_default
     os.makedirs(FLAGS.output_folder_path, exist_ok=True)
-    gallery_features = cached_gallery_features(extract_features, gallery, flipping=flipping)
-    query_features = extract_features(queries.paths)
+    gallery_features = cached_gallery_features(
+        lambda paths: model.extract(paths, flipping), gallery, flipping=flipping
+    )
+    query_features = model.extract(queries.paths, flipping)
+    cosine_distances = evaluation.compute_distance_matrix(query_features, gallery_features)
+    distances = cosine_distances
     if FLAGS.use_re_ranking:
         distances = evaluation.re_ranking_from_features(query_features, gallery_features)
-    else:
-        distances = evaluation.compute_distance_matrix(query_features, gallery_features)
     described = [
-        f"Model: {FLAGS.model_file_path} ({settings.backbone_model_name}, "
-        f"{settings.image_height}x{settings.image_width})",
+        f"Model: {FLAGS.model_file_path} ({model.name})",
         f"Gallery: {FLAGS.gallery_path} ({len(gallery.paths)} images); queries: "
         f"{FLAGS.query_path} ({len(queries.paths)})",
         "Distances: "
         + ("k-reciprocal re-ranking" if FLAGS.use_re_ranking else "cosine, without re-ranking")
         + ("; embeddings averaged with the mirror's" if flipping else "; no flip averaging")
         + ("; the query's own camera left out" if FLAGS.exclude_same_camera else ""),
+        same_person_note(model.thresholds, same_person, flipping=flipping),
     ]
+    print(described[-1], flush=True)
     if all(camera is None for camera in gallery.camera_IDs):
         print(
             "Caution: the gallery images have no cameras, so no image of a query's identity is "
@@ -149,39 +168,108 @@ def search() -> None:
             "under the Market-1501 protocol.",
             flush=True,
         )
-    write_results(queries, gallery, distances, described=described)
+    accepted = None
+    if same_person is not None:
+        accepted = SamePersonMarks(same_person[0], cosine_distances < same_person[1])
+    write_results(queries, gallery, distances, described=described, accepted=accepted)
     if FLAGS.export_saved_model_path:
-        applications.export_saved_model(inference_model, FLAGS.export_saved_model_path)
+        if model.keras_model is None:
+            raise SearchError(
+                "--export_saved_model_path needs a Keras weights file (an ONNX model is "
+                "already exported); use export.py with the run's inference_model.h5."
+            )
+        import applications
+
+        applications.export_saved_model(model.keras_model, FLAGS.export_saved_model_path)
         print(f"SavedModel written to {FLAGS.export_saved_model_path}")
 
 
-def describe_model(model_file_path: str) -> tuple[ModelSettings, int]:
-    """(settings, class_num) of a weights file, from what the file says of itself: the .json
-    beside an inference model, the run's flags.txt beside a training model, or the structure of
-    a 2021 release checkpoint (applications.describe_model_file)."""
-    import applications
+def load_search_model(model_file_path: str) -> SearchModel:
+    """An ONNX model (.onnx, run by ONNX Runtime) or a Keras weights file (TensorFlow)."""
+    if model_file_path.lower().endswith(".onnx"):
+        onnx_model = OnnxModel(model_file_path)
+        description = onnx_model.description
+        return SearchModel(
+            name=f"{description['backbone_model_name']}, {onnx_model.image_height}x"
+            f"{onnx_model.image_width}, ONNX Runtime",
+            image_height=onnx_model.image_height,
+            image_width=onnx_model.image_width,
+            flipping_default=onnx_model.flip_averaged,
+            extract=lambda paths, flipping: onnx_model.extract_features(
+                paths, use_horizontal_flipping=flipping, workers=FLAGS.workers
+            ),
+            thresholds=SamePersonThresholds.from_description(description),
+        )
+    return load_keras_search_model(model_file_path)
+
+
+def load_keras_search_model(model_file_path: str) -> SearchModel:
+    command_line.require_tensorflow(
+        "a Keras weights file needs TensorFlow; an ONNX model from export.py needs only "
+        "requirements-onnx.txt"
+    )
+    import applications  # TensorFlow is imported here
 
     if not os.path.isfile(model_file_path):
         raise SearchError(f"--model_file_path {model_file_path!r} does not exist.")
-    kind = applications.weights_file_kind(model_file_path)
-    description = applications.describe_model_file(model_file_path)
-    if kind == applications.INFERENCE and description.class_num is None:
-        raise SearchError(
-            f"{model_file_path!r} is an inference model, but the .json that describes it "
-            f"({os.path.splitext(model_file_path)[0] + '.json'!r}) is missing; training writes "
-            "the two side by side. Put it back, or pass the run's training_model.h5 (with its "
-            "flags.txt) instead."
+    try:
+        inference_model, settings = applications.inference_model_of_file(model_file_path)
+        thresholds = applications.same_person_thresholds_of_file(model_file_path)
+    except applications.WeightsFileError as error:
+        raise SearchError(str(error)) from error
+    extractors = {}
+
+    def extract(paths: list[str], flipping: bool) -> np.ndarray:
+        if flipping not in extractors:
+            extractors[flipping] = applications.FeatureExtractor(
+                inference_model, use_horizontal_flipping=flipping, workers=FLAGS.workers
+            )
+        return extractors[flipping](paths)
+
+    return SearchModel(
+        name=f"{settings.backbone_model_name}, {settings.image_height}x{settings.image_width}",
+        image_height=settings.image_height,
+        image_width=settings.image_width,
+        flipping_default=settings.use_horizontal_flipping_inside_model,
+        extract=extract,
+        thresholds=thresholds,
+        keras_model=inference_model,
+    )
+
+
+@dataclass(frozen=True)
+class SamePersonMarks:
+    rate_label: str  # the false positive rate, as "1e-3"
+    accepted: np.ndarray  # (queries, gallery) bool: plain cosine distance below the threshold
+
+
+def chosen_threshold(thresholds: SamePersonThresholds | None) -> tuple[str, float] | None:
+    """(rate label, threshold) at --same_person_false_positive_rate, or None without thresholds."""
+    if thresholds is None:
+        return None
+    label = evaluation.rate_label(FLAGS.same_person_false_positive_rate)
+    return label, thresholds.threshold_at(label)
+
+
+def same_person_note(thresholds, same_person, *, flipping: bool) -> str:
+    """Where the "same person?" marks come from, or why there are none."""
+    if same_person is None:
+        return (
+            "Same person: this model comes without thresholds (a 2021 release checkpoint, or a "
+            "run without a test set or from before they were kept), so no match is marked."
         )
-    if kind == applications.TRAINING and not description.values:
-        raise SearchError(
-            f"{model_file_path!r} is a training model, and its run's flags.txt, which says "
-            f"how the model was built, is missing ({description.source}). Put it back, or pass "
-            "the inference_model.h5 (with its .json) that the same run wrote."
+    note = thresholds.explain(same_person[0])
+    if FLAGS.use_re_ranking:
+        note += " It is applied to the plain cosine distances, not the re-ranked ones."
+    if thresholds.flip_averaged != flipping:
+        note += (
+            " Caution: that evaluation "
+            + ("averaged" if thresholds.flip_averaged else "did not average")
+            + " each embedding with its mirror's, this search "
+            + ("does" if flipping else "does not")
+            + ", so the rate holds only roughly."
         )
-    values = dict(description.values)
-    if kind == applications.RELEASE_2021:
-        values = {"backbone_model_name": "resnesta50", **values}  # the release's model zoo
-    return ModelSettings(**values), description.class_num
+    return note
 
 
 def read_images(path: str, *, role: str) -> Images:
@@ -304,11 +392,17 @@ def cached_gallery_features(extract_features, gallery: Images, *, flipping: bool
 
 
 def write_results(
-    queries: Images, gallery: Images, distances: np.ndarray, *, described: list[str]
+    queries: Images,
+    gallery: Images,
+    distances: np.ndarray,
+    *,
+    described: list[str],
+    accepted: SamePersonMarks | None,
 ) -> None:
     """ranked_lists.csv, a picture per query under ranked_lists/ (the previous search's
     pictures replaced as a whole), and index.html, which states what was searched how
-    (`described`); prints rank-1 and mAP where the identities are known."""
+    (`described`); with `accepted`, each listed match's "same person?" answer (a column, a
+    yellow dot). Prints rank-1 and mAP where the identities are known."""
     gallery_identities = np.array(gallery.identity_IDs, dtype=object)
     gallery_cameras = np.array(gallery.camera_IDs, dtype=object)
     rows, pages, pictures = [], [], []
@@ -326,16 +420,18 @@ def write_results(
             else bool(gallery_identities[g] == identity)
             for g in order
         ]
+        same_person = None if accepted is None else accepted.accepted[index, order].tolist()
         for rank, (gallery_index, match) in enumerate(zip(order, matches, strict=True), start=1):
-            rows.append(
-                {
-                    "query_image_file_path": query_path,
-                    "rank": rank,
-                    "gallery_image_file_path": gallery.paths[gallery_index],
-                    "distance": float(distances[index, gallery_index]),
-                    "match": "" if match is None else match,
-                }
-            )
+            row = {
+                "query_image_file_path": query_path,
+                "rank": rank,
+                "gallery_image_file_path": gallery.paths[gallery_index],
+                "distance": float(distances[index, gallery_index]),
+                "match": "" if match is None else match,
+            }
+            if accepted is not None:
+                row[f"same_person_at_FPR_{accepted.rate_label}"] = same_person[rank - 1]
+            rows.append(row)
         picture_name = f"{index + 1:04d}_{os.path.splitext(os.path.basename(query_path))[0]}.png"
         pictures.append(
             (
@@ -347,6 +443,7 @@ def write_results(
                     matches=matches,
                     query_camera=camera,
                     cameras=[gallery_cameras[g] for g in order],
+                    same_person=same_person,
                 ),
             )
         )
@@ -367,6 +464,7 @@ def write_results(
         pages,
         heading=f"{len(queries.paths)} queries against {len(gallery.paths)} gallery images",
         notes=[*described, *([accuracy] if accuracy else [])],
+        marks_same_person=accepted is not None,
     )
     if accuracy:
         print(accuracy)

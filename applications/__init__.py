@@ -9,6 +9,7 @@ and inference models, the optimizer. layers.py: FlipReID's own layers. training_
 training step. model_files.py: loading and saving weights files and the inference model;
 weights_files.py, descriptions.py and release_2021.py: what a weights file holds, the
 description beside it, the 2021 release's checkpoints. features.py: embeddings of images.
+export.py: the inference model as ONNX or a SavedModel.
 """
 
 import legacy_keras  # noqa: F401, I001  (Keras 2 must be selected before TensorFlow is imported)
@@ -17,6 +18,7 @@ from load_backbones import BackboneError
 from settings import POOLING_MODES, ModelSettings
 
 from .descriptions import ARCHITECTURE_FIELDS, ModelDescription, describe_weights_file
+from .export import ExportError, export_onnx, export_saved_model
 from .features import FeatureExtractor
 from .model import (
     Branches,
@@ -33,11 +35,13 @@ from .model import (
 )
 from .model_files import (
     describe_model_file,
-    export_saved_model,
+    inference_model_of_file,
     load_inference_model,
     load_weights,
     load_weights_file,
+    model_settings_of_file,
     read_inference_model_description,
+    same_person_thresholds_of_file,
     save_inference_model,
     save_weights_atomically,
 )
@@ -62,9 +66,12 @@ __all__ = [
     "describe_model_file",
     "describe_weights_file",
     "embed",
+    "export_onnx",
     "export_saved_model",
+    "ExportError",
     "FeatureExtractor",
     "INFERENCE",
+    "inference_model_of_file",
     "init_model",
     "load_inference_model",
     "load_trunk",
@@ -73,10 +80,12 @@ __all__ = [
     "make_optimizer",
     "make_pooling",
     "ModelDescription",
+    "model_settings_of_file",
     "ModelSettings",
     "POOLING_MODES",
     "read_inference_model_description",
     "RELEASE_2021",
+    "same_person_thresholds_of_file",
     "save_inference_model",
     "save_weights_atomically",
     "set_backbone_trainable",

@@ -1,5 +1,5 @@
 """Weights files and the inference model on disk: loading either kind into a model, writing
-them atomically, the description written beside them, SavedModel export."""
+them atomically, the description written beside them (export.py: SavedModel and ONNX)."""
 
 import legacy_keras  # noqa: F401, I001  (Keras 2 must be selected before TensorFlow is imported)
 
@@ -9,14 +9,29 @@ import os
 
 import tensorflow as tf
 
-from atomic_files import atomic_folder, atomic_output, write_atomically
+from atomic_files import atomic_output, write_atomically
 
-from .descriptions import ModelDescription, describe_weights_file, field_types_of, upgraded
+from deployment import SamePersonThresholds, best_same_person_thresholds
+
+from .descriptions import (
+    ModelDescription,
+    describe_weights_file,
+    field_types_of,
+    parse_flag_lines,
+    upgraded,
+)
 from .layers import all_blocks_trainable
 from .model import init_model
 from .release_2021 import load_release_2021_weights
 from settings import ModelSettings
-from .weights_files import RELEASE_2021, TRAINING, WeightsFileError, class_num_of, weights_file_kind
+from .weights_files import (
+    INFERENCE,
+    RELEASE_2021,
+    TRAINING,
+    WeightsFileError,
+    class_num_of,
+    weights_file_kind,
+)
 
 
 def load_weights(model: tf.keras.Model, file_path: str) -> None:
@@ -69,13 +84,23 @@ def save_weights_atomically(model: tf.keras.Model, file_path: str) -> None:
 
 
 def save_inference_model(
-    inference_model: tf.keras.Model, file_path: str, *, settings: ModelSettings, class_num: int
+    inference_model: tf.keras.Model,
+    file_path: str,
+    *,
+    settings: ModelSettings,
+    class_num: int,
+    more_description: dict | None = None,
 ) -> None:
     """The inference model's weights (file_path, .h5) and, beside it, what rebuilds it
-    (file_path with .json: the ModelSettings fields and class_num): tf2cv networks do not
-    survive Keras' whole-model save and load, so the architecture comes back from code."""
+    (file_path with .json: the ModelSettings fields and class_num, then more_description, e.g.
+    the "same person?" thresholds): tf2cv networks do not survive Keras' whole-model save and
+    load, so the architecture comes back from code."""
     save_weights_atomically(inference_model, file_path)
-    description = {**dataclasses.asdict(settings), "class_num": class_num}
+    description = {
+        **dataclasses.asdict(settings),
+        "class_num": class_num,
+        **(more_description or {}),
+    }
     write_atomically(os.path.splitext(file_path)[0] + ".json", json.dumps(description, indent=2))
 
 
@@ -85,7 +110,8 @@ def read_inference_model_description(config_path: str) -> tuple[ModelSettings, i
     with open(config_path) as config_file:
         description = upgraded(json.load(config_file))
     class_num = description.pop("class_num")
-    return ModelSettings(**description), class_num
+    fields = {field.name for field in dataclasses.fields(ModelSettings)}
+    return ModelSettings(**{k: v for k, v in description.items() if k in fields}), class_num
 
 
 def load_inference_model(file_path: str) -> tf.keras.Model:
@@ -96,17 +122,56 @@ def load_inference_model(file_path: str) -> tf.keras.Model:
     return inference_model
 
 
-def export_saved_model(inference_model: tf.keras.Model, folder_path: str) -> None:
-    """A SavedModel whose default signature maps images (batch, H, W, 3), 0..255 float32, to
-    {"embeddings": the concatenated embeddings}; load with tf.saved_model.load."""
-    height, width, channels = inference_model.input_shape[1:]
+def model_settings_of_file(model_file_path: str) -> tuple[ModelSettings, int | None]:
+    """(settings, class_num) of a weights file, from what the file says of itself: the .json
+    beside an inference model, the run's flags.txt beside a training model, or the structure of
+    a 2021 release checkpoint (its model zoo's backbone, resnesta50, unless it says otherwise).
+    Raises WeightsFileError, saying what to do, when the file or its description is missing."""
+    if not os.path.isfile(model_file_path):
+        raise WeightsFileError(f"The weights file {model_file_path!r} does not exist.")
+    kind = weights_file_kind(model_file_path)
+    description = describe_model_file(model_file_path)
+    if kind == INFERENCE and description.class_num is None:
+        raise WeightsFileError(
+            f"{model_file_path!r} is an inference model, but the .json that describes it "
+            f"({os.path.splitext(model_file_path)[0] + '.json'!r}) is missing; training writes "
+            "the two side by side. Put it back, or pass the run's training_model.h5 (with its "
+            "flags.txt) instead."
+        )
+    if kind == TRAINING and not description.values:
+        raise WeightsFileError(
+            f"{model_file_path!r} is a training model, and its run's flags.txt, which says "
+            f"how the model was built, is missing ({description.source}). Put it back, or pass "
+            "the inference_model.h5 (with its .json) that the same run wrote."
+        )
+    values = dict(description.values)
+    if kind == RELEASE_2021:
+        values = {"backbone_model_name": "resnesta50", **values}  # the release's model zoo
+    return ModelSettings(**values), description.class_num
 
-    @tf.function(input_signature=[tf.TensorSpec([None, height, width, channels], tf.float32)])
-    def serve(images):
-        return {"embeddings": tf.concat(inference_model(images, training=False), axis=-1)}
 
-    module = tf.Module()
-    module.model = inference_model
-    module.serve = serve
-    with atomic_folder(folder_path) as temporary_path:
-        tf.saved_model.save(module, temporary_path, signatures={"serving_default": serve})
+def inference_model_of_file(model_file_path: str) -> tuple[tf.keras.Model, ModelSettings]:
+    """The inference model with a weights file's weights (any kind load_weights_file takes)."""
+    settings, class_num = model_settings_of_file(model_file_path)
+    training_model, inference_model = init_model(
+        settings, class_num=class_num or 1, use_pretrained_backbone=False
+    )
+    load_weights_file(training_model, inference_model, model_file_path)
+    return inference_model, settings
+
+
+def same_person_thresholds_of_file(model_file_path: str) -> SamePersonThresholds | None:
+    """The "same person?" thresholds a weights file comes with: from the .json beside an
+    inference model, from the results of a training model's run; None for a 2021 release
+    checkpoint or a run evaluated before this version kept them."""
+    kind = weights_file_kind(model_file_path)
+    if kind == INFERENCE:
+        with open(os.path.splitext(model_file_path)[0] + ".json") as description_file:
+            return SamePersonThresholds.from_description(json.load(description_file))
+    if kind == TRAINING:
+        folder_path = os.path.dirname(os.path.abspath(model_file_path))
+        with open(os.path.join(folder_path, "flags.txt")) as flags_file:
+            flags = parse_flag_lines(flags_file.read())
+        flipping = flags.get("use_horizontal_flipping_in_evaluation", "false") == "true"
+        return best_same_person_thresholds(folder_path, flip_averaged=flipping)
+    return None

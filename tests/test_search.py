@@ -1,6 +1,7 @@
 """Your own images: search.py against the model of the shrunk seed training run, the ranked
 lists of the test set, evaluation with either weights file, and the SavedModel export."""
 
+import json
 import os
 import shutil
 
@@ -276,3 +277,127 @@ def test_the_querys_camera_is_drawn_on_a_line_of_its_own(tmp_path):
     second_line = slice(height + 15, height + CAPTION_HEIGHT)  # under "query"
     assert (pictures[None][second_line, :query_width] == 255).all()
     assert (pictures[3][second_line, :query_width] < 128).any()  # "cam 3" drawn there
+
+
+def without_tensorflow(tmp_path) -> dict:
+    """An environment in which importing TensorFlow, tf_keras or tf2cv fails: packages of those
+    names, first on the path, that raise ImportError."""
+    blocker = tmp_path / "no_tensorflow"
+    for name in ("tensorflow", "tf_keras", "tf2cv"):
+        (blocker / name).mkdir(parents=True)
+        (blocker / name / "__init__.py").write_text(
+            f"raise ImportError('{name} imported on a path that must not need it')\n"
+        )
+    return {**os.environ, "PYTHONPATH": str(blocker), "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def test_the_model_description_keeps_the_thresholds_its_weights_were_chosen_by(trained):
+    """inference_model.json's same_person entry is the plain row of the evaluation results.json
+    names best (the fixture watches the re-ranked mAP, so the best row itself is re-ranked)."""
+    _, run_folder, returncode, _ = trained
+    assert returncode == 0
+    with open(os.path.join(run_folder, "results.json")) as results_file:
+        best = json.load(results_file)["best"]
+    assert best["distances"] == "re-ranked"
+    rows = pd.read_csv(os.path.join(run_folder, "results.csv"))
+    plain = rows[(rows["epoch"] == best["epoch"]) & (rows["distances"] == "plain")].iloc[0]
+    with open(os.path.join(run_folder, "inference_model.json")) as description_file:
+        same_person = json.load(description_file)["same_person"]
+    assert same_person["dataset"] == "Market1501" and same_person["epoch"] == best["epoch"]
+    for label in ("1e-2", "1e-3", "1e-4"):
+        assert (
+            same_person["thresholds"][label] == plain[f"cosine_distance_threshold_at_FPR_{label}"]
+        )
+        assert same_person["true_positive_rates"][label] == plain[f"TPR_at_FPR_{label}_fraction"]
+    assert same_person["roc_auc"] == plain["ROC_AUC_fraction"]
+    assert same_person["flip_averaged"] is False  # the seed command evaluates without flipping
+    # Every plain row has the figures, a re-ranked row leaves them empty.
+    assert rows[rows["distances"] == "plain"]["ROC_AUC_fraction"].between(0, 1).all()
+    assert rows[rows["distances"] == "re-ranked"]["ROC_AUC_fraction"].isna().all()
+
+
+def test_an_onnx_export_ranks_as_the_keras_model_without_tensorflow(trained, market_root, tmp_path):
+    _, run_folder, returncode, _ = trained
+    assert returncode == 0
+    market = os.path.join(market_root, "Market-1501-v15.09.15")
+    onnx_path = str(tmp_path / "model.onnx")
+    process = start_python(
+        [
+            "-u",
+            "export.py",
+            "--model_file_path",
+            os.path.join(run_folder, "inference_model.h5"),
+            "--output_path",
+            onnx_path,
+            "--use_horizontal_flipping_in_evaluation",  # the mirror averaged inside the graph
+        ]
+    )
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, output[-3000:]
+    assert "largest difference from the Keras model" in output
+    with open(str(tmp_path / "model.json")) as description_file:
+        description = json.load(description_file)
+    assert description["flip_averaged"] is True and "same_person" in description
+
+    def search(model_path, folder, environment=None):
+        process = start_python(
+            [
+                "-u",
+                "search.py",
+                "--model_file_path",
+                model_path,
+                "--query_path",
+                os.path.join(market, "query"),
+                "--gallery_path",
+                os.path.join(market, "bounding_box_test"),
+                "--output_folder_path",
+                str(tmp_path / folder),
+                "--use_horizontal_flipping_in_evaluation",
+                "--same_person_false_positive_rate",
+                "0.01",
+            ],
+            environment=environment,
+        )
+        output, _ = process.communicate(timeout=600)
+        assert process.returncode == 0, output[-3000:]
+        return output, pd.read_csv(tmp_path / folder / "ranked_lists.csv")
+
+    _, keras = search(os.path.join(run_folder, "inference_model.h5"), "keras")
+    onnx_output, onnx = search(onnx_path, "onnx", without_tensorflow(tmp_path))
+    assert "ONNX Runtime" in (tmp_path / "onnx" / "index.html").read_text()
+    threshold = description["same_person"]["thresholds"]["1e-2"]
+    assert f"cosine distance below {threshold:.6f}" in onnx_output
+    assert len(keras) == len(onnx)
+    assert np.abs(keras["distance"] - onnx["distance"]).max() <= 1e-4
+    # The same ranked lists, except where two images are closer than the rounding apart: then
+    # the two lists' distances at that rank are a near-tie too.
+    swapped = keras["gallery_image_file_path"] != onnx["gallery_image_file_path"]
+    assert (np.abs(keras["distance"] - onnx["distance"])[swapped] <= 2e-5).all()
+    assert swapped.mean() < 0.05, swapped.mean()
+    # Each mark is "distance below the model's threshold", in both searches.
+    column = "same_person_at_FPR_1e-2"
+    for ranked in (keras, onnx):
+        assert (ranked[column] == (ranked["distance"] < threshold)).all()
+    assert 0 < onnx[column].sum() < len(onnx)  # a case with both answers
+
+
+def test_a_model_without_thresholds_says_so_and_marks_nothing(trained, market_root, tmp_path):
+    _, run_folder, returncode, _ = trained
+    assert returncode == 0
+    shutil.copy(os.path.join(run_folder, "inference_model.h5"), tmp_path / "model.h5")
+    with open(os.path.join(run_folder, "inference_model.json")) as description_file:
+        description = json.load(description_file)
+    del description["same_person"]
+    (tmp_path / "model.json").write_text(json.dumps(description))
+    query = os.path.join(market_root, "Market-1501-v15.09.15", "query")
+    arguments = ["--model_file_path", str(tmp_path / "model.h5"), "--query_path", query]
+    arguments += ["--gallery_path", query, "--output_folder_path", str(tmp_path / "results")]
+    returncode, output = run_search(arguments)
+    assert returncode == 0, output[-3000:]
+    assert "this model comes without thresholds" in output
+    assert not any(
+        "same_person" in c for c in pd.read_csv(tmp_path / "results" / "ranked_lists.csv")
+    )
+    arguments[1] = os.path.join(run_folder, "inference_model.h5")  # with thresholds
+    returncode, output = run_search([*arguments, "--same_person_false_positive_rate", "0.05"])
+    assert returncode == 1 and "not at 5e-2; choose one of those" in output

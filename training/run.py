@@ -24,8 +24,13 @@ import image_augmentation
 from applications import WeightsFileError
 from atomic_files import WriteError, format_bytes, write_atomically
 from callbacks import ResumePoint, RunInterrupted, RunState, TrainingDivergedError
-from callbacks.results import TestingSetName, result_rows, write_results
+from callbacks.results import (
+    TestingSetName,
+    result_rows,
+    write_results,
+)
 from datasets import DatasetError
+from deployment import best_same_person_thresholds
 from datasets.run_datasets import TestingSet, load_dataset, load_testing_sets
 from datasets.sampling import TooFewIdentitiesError, check_enough_identities
 from load_backbones import BackboneError
@@ -318,11 +323,20 @@ def finish_training(
     output_folder_path: str,
     run_state: RunState,
 ) -> None:
-    """The inference model, the finished mark (last: until then a rerun completes the rest), and
-    the checkpoints pruned to --checkpoints_kept_after_training."""
+    """The inference model (its description keeps the "same person?" thresholds of the
+    evaluation its weights were chosen by), the finished mark (last: until then a rerun
+    completes the rest), and the checkpoints pruned to --checkpoints_kept_after_training."""
     inference_model_path = os.path.join(output_folder_path, "inference_model.h5")
+    thresholds = best_same_person_thresholds(
+        output_folder_path,
+        flip_averaged=settings.evaluation.use_horizontal_flipping_in_evaluation,
+    )
     applications.save_inference_model(
-        inference_model, inference_model_path, settings=settings.model, class_num=class_num
+        inference_model,
+        inference_model_path,
+        settings=settings.model,
+        class_num=class_num,
+        more_description={} if thresholds is None else thresholds.to_description(),
     )
     write_finished_mark(output_folder_path)
     kept, removed_bytes = run_state.prune(settings.training.checkpoints_kept_after_training)

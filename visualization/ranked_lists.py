@@ -32,7 +32,9 @@ COLORS = {  # RGB
     False: (210, 40, 40),  # another identity: red
     None: (150, 150, 150),  # identities unknown: gray
     "query": (40, 90, 210),  # blue
+    "same person": (250, 210, 0),  # the dot of a match a "same person?" threshold accepts
 }
+SAME_PERSON_RADIUS = 5
 
 
 def thumbnail(image_file_path: str, color: tuple[int, int, int]) -> np.ndarray:
@@ -75,25 +77,40 @@ def draw_ranked_list(
     matches: Sequence[bool | None],
     query_camera=None,
     cameras: Sequence | None = None,
+    same_person: Sequence[bool] | None = None,
 ) -> np.ndarray:
     """(H, W, 3) uint8 RGB: the query (blue border, its camera under it where known), then the
     gallery images in rank order with their rank, distance and (where known) camera, bordered
     green for the query's identity, red for another, gray where identities are unknown.
-    Distances get as many decimals as it takes to tell neighbouring ranks apart."""
+    Distances get as many decimals as it takes to tell neighbouring ranks apart. same_person:
+    the images a "same person?" threshold accepts get a yellow dot in their top right corner."""
     query_lines = ["query"] + ([f"cam {query_camera}"] if is_known(query_camera) else [])
     tiles = [with_caption(thumbnail(query_image_file_path, COLORS["query"]), query_lines)]
     spacer = np.full((tiles[0].shape[0], GAP, 3), 255, np.uint8)
     tiles.append(spacer)
     cameras = [None] * len(matches) if cameras is None else cameras
+    same_person = [False] * len(matches) if same_person is None else same_person
     decimals = distance_decimals(distances)
-    for rank, (path, distance, match, camera) in enumerate(
-        zip(gallery_image_file_paths, distances, matches, cameras, strict=True), start=1
+    columns = (gallery_image_file_paths, distances, matches, cameras, same_person)
+    for rank, (path, distance, match, camera, accepted) in enumerate(
+        zip(*columns, strict=True), start=1
     ):
         first_line = f"{rank}  cam {camera}" if is_known(camera) else f"{rank}"
-        tiles.append(
-            with_caption(thumbnail(path, COLORS[match]), [first_line, f"{distance:.{decimals}f}"])
-        )
+        framed = thumbnail(path, COLORS[match])
+        if accepted:
+            mark_same_person(framed)
+        tiles.append(with_caption(framed, [first_line, f"{distance:.{decimals}f}"]))
     return np.concatenate(tiles, axis=1)
+
+
+def mark_same_person(framed: np.ndarray) -> None:
+    """A yellow dot, outlined in black, in the top right corner of a framed thumbnail."""
+    centre = (framed.shape[1] - BORDER - SAME_PERSON_RADIUS - 2, BORDER + SAME_PERSON_RADIUS + 2)
+    for radius, color in (
+        (SAME_PERSON_RADIUS + 1, (0, 0, 0)),
+        (SAME_PERSON_RADIUS, COLORS["same person"]),
+    ):
+        cv2.circle(framed, centre, radius, color, thickness=cv2.FILLED, lineType=cv2.LINE_AA)
 
 
 def is_known(camera) -> bool:
@@ -132,9 +149,10 @@ def write_index_html(
     *,
     heading: str,
     notes: Sequence[str] = (),
+    marks_same_person: bool = False,
 ) -> None:
     """One page showing every picture, in order, with its title and caption; `notes` (what was
-    searched, how) come first."""
+    searched, how) come first; marks_same_person: the legend explains the yellow dots."""
     sections = [
         f"<h2>{html.escape(entry.title)}</h2>\n<p>{html.escape(entry.caption)}</p>\n"
         f'<img src="{html.escape(entry.picture_path)}" alt="{html.escape(entry.title)}">'
@@ -147,8 +165,10 @@ def write_index_html(
         f"</head>\n<body>\n<h1>{html.escape(heading)}</h1>\n"
         + "".join(f"<p>{html.escape(note)}</p>\n" for note in notes)
         + "<p>Blue: the query. Green: the query's identity. Red: another identity. Gray: "
-        "identity unknown. Under each image: its rank, its camera (where known) and its "
-        "distance to the query.</p>\n" + "\n".join(sections) + "\n</body>\n</html>\n"
+        "identity unknown. "
+        + ("A yellow dot: accepted as the same person (see above). " if marks_same_person else "")
+        + "Under each image: its rank, its camera (where known) and its distance to the "
+        "query.</p>\n" + "\n".join(sections) + "\n</body>\n</html>\n"
     )
     write_atomically(file_path, page)
 

@@ -1,0 +1,108 @@
+"""A trained inference model as a file another runtime runs: ONNX (for ONNX Runtime, without
+TensorFlow) or a TensorFlow SavedModel. Both take raw RGB pixels, (batch, H, W, 3) float32 in
+0..255 at the model's input size (the preprocessing is inside, as in the Keras model), batch of
+any size, and give "embeddings": the concatenated embedding, or with flip_averaged the FlipReID
+embedding itself (the mean of the image's and its mirror's) in the same call.
+
+tf2onnx 1.17.0 (tested upstream on TensorFlow releases before 2.21) converts this model from a
+tf.function of the tf_keras model on TensorFlow 2.21; verify_export checks every export.
+"""
+
+import legacy_keras  # noqa: F401, I001  (Keras 2 must be selected before TensorFlow is imported)
+
+import numpy as np
+import tensorflow as tf
+
+from atomic_files import atomic_folder, atomic_output
+
+INPUT_NAME, OUTPUT_NAME = "images", "embeddings"
+ONNX_OPSET = 17
+# The largest difference an export may have from the Keras model, relative to the largest
+# embedding value (float32 rounding of another order of operations is about 1e-7 of it).
+RELATIVE_TOLERANCE = 1e-5
+
+
+class ExportError(Exception):
+    """An export that cannot be made or does not compute what the Keras model computes."""
+
+
+def embedding_function(inference_model: tf.keras.Model, *, flip_averaged: bool):
+    """A tf.function images -> {"embeddings": ...} with a dynamic batch dimension."""
+    height, width, channels = inference_model.input_shape[1:]
+
+    @tf.function(
+        input_signature=[tf.TensorSpec([None, height, width, channels], tf.float32, INPUT_NAME)]
+    )
+    def embed(images):
+        if flip_averaged:  # image and mirror in one batch through the network
+            both = tf.concat([images, tf.reverse(images, axis=[2])], axis=0)
+            features = tf.concat(inference_model(both, training=False), axis=-1)
+            original, mirrored = tf.split(features, 2, axis=0)
+            features = (original + mirrored) / 2.0
+        else:
+            features = tf.concat(inference_model(images, training=False), axis=-1)
+        return {OUTPUT_NAME: tf.identity(features, name=OUTPUT_NAME)}
+
+    return embed
+
+
+def export_onnx(inference_model: tf.keras.Model, file_path: str, *, flip_averaged: bool) -> None:
+    """The model as an ONNX file (opset ONNX_OPSET), written atomically."""
+    import tf2onnx  # only exporting needs it
+
+    embed = embedding_function(inference_model, flip_averaged=flip_averaged)
+    try:
+        model_proto, _ = tf2onnx.convert.from_function(
+            embed, input_signature=embed.input_signature, opset=ONNX_OPSET
+        )
+    except Exception as error:  # tf2onnx raises many kinds for an op it cannot convert
+        raise ExportError(
+            f"tf2onnx {tf2onnx.__version__} could not convert the model: "
+            f"{type(error).__name__}: {error}"
+        ) from error
+    with atomic_output(file_path) as temporary_path, open(temporary_path, "wb") as onnx_file:
+        onnx_file.write(model_proto.SerializeToString())
+
+
+def export_saved_model(
+    inference_model: tf.keras.Model, folder_path: str, *, flip_averaged: bool = False
+) -> None:
+    """A SavedModel whose default signature maps images to {"embeddings": ...} (see the module
+    docstring); load with tf.saved_model.load. Written into a new folder, atomically."""
+    module = tf.Module()
+    module.model = inference_model
+    module.serve = embedding_function(inference_model, flip_averaged=flip_averaged)
+    with atomic_folder(folder_path) as temporary_path:
+        tf.saved_model.save(module, temporary_path, signatures={"serving_default": module.serve})
+
+
+def keras_embeddings(inference_model: tf.keras.Model, images: np.ndarray, *, flip_averaged: bool):
+    """What the Keras model gives for images, computed plainly (eagerly, image and mirror in
+    separate calls): the reference an export is checked against."""
+    features = np.concatenate(
+        [output.numpy() for output in inference_model(images, training=False)], axis=-1
+    )
+    if flip_averaged:
+        mirrored = np.concatenate(
+            [output.numpy() for output in inference_model(images[:, :, ::-1], training=False)],
+            axis=-1,
+        )
+        features = (features + mirrored) / 2
+    return features
+
+
+def verification_images(inference_model: tf.keras.Model, number: int = 3, seed: int = 0):
+    """Random-pixel images at the model's input size (a fixed seed)."""
+    height, width, channels = inference_model.input_shape[1:]
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (number, height, width, channels)).astype(np.float32)
+
+
+def largest_difference(expected: np.ndarray, found: np.ndarray) -> tuple[float, float]:
+    """(largest absolute difference, the bound it must stay within)."""
+    if expected.shape != found.shape:
+        raise ExportError(
+            f"The export gives shape {found.shape}; the Keras model {expected.shape}."
+        )
+    bound = RELATIVE_TOLERANCE * max(1.0, float(np.abs(expected).max()))
+    return float(np.abs(expected - found).max()), bound

@@ -1,0 +1,143 @@
+r"""Export a trained model for deployment: ONNX (ranked by search.py with ONNX Runtime, no
+TensorFlow needed) or a TensorFlow SavedModel.
+
+    python3 export.py --model_file_path output/Market1501_resnet50/inference_model.h5 \
+        --format onnx --output_path model.onnx
+
+The model takes raw RGB pixels, (batch, H, W, 3) float32 in 0..255 at the model's input size,
+any batch size, and gives "embeddings"; with flipping (by default when the model was trained
+with --use_horizontal_flipping_inside_model, as search.py), the mean of the image's and its
+mirror's embedding, FlipReID's test-time embedding, in the same call. Beside it goes a .json
+(model.json for model.onnx, saved_model.json for a folder saved_model) with the input size,
+whether the mirror is averaged inside, the architecture, and the "same person?" thresholds of the
+evaluation the weights were chosen by. The export checks itself: it runs the exported model and
+the Keras model on the same images and fails if they differ by more than the stated bound.
+"""
+
+import command_line  # noqa: I001  (first: a Python without the project's packages is told what to do)
+
+import dataclasses
+import json
+import os
+import sys
+import time
+
+import numpy as np
+from absl import app, flags, logging
+
+from atomic_files import WriteError, write_atomically
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string(
+    "model_file_path", None, "inference_model.h5 (with its .json) or training_model.h5."
+)
+flags.DEFINE_enum("format", "onnx", ["onnx", "saved_model"], "What to write.")
+flags.DEFINE_string(
+    "output_path", None, "The .onnx file, or the (new) SavedModel folder, to write."
+)
+flags.DEFINE_bool(
+    "use_horizontal_flipping_in_evaluation",
+    None,
+    "Embedding = mean of the image's and its mirror's, inside the exported model (default: "
+    "when the model was trained with --use_horizontal_flipping_inside_model).",
+)
+
+
+class ExportUsageError(Exception):
+    """Flags or paths that cannot be used; the message says what to do."""
+
+
+def main(argv):
+    del argv
+    if not FLAGS["verbosity"].present:
+        logging.set_verbosity(logging.WARNING)
+    import applications  # TensorFlow is imported here
+
+    try:
+        export()
+    except (
+        ExportUsageError,
+        applications.ExportError,
+        applications.WeightsFileError,
+        WriteError,
+    ) as error:
+        sys.exit(f"\nError: {error}")
+
+
+def export() -> None:
+    import applications
+
+    for name in ("model_file_path", "output_path"):
+        if not FLAGS[name].value:
+            raise ExportUsageError(f"--{name} is needed; see python3 export.py --help.")
+    output_path = FLAGS.output_path.rstrip("/")
+    if FLAGS.format == "onnx" and not output_path.lower().endswith(".onnx"):
+        raise ExportUsageError(f"--output_path {output_path!r} must end in .onnx for ONNX.")
+    description_path = os.path.splitext(output_path)[0] + ".json"
+    for path in (output_path, description_path):
+        if os.path.exists(path):
+            raise ExportUsageError(f"{path!r} exists; nothing was changed. Choose a new path.")
+    inference_model, settings = applications.inference_model_of_file(FLAGS.model_file_path)
+    flipping = FLAGS.use_horizontal_flipping_in_evaluation
+    if flipping is None:
+        flipping = settings.use_horizontal_flipping_inside_model
+    start = time.perf_counter()
+    if FLAGS.format == "onnx":
+        applications.export_onnx(inference_model, output_path, flip_averaged=flipping)
+    else:
+        applications.export_saved_model(inference_model, output_path, flip_averaged=flipping)
+    print(f"Exported in {time.perf_counter() - start:.1f} s: {output_path}")
+    images = applications.export.verification_images(inference_model)
+    expected = applications.export.keras_embeddings(inference_model, images, flip_averaged=flipping)
+    found = run_export(output_path, images)
+    difference, bound = applications.export.largest_difference(expected, found)
+    thresholds = applications.same_person_thresholds_of_file(FLAGS.model_file_path)
+    description = {
+        "format": FLAGS.format,
+        "input": applications.export.INPUT_NAME,
+        "output": applications.export.OUTPUT_NAME,
+        "pixels": "RGB, 0..255, float32, (batch, image_height, image_width, 3); read with "
+        "OpenCV and resized with cv2.resize's bilinear default, the aspect ratio not kept",
+        "flip_averaged": flipping,
+        "embedding_dimension": int(expected.shape[1]),
+        "exported_from": os.path.abspath(FLAGS.model_file_path),
+        **dataclasses.asdict(settings),
+        **({} if thresholds is None else thresholds.to_description()),
+    }
+    write_atomically(description_path, json.dumps(description, indent=2) + "\n")
+    print(
+        f"Checked on {len(images)} random-pixel images: largest difference from the Keras model "
+        f"{difference:.2e} (bound {bound:.2e}: 1e-5 of the largest embedding value, at least 1e-5)."
+    )
+    if not difference <= bound:
+        raise applications.ExportError(
+            f"The export differs from the Keras model by {difference:.2e}, more than {bound:.2e}; "
+            f"do not use {output_path!r}."
+        )
+    print(
+        f"Description: {description_path}"
+        + (
+            f" (with the same-person thresholds of the evaluation on {thresholds.dataset})"
+            if thresholds
+            else " (no same-person thresholds: the weights file comes without them)"
+        )
+    )
+
+
+def run_export(output_path: str, images: np.ndarray) -> np.ndarray:
+    """The exported model's embeddings of images: ONNX Runtime for ONNX, TensorFlow for a
+    SavedModel."""
+    if FLAGS.format == "onnx":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(output_path, providers=["CPUExecutionProvider"])
+        (found,) = session.run(None, {session.get_inputs()[0].name: images})
+        return found
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(output_path).signatures["serving_default"]
+    return serve(tf.constant(images))["embeddings"].numpy()
+
+
+if __name__ == "__main__":
+    app.run(main, flags_parser=command_line.parse_flags)
