@@ -1,4 +1,4 @@
-"""What the three entry points share on the command line: a Python without this project's
+"""What the entry points share on the command line: a Python without this project's
 packages is told how to get them (instead of a ModuleNotFoundError), and --help, --helpshort and
 --helpfull answer with exit status 0 (absl's own exit with 1, as for an error). Each entry point
 imports this module first.

@@ -19,6 +19,7 @@ import command_line  # noqa: I001  (first: a Python without the project's packag
 import dataclasses
 import json
 import os
+import shutil
 import sys
 import time
 
@@ -65,8 +66,56 @@ def main(argv):
 
 
 def export() -> None:
+    """Export, check, and only then put the model and its description in place: an export
+    that fails its check is removed, never left where a search would take it."""
     import applications
 
+    output_path, description_path = checked_paths()
+    inference_model, settings = applications.inference_model_of_file(FLAGS.model_file_path)
+    flipping = FLAGS.use_horizontal_flipping_in_evaluation
+    if flipping is None:
+        flipping = settings.use_horizontal_flipping_inside_model
+    folder_path, name = os.path.split(os.path.abspath(output_path))
+    os.makedirs(folder_path, exist_ok=True)
+    staging_path = os.path.join(folder_path, f".{name}.unchecked")
+    remove_path(staging_path)  # what an interrupted export of this path left
+    try:
+        start = time.perf_counter()
+        if FLAGS.format == "onnx":
+            applications.export_onnx(inference_model, staging_path, flip_averaged=flipping)
+        else:
+            applications.export_saved_model(inference_model, staging_path, flip_averaged=flipping)
+        print(f"Exported in {time.perf_counter() - start:.1f} s")
+        embedding_dimension = check_export(inference_model, staging_path, flip_averaged=flipping)
+        thresholds = applications.same_person_thresholds_of_file(FLAGS.model_file_path)
+        description = {
+            "format": FLAGS.format,
+            "input": applications.export.INPUT_NAME,
+            "output": applications.export.OUTPUT_NAME,
+            "pixels": "RGB, 0..255, float32, (batch, image_height, image_width, 3); read with "
+            "OpenCV and resized with cv2.resize's bilinear default, the aspect ratio not kept",
+            "flip_averaged": flipping,
+            "embedding_dimension": embedding_dimension,
+            "exported_from": os.path.abspath(FLAGS.model_file_path),
+            **dataclasses.asdict(settings),
+            **({} if thresholds is None else thresholds.to_description()),
+        }
+        write_atomically(description_path, json.dumps(description, indent=2) + "\n")
+        os.rename(staging_path, output_path)
+    finally:
+        remove_path(staging_path)
+    print(
+        f"Written: {output_path} and its description {description_path}"
+        + (
+            f" (with the same-person thresholds of the evaluation on {thresholds.dataset})"
+            if thresholds
+            else " (no same-person thresholds: the weights file comes without them)"
+        )
+    )
+
+
+def checked_paths() -> tuple[str, str]:
+    """(the export's path, its description's path), both new."""
     for name in ("model_file_path", "output_path"):
         if not FLAGS[name].value:
             raise ExportUsageError(f"--{name} is needed; see python3 export.py --help.")
@@ -77,51 +126,39 @@ def export() -> None:
     for path in (output_path, description_path):
         if os.path.exists(path):
             raise ExportUsageError(f"{path!r} exists; nothing was changed. Choose a new path.")
-    inference_model, settings = applications.inference_model_of_file(FLAGS.model_file_path)
-    flipping = FLAGS.use_horizontal_flipping_in_evaluation
-    if flipping is None:
-        flipping = settings.use_horizontal_flipping_inside_model
-    start = time.perf_counter()
-    if FLAGS.format == "onnx":
-        applications.export_onnx(inference_model, output_path, flip_averaged=flipping)
-    else:
-        applications.export_saved_model(inference_model, output_path, flip_averaged=flipping)
-    print(f"Exported in {time.perf_counter() - start:.1f} s: {output_path}")
+    return output_path, description_path
+
+
+def check_export(inference_model, export_path: str, *, flip_averaged: bool) -> int:
+    """Run the export and the Keras model on the same images; raise ExportError if they differ
+    by more than the bound. Returns the embedding's dimension."""
+    import applications
+
     images = applications.export.verification_images(inference_model)
-    expected = applications.export.keras_embeddings(inference_model, images, flip_averaged=flipping)
-    found = run_export(output_path, images)
-    difference, bound = applications.export.largest_difference(expected, found)
-    thresholds = applications.same_person_thresholds_of_file(FLAGS.model_file_path)
-    description = {
-        "format": FLAGS.format,
-        "input": applications.export.INPUT_NAME,
-        "output": applications.export.OUTPUT_NAME,
-        "pixels": "RGB, 0..255, float32, (batch, image_height, image_width, 3); read with "
-        "OpenCV and resized with cv2.resize's bilinear default, the aspect ratio not kept",
-        "flip_averaged": flipping,
-        "embedding_dimension": int(expected.shape[1]),
-        "exported_from": os.path.abspath(FLAGS.model_file_path),
-        **dataclasses.asdict(settings),
-        **({} if thresholds is None else thresholds.to_description()),
-    }
-    write_atomically(description_path, json.dumps(description, indent=2) + "\n")
+    expected = applications.export.keras_embeddings(
+        inference_model, images, flip_averaged=flip_averaged
+    )
+    difference, bound = applications.export.largest_difference(
+        expected, run_export(export_path, images)
+    )
     print(
         f"Checked on {len(images)} random-pixel images: largest difference from the Keras model "
-        f"{difference:.2e} (bound {bound:.2e}: 1e-5 of the largest embedding value, at least 1e-5)."
+        f"{difference:.2e} (bound {bound:.2e}: 1e-5 of the largest embedding value, at least "
+        "1e-5)."
     )
     if not difference <= bound:
         raise applications.ExportError(
             f"The export differs from the Keras model by {difference:.2e}, more than {bound:.2e}; "
-            f"do not use {output_path!r}."
+            "it was not written. Please report it with the backbone and tf2onnx's version."
         )
-    print(
-        f"Description: {description_path}"
-        + (
-            f" (with the same-person thresholds of the evaluation on {thresholds.dataset})"
-            if thresholds
-            else " (no same-person thresholds: the weights file comes without them)"
-        )
-    )
+    return int(expected.shape[1])
+
+
+def remove_path(path: str) -> None:
+    if os.path.isdir(path):
+        shutil.rmtree(path)
+    elif os.path.exists(path):
+        os.remove(path)
 
 
 def run_export(output_path: str, images: np.ndarray) -> np.ndarray:

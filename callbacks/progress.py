@@ -100,7 +100,7 @@ class HistoryWriter(tf.keras.callbacks.Callback):
             values = history[["epoch", column]].dropna()
             if values.empty:
                 continue
-            percent = column.startswith("test_")
+            percent = is_fraction(column)
             figure, axes = plt.subplots(figsize=(6, 4))
             axes.plot(
                 values["epoch"],
@@ -134,9 +134,14 @@ class HistoryWriter(tf.keras.callbacks.Callback):
             plt.close(figure)
 
 
+def is_fraction(column: str) -> bool:
+    """Test metrics are fractions; the "same person?" thresholds among them are distances."""
+    return column.startswith("test_") and "_threshold_at_FPR_" not in column
+
+
 def fraction_column_name(column: str) -> str:
     """history.csv's name for a log entry: test metrics say that they are fractions."""
-    return f"{column}_fraction" if column.startswith("test_") else column
+    return f"{column}_fraction" if is_fraction(column) else column
 
 
 class EpochTimer(tf.keras.callbacks.Callback):

@@ -16,8 +16,8 @@ statistic over all positive x negative pairs).
 
 Memory stays at a few rows of distances: every positive distance is kept (each query has a few),
 of the negatives only the smallest floor(max f N) + 1 (N is known from the identities before any
-distance is), selected as the blocks pass; the AUC then
-counts, in a second pass over the same blocks, how many positives lie above each negative.
+distance is), selected as the blocks pass; the AUC then counts, in a second pass over the same
+blocks, how many negatives lie below each positive.
 
     accumulator = VerificationAccumulator(q_pids, g_pids, g_camids)
     for start, block in blocks(): accumulator.collect(block, q_pids[rows], q_camids[rows])
@@ -75,11 +75,11 @@ class VerificationAccumulator:
         self.negative_chunks: list[np.ndarray] = []
         self.buffered_num, self.cutoff = 0, np.inf  # no kept negative is above the cutoff
         self.sorted_positives = self.smallest_negatives = None
-        self.greater_num = self.tied_num = 0
+        self.wrong_num = self.tied_num = 0
 
-    def pairs(self, distmat: np.ndarray, q_pids: np.ndarray, q_camids: np.ndarray):
-        """Yield (positive distances, negative distances) of the block, a slice of rows at a
-        time."""
+    def pairs(self, distmat, q_pids, q_camids, *, negative_bound: float):
+        """Yield (positive distances, the negative distances not above negative_bound) of the
+        block, a slice of rows at a time."""
         distmat = np.asarray(distmat)
         if distmat.shape != (len(q_pids), len(self.g_pids)):
             raise ValueError(
@@ -92,15 +92,19 @@ class VerificationAccumulator:
             same_identity = np.asarray(q_pids[rows])[:, None] == self.g_pids[None, :]
             same_camera = np.asarray(q_camids[rows])[:, None] == self.g_camids[None, :]
             values = distmat[rows]
-            yield values[same_identity & ~same_camera], values[~same_identity]
+            negative = ~same_identity
+            if negative_bound < np.inf:
+                negative &= values <= negative_bound
+            yield values[same_identity & ~same_camera], values[negative]
 
     def collect(self, distmat: np.ndarray, q_pids: np.ndarray, q_camids: np.ndarray) -> None:
         """First pass: keep the positives and a running selection of the smallest negatives."""
-        for positives, negatives in self.pairs(distmat, q_pids, q_camids):
+        for positives, negatives in self.pairs(
+            distmat, q_pids, q_camids, negative_bound=self.cutoff
+        ):
             self.positive_chunks.append(positives.astype(np.float32))
-            kept = negatives[negatives <= self.cutoff].astype(np.float32)
-            self.negative_chunks.append(kept)
-            self.buffered_num += len(kept)
+            self.negative_chunks.append(negatives.astype(np.float32))
+            self.buffered_num += len(negatives)
             if self.buffered_num > 2 * self.kept_num:
                 self.select_smallest_negatives()
 
@@ -123,21 +127,21 @@ class VerificationAccumulator:
         self.positive_chunks = []
 
     def count(self, distmat: np.ndarray, q_pids: np.ndarray, q_camids: np.ndarray) -> None:
-        """Second pass: for each negative, the positives farther than it (a wrongly ordered
-        pair each) and those tied with it."""
+        """Second pass: for each positive, the negatives closer than it (a wrongly ordered pair
+        each) and those tied with it. The slice's negatives are sorted and the positives
+        searched in them: far faster than searching each of the many negatives among the
+        positives."""
         positives = self.sorted_positives
         if len(positives) == 0:
             return
-        for _, negatives in self.pairs(distmat, q_pids, q_camids):
-            negatives = negatives[negatives <= positives[-1]]  # the others are above them all
-            not_above = np.searchsorted(positives, negatives, side="right")
-            self.greater_num += len(negatives) * len(positives) - int(not_above.sum())
-            # Ties are rare: the exact count only where a positive equals the negative.
-            tied = not_above > 0
-            tied[tied] = positives[not_above[tied] - 1] == negatives[tied]
-            if tied.any():
-                below = np.searchsorted(positives, negatives[tied], side="left")
-                self.tied_num += int((not_above[tied] - below).sum())
+        # Negatives above every positive are no wrong pair: left out before sorting.
+        bound = float(positives[-1])
+        for _, negatives in self.pairs(distmat, q_pids, q_camids, negative_bound=bound):
+            negatives = np.sort(negatives)
+            below = np.searchsorted(negatives, positives, side="left")
+            not_above = np.searchsorted(negatives, positives, side="right")
+            self.wrong_num += int(below.sum())
+            self.tied_num += int((not_above - below).sum())
 
     def result(self) -> VerificationMetrics:
         positive_num, negative_num = len(self.sorted_positives), self.negative_num
@@ -150,7 +154,7 @@ class VerificationAccumulator:
             thresholds.append(threshold)
         pair_num = positive_num * negative_num
         # Pairs (positive, negative) ordered wrongly (the negative closer) count 1, ties 1/2.
-        wrong = self.greater_num + 0.5 * self.tied_num
+        wrong = self.wrong_num + 0.5 * self.tied_num
         roc_auc = 1.0 - wrong / pair_num if pair_num else float("nan")
         return VerificationMetrics(
             false_positive_rates=self.false_positive_rates,

@@ -338,6 +338,12 @@ def test_an_onnx_export_ranks_as_the_keras_model_without_tensorflow(trained, mar
     with open(str(tmp_path / "model.json")) as description_file:
         description = json.load(description_file)
     assert description["flip_averaged"] is True and "same_person" in description
+    assert sorted(os.listdir(tmp_path)) == ["model.json", "model.onnx"]  # nothing unchecked left
+    process = start_python(
+        ["-u", "export.py", "--model_file_path", onnx_path, "--output_path", onnx_path]
+    )
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode == 1 and "exists; nothing was changed" in output, output[-3000:]
 
     def search(model_path, folder, environment=None):
         process = start_python(

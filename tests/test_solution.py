@@ -576,6 +576,8 @@ def test_a_start_shows_none_of_tensorflows_own_log_lines(tmp_path):
         ("solution.py", ["--image_height", "0"], 1, "Error: --image_height must be at least 1"),
         ("search.py", ["--top_k", "0"], 1, "--top_k=0"),
         ("sweep.py", ["--dry_runn"], 1, "Unknown command line flag 'dry_runn'"),
+        ("export.py", ["--help"], 0, "--format onnx --output_path model.onnx"),
+        ("export.py", ["--format", "tflite"], 1, "value should be one of"),
     ],
 )
 def test_help_and_bad_flags_answer_before_tensorflow_is_imported(
