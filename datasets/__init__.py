@@ -1,8 +1,9 @@
-"""Where the images come from: Market1501, DukeMTMC_reID, MSMT17, a CSV of your own, Synthetic.
+"""Where the images come from: Market1501, DukeMTMC_reID, MSMT17 (both versions), CUHK03-NP
+(labeled, detected), a CSV of your own, Synthetic.
 
 Every loader returns frames with the columns image_file_path, identity_ID, camera_ID. This
 package imports no TensorFlow. settings.py: DatasetSettings (which dataset, which test sets).
-loading.py: a dataset's three frames by name, with statistics. market1501.py, msmt17.py,
+loading.py: a dataset's three frames by name, with statistics. folder_datasets.py, msmt17.py,
 csv_dataset.py, synthetic.py: each layout. sampling.py: P x K batches. testing_subset.py,
 fingerprint.py: the test subset, and the check that a resumed run reads the same images.
 """

@@ -10,8 +10,8 @@ from settings import DATASET_NAMES, SyntheticSettings
 
 from .common import DatasetError
 from .csv_dataset import load_csv_dataset
-from .market1501 import DUKEMTMC_REID, MARKET1501, FolderDataset, load_folder_dataset
-from .msmt17 import load_msmt17
+from .folder_datasets import FOLDER_DATASETS, MARKET1501, FolderDataset, load_folder_dataset
+from .msmt17 import MSMT17_VERSIONS, load_msmt17
 from .synthetic import generate_synthetic_dataset
 
 
@@ -66,12 +66,10 @@ def load_accumulated_info_of_dataset(
 
 def load_frames(root_folder_path: str, dataset_name: str, *, synthetic: SyntheticSettings | None):
     """(train_df, query_df, gallery_df) of one dataset by name."""
-    if dataset_name == "Market1501":
-        frames = load_folder_dataset(root_folder_path, MARKET1501)
-    elif dataset_name == "DukeMTMC_reID":
-        frames = load_folder_dataset(root_folder_path, DUKEMTMC_REID)
-    elif dataset_name == "MSMT17":
-        frames = load_msmt17(root_folder_path)
+    if dataset_name in FOLDER_DATASETS:
+        frames = load_folder_dataset(root_folder_path, FOLDER_DATASETS[dataset_name])
+    elif dataset_name in MSMT17_VERSIONS:
+        frames = load_msmt17(root_folder_path, MSMT17_VERSIONS[dataset_name])
     elif dataset_name == "Synthetic":
         synthetic_root_path = generate_synthetic_dataset(
             root_folder_path, synthetic or SyntheticSettings()

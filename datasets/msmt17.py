@@ -1,16 +1,21 @@
-"""MSMT17 (Wei et al., CVPR 2018), version 2, folder MSMT17_V2.
+"""MSMT17 (Wei et al., CVPR 2018), in both versions in circulation: MSMT17 reads version 2,
+folder MSMT17_V2 (the 2021 release's), MSMT17_V1 version 1, folder MSMT17_V1.
 
-    mask_train_v2/ with list_train.txt (30,248 images) + list_val.txt (2,373): 32,621 training
-        images of 1,041 identities (validation is part of training, as in the literature).
-    mask_test_v2/ with list_query.txt (11,659 images) and list_gallery.txt (82,161), 3,060
-        identities, 15 cameras.
+    Training images: version 2 mask_train_v2/, version 1 train/; with list_train.txt (30,248
+        images) + list_val.txt (2,373): 32,621 training images of 1,041 identities (validation
+        is part of training, as in the literature).
+    Test images: mask_test_v2/ or test/, with list_query.txt (11,659 images) and
+        list_gallery.txt (82,161), 3,060 identities, 15 cameras.
     List line `0000/0000_000_01_0303morning_0015_0.jpg 0`: a path relative to the image folder
     and the identity; the camera is the third `_` field of the file name (01 here).
-Training and test identity numbers both start at 0 but are different people.
+Training and test identity numbers both start at 0 but are different people. Version 2 masks
+the faces; the lists and counts are the same, but the numbers of the two are not comparable,
+so a copy of one version where the other is expected is named in the error, not read.
 """
 
 import os
 import warnings
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -22,23 +27,48 @@ from .common import (
     warn_if_count_differs,
 )
 
-DATASET_NAME = "MSMT17"
-FOLDER_NAME = "MSMT17_V2"
 OFFICIAL_COUNTS = {"train": 32621, "query": 11659, "gallery": 82161}
-SPLITS = {  # split name: (image folder, list files)
-    "train": ("mask_train_v2", ("list_train.txt", "list_val.txt")),
-    "query": ("mask_test_v2", ("list_query.txt",)),
-    "gallery": ("mask_test_v2", ("list_gallery.txt",)),
+LIST_FILE_NAMES = {  # split name: list files
+    "train": ("list_train.txt", "list_val.txt"),
+    "query": ("list_query.txt",),
+    "gallery": ("list_gallery.txt",),
 }
-WHERE_TO_GET = (
-    "MSMT17 is released by its authors on request (Wei et al., CVPR 2018, "
-    "'Person Transfer GAN'); unpack MSMT17_V2 under --root_folder_path."
-)
-LAYOUT = (
-    f"  {FOLDER_NAME}/mask_train_v2/<identity>/*.jpg\n"
-    f"  {FOLDER_NAME}/mask_test_v2/<identity>/*.jpg\n"
-    f"  {FOLDER_NAME}/list_train.txt, list_val.txt, list_query.txt, list_gallery.txt"
-)
+
+
+@dataclass(frozen=True)
+class MSMT17Version:
+    name: str  # the dataset name
+    folder_name: str
+    train_folder_name: str
+    test_folder_name: str
+
+    @property
+    def image_folder_names(self) -> dict[str, str]:
+        return {
+            "train": self.train_folder_name,
+            "query": self.test_folder_name,
+            "gallery": self.test_folder_name,
+        }
+
+    @property
+    def layout(self) -> str:
+        return (
+            f"  {self.folder_name}/{self.train_folder_name}/<identity>/*.jpg\n"
+            f"  {self.folder_name}/{self.test_folder_name}/<identity>/*.jpg\n"
+            f"  {self.folder_name}/list_train.txt, list_val.txt, list_query.txt, list_gallery.txt"
+        )
+
+    @property
+    def where_to_get(self) -> str:
+        return (
+            "MSMT17 is released by its authors on request (Wei et al., CVPR 2018, 'Person "
+            f"Transfer GAN'); unpack {self.folder_name} under --root_folder_path."
+        )
+
+
+MSMT17_V2 = MSMT17Version("MSMT17", "MSMT17_V2", "mask_train_v2", "mask_test_v2")
+MSMT17_V1 = MSMT17Version("MSMT17_V1", "MSMT17_V1", "train", "test")
+MSMT17_VERSIONS = {version.name: version for version in (MSMT17_V2, MSMT17_V1)}
 
 
 def parse_list_line(line: str, list_file_path: str, line_number: int) -> tuple[str, int, int]:
@@ -56,14 +86,16 @@ def parse_list_line(line: str, list_file_path: str, line_number: int) -> tuple[s
         ) from None
 
 
-def load_split(dataset_folder_path: str, split_name: str) -> pd.DataFrame:
-    image_folder_name, list_file_names = SPLITS[split_name]
-    image_folder_path = os.path.join(dataset_folder_path, image_folder_name)
-    require_path(image_folder_path, DATASET_NAME, LAYOUT, WHERE_TO_GET)
+def load_split(dataset_folder_path: str, version: MSMT17Version, split_name: str) -> pd.DataFrame:
+    image_folder_path = os.path.join(dataset_folder_path, version.image_folder_names[split_name])
+    require_path(image_folder_path, version.name, version.layout, version.where_to_get)
+    list_file_names = LIST_FILE_NAMES[split_name]
     records, missing_paths = [], []
     for list_file_name in list_file_names:
         list_file_path = os.path.join(dataset_folder_path, list_file_name)
-        require_path(list_file_path, DATASET_NAME, LAYOUT, WHERE_TO_GET, kind="file")
+        require_path(
+            list_file_path, version.name, version.layout, version.where_to_get, kind="file"
+        )
         with open(list_file_path) as list_file:
             for line_number, line in enumerate(list_file, start=1):
                 if not line.strip():
@@ -78,23 +110,52 @@ def load_split(dataset_folder_path: str, split_name: str) -> pd.DataFrame:
                     missing_paths.append(image_file_path)
     if missing_paths:
         warnings.warn(
-            f"MSMT17 {split_name}: {len(missing_paths)} images named in the lists are missing "
-            f"and are left out, e.g. {missing_paths[0]!r}.",
+            f"{version.name} {split_name}: {len(missing_paths)} images named in the lists are "
+            f"missing and are left out, e.g. {missing_paths[0]!r}.",
             DatasetCountWarning,
             stacklevel=2,
         )
-    warn_if_count_differs(DATASET_NAME, split_name, len(records), OFFICIAL_COUNTS[split_name])
+    warn_if_count_differs(version.name, split_name, len(records), OFFICIAL_COUNTS[split_name])
     if not records:
         raise DatasetError(
-            f"MSMT17 {split_name}: none of the images named in {', '.join(list_file_names)} "
-            f"exist under {image_folder_path!r}. Check that the dataset was fully extracted."
+            f"{version.name} {split_name}: none of the images named in "
+            f"{', '.join(list_file_names)} exist under {image_folder_path!r}. Check that the "
+            "dataset was fully extracted."
         )
     return make_frame(records)
 
 
-def load_msmt17(root_folder_path: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(train_df, query_df, gallery_df) of MSMT17_V2 under root_folder_path."""
-    dataset_folder_path = os.path.join(root_folder_path, FOLDER_NAME)
-    require_path(root_folder_path, DATASET_NAME, LAYOUT, WHERE_TO_GET)
-    require_path(dataset_folder_path, DATASET_NAME, LAYOUT, WHERE_TO_GET)
-    return tuple(load_split(dataset_folder_path, split_name) for split_name in SPLITS)
+def load_msmt17(
+    root_folder_path: str, version: MSMT17Version = MSMT17_V2
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(train_df, query_df, gallery_df) of one version of MSMT17 under root_folder_path."""
+    dataset_folder_path = os.path.join(root_folder_path, version.folder_name)
+    require_path(root_folder_path, version.name, version.layout, version.where_to_get)
+    check_not_the_other_version(root_folder_path, version)
+    require_path(dataset_folder_path, version.name, version.layout, version.where_to_get)
+    return tuple(load_split(dataset_folder_path, version, split) for split in LIST_FILE_NAMES)
+
+
+def check_not_the_other_version(root_folder_path: str, version: MSMT17Version) -> None:
+    """A DatasetError naming the other version when its copy is where this one is expected:
+    its folder instead of this one's, or its image folders inside this one's folder."""
+    for other in MSMT17_VERSIONS.values():
+        if other == version:
+            continue
+        own_folder = os.path.join(root_folder_path, version.folder_name)
+        other_folder = os.path.join(root_folder_path, other.folder_name)
+        inside = (
+            os.path.isdir(own_folder)
+            and os.path.isdir(os.path.join(own_folder, other.train_folder_name))
+            and not os.path.isdir(os.path.join(own_folder, version.train_folder_name))
+        )
+        if inside or (os.path.isdir(other_folder) and not os.path.isdir(own_folder)):
+            found = own_folder if inside else other_folder
+            raise DatasetError(
+                f"{version.name} reads {version.folder_name} ({version.train_folder_name}/, "
+                f"{version.test_folder_name}/), but {found!r} holds a copy of "
+                f"{other.folder_name} ({other.train_folder_name}/, {other.test_folder_name}/). "
+                f"The two versions give different numbers: train and test with "
+                f"--dataset_name {other.name} to read that copy, or put {version.folder_name} "
+                "under --root_folder_path."
+            )

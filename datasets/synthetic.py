@@ -23,7 +23,7 @@ import numpy as np
 from atomic_files import atomic_folder
 from settings import SyntheticSettings
 
-from .market1501 import MARKET1501, SPLIT_FOLDER_NAMES
+from .folder_datasets import MARKET1501, SPLIT_FOLDER_NAMES
 
 PALETTE = np.array(  # RGB, shared by shirts, trousers and bags
     [

@@ -9,7 +9,16 @@ from .checks import (
     require_at_least,
 )
 
-DATASET_NAMES = ("Market1501", "DukeMTMC_reID", "MSMT17", "Synthetic", "CSV")
+DATASET_NAMES = (
+    "Market1501",
+    "DukeMTMC_reID",
+    "MSMT17",
+    "MSMT17_V1",
+    "CUHK03_NP_labeled",
+    "CUHK03_NP_detected",
+    "Synthetic",
+    "CSV",
+)
 
 
 @dataclass(frozen=True)

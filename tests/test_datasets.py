@@ -8,7 +8,7 @@ import pytest
 
 import datasets
 from datasets import DatasetCountWarning, DatasetError, load_accumulated_info_of_dataset
-from datasets.market1501 import MARKET1501
+from datasets.folder_datasets import MARKET1501
 from settings import SyntheticSettings
 
 
@@ -427,3 +427,66 @@ def test_synthetic_identities_are_learnable_and_mirroring_matters(tmp_path):
         appearance, random_camera(rng), height=64, width=32, rng=np.random.default_rng(5)
     )
     assert np.abs(image.astype(int) - image[:, ::-1].astype(int)).mean() > 5
+
+
+@pytest.mark.parametrize("variant", ["labeled", "detected"])
+def test_cuhk03_np_reads_png_files_named_by_identity_and_camera(tmp_path, variant):
+    base = tmp_path / "cuhk03-np" / variant
+    touch(base / "bounding_box_train", ["0001_c1_1.png", "0001_c2_1.png", "0003_c1_2.png"])
+    touch(base / "query", ["0005_c1_1.png"])
+    touch(base / "bounding_box_test", ["0005_c2_1.png", "0005_c2_2.png", "0007_c1_1.png"])
+    with pytest.warns(DatasetCountWarning, match="official"):
+        train_df, query_df, gallery_df, _ = load_accumulated_info_of_dataset(
+            str(tmp_path), f"CUHK03_NP_{variant}"
+        )
+    assert train_df[["identity_ID", "camera_ID"]].values.tolist() == [[1, 1], [1, 2], [3, 1]]
+    assert query_df[["identity_ID", "camera_ID"]].values.tolist() == [[5, 1]]
+    assert gallery_df["identity_ID"].tolist() == [5, 5, 7]
+    assert gallery_df["image_file_path"][0] == str(base / "bounding_box_test" / "0005_c2_1.png")
+    other = "detected" if variant == "labeled" else "labeled"
+    with pytest.raises(DatasetError, match=rf"cuhk03-np/{other}/bounding_box_train/\*\.png"):
+        load_accumulated_info_of_dataset(str(tmp_path), f"CUHK03_NP_{other}")
+
+
+def test_cuhk03_np_counts_are_checked_against_the_official_ones(tmp_path):
+    base = tmp_path / "cuhk03-np" / "detected"
+    touch(base / "bounding_box_train", ["0001_c1_1.png", "0001_c2_1.png"])
+    touch(base / "query", ["0005_c1_1.png"])
+    touch(base / "bounding_box_test", ["0005_c2_1.png"])
+    with pytest.warns(DatasetCountWarning) as caught:
+        load_accumulated_info_of_dataset(str(tmp_path), "CUHK03_NP_detected")
+    messages = [str(warning.message) for warning in caught]
+    firsts = [m.split(" Continuing")[0] for m in messages]
+    assert "CUHK03_NP_detected train: found 2 images, the official release has 7365." in firsts
+    assert "CUHK03_NP_detected gallery: found 1 images, the official release has 5332." in firsts
+
+
+def test_msmt17_v1_reads_its_own_folders(msmt17_root):
+    base = msmt17_root / "MSMT17_V2"
+    os.rename(base / "mask_train_v2", base / "train")
+    os.rename(base / "mask_test_v2", base / "test")
+    os.rename(base, msmt17_root / "MSMT17_V1")
+    with pytest.warns(DatasetCountWarning):
+        train_df, query_df, gallery_df, _ = load_accumulated_info_of_dataset(
+            str(msmt17_root), "MSMT17_V1"
+        )
+    assert train_df[["identity_ID", "camera_ID"]].values.tolist() == [
+        [0, 1],
+        [0, 5],
+        [1, 14],
+        [2, 7],
+    ]
+    assert gallery_df[["identity_ID", "camera_ID"]].values.tolist() == [[0, 12], [3, 15]]
+    assert query_df["image_file_path"][0].startswith(str(msmt17_root / "MSMT17_V1" / "test"))
+    # MSMT17 (version 2) names the version 1 copy it finds instead of saying "missing".
+    with pytest.raises(DatasetError, match="holds a copy of MSMT17_V1.*--dataset_name MSMT17_V1"):
+        load_accumulated_info_of_dataset(str(msmt17_root), "MSMT17")
+    # A version 1 copy renamed MSMT17_V2 is named too.
+    os.rename(msmt17_root / "MSMT17_V1", msmt17_root / "MSMT17_V2")
+    with pytest.raises(DatasetError, match="MSMT17_V2'? holds a copy of MSMT17_V1"):
+        load_accumulated_info_of_dataset(str(msmt17_root), "MSMT17")
+
+
+def test_msmt17_v1_names_a_version_2_copy(msmt17_root):
+    with pytest.raises(DatasetError, match="holds a copy of MSMT17_V2.*--dataset_name MSMT17\\b"):
+        load_accumulated_info_of_dataset(str(msmt17_root), "MSMT17_V1")

@@ -1,4 +1,5 @@
-"""Market1501 and DukeMTMC-reID: three folders of images whose names carry identity and camera.
+"""Market1501, DukeMTMC-reID and CUHK03-NP: three folders of images whose names carry identity
+and camera.
 
 Market1501 (Zheng et al., ICCV 2015), folder Market-1501-v15.09.15:
     bounding_box_train 12,936 images of 751 identities; query 3,368 images of 750 identities;
@@ -9,6 +10,11 @@ DukeMTMC-reID (Zheng et al., ICCV 2017), folder DukeMTMC-reID:
     bounding_box_train 16,522 images of 702 identities; query 2,228; bounding_box_test 17,661.
     File name `0001_c2_f0046182.jpg`: identity 0001, camera 2. The dataset was withdrawn by its
     authors; copies held by users keep working here.
+CUHK03 (Li et al., CVPR 2014) in the new protocol of Zhong et al. (CVPR 2017), CUHK03-NP,
+folder cuhk03-np/labeled (boxes drawn by hand) or cuhk03-np/detected (by a detector):
+    767 training and 700 test identities, 2 cameras per identity pair; labeled 7,368 training,
+    1,400 query and 5,328 gallery images, detected 7,365, 1,400 and 5,332. File name
+    `0001_c1_1.png`: identity 0001, camera 1, image 1. No junk and no distractors.
 """
 
 import os
@@ -40,9 +46,10 @@ class FolderDataset:
     """How one Market-style dataset is laid out and how many images each split officially has."""
 
     name: str
-    folder_name: str
+    folder_name: str  # under --root_folder_path; may have several parts (cuhk03-np/labeled)
     official_counts: dict[str, int] | None
     where_to_get: str
+    image_extension: str = ".jpg"  # of its files, for the layout in messages
 
 
 MARKET1501 = FolderDataset(
@@ -64,10 +71,34 @@ DUKEMTMC_REID = FolderDataset(
     ),
 )
 
+CUHK03_WHERE_TO_GET = (
+    "CUHK03-NP is CUHK03 (Li et al., CVPR 2014) split by the new protocol of Zhong et al. "
+    "(CVPR 2017), distributed with their re-ranking code as cuhk03-np with labeled/ and "
+    "detected/ folders of PNG files; unpack it under --root_folder_path."
+)
+CUHK03_NP_LABELED = FolderDataset(
+    name="CUHK03_NP_labeled",
+    folder_name="cuhk03-np/labeled",
+    official_counts={"train": 7368, "query": 1400, "gallery": 5328},
+    where_to_get=CUHK03_WHERE_TO_GET,
+    image_extension=".png",
+)
+CUHK03_NP_DETECTED = FolderDataset(
+    name="CUHK03_NP_detected",
+    folder_name="cuhk03-np/detected",
+    official_counts={"train": 7365, "query": 1400, "gallery": 5332},
+    where_to_get=CUHK03_WHERE_TO_GET,
+    image_extension=".png",
+)
+FOLDER_DATASETS = {
+    dataset.name: dataset
+    for dataset in (MARKET1501, DUKEMTMC_REID, CUHK03_NP_LABELED, CUHK03_NP_DETECTED)
+}
 
-def describe_layout(folder_name: str) -> str:
+
+def describe_layout(dataset: FolderDataset) -> str:
     return "\n".join(
-        f"  {folder_name}/{split_folder_name}/*.jpg"
+        f"  {dataset.folder_name}/{split_folder_name}/*{dataset.image_extension}"
         for split_folder_name in SPLIT_FOLDER_NAMES.values()
     )
 
@@ -107,7 +138,7 @@ def load_folder_dataset(
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(train_df, query_df, gallery_df) of a Market-style dataset under root_folder_path."""
     dataset_folder_path = os.path.join(root_folder_path, dataset.folder_name)
-    layout = describe_layout(dataset.folder_name)
+    layout = describe_layout(dataset)
     require_path(root_folder_path, dataset.name, layout, dataset.where_to_get)
     require_path(dataset_folder_path, dataset.name, layout, dataset.where_to_get)
     split_folder_paths = {
