@@ -60,7 +60,8 @@ flags.DEFINE_string(
 flags.DEFINE_string(
     "dataset_name",
     DATASET.dataset_name,
-    "Market1501, DukeMTMC_reID, MSMT17, Synthetic, CSV, or the path of a .csv file.",
+    "Market1501, DukeMTMC_reID, MSMT17 (version 2), MSMT17_V1, CUHK03_NP_labeled, "
+    "CUHK03_NP_detected, Synthetic, CSV, or the path of a .csv file.",
 )
 flags.DEFINE_integer(
     "synthetic_train_identity_num",
@@ -163,6 +164,21 @@ flags.DEFINE_bool(
     "use_re_ranking",
     EVALUATION.use_re_ranking,
     "k-reciprocal re-ranking (Zhong et al., CVPR 2017).",
+)
+flags.DEFINE_bool(
+    "use_query_expansion",
+    EVALUATION.use_query_expansion,
+    "Also evaluate with alpha query expansion (each query replaced by the weighted mean of "
+    "itself and its k nearest gallery images; rows of its own, with and without re-ranking).",
+)
+flags.DEFINE_integer(
+    "query_expansion_k", EVALUATION.query_expansion_k, "Query expansion: gallery neighbours."
+)
+flags.DEFINE_float(
+    "query_expansion_alpha",
+    EVALUATION.query_expansion_alpha,
+    "Query expansion: a neighbour's weight is its cosine similarity to this power (0: the plain "
+    "mean, average query expansion).",
 )
 flags.DEFINE_bool(
     "evaluation_only", RUN.evaluation_only, "Only evaluate pretrained_model_file_path."

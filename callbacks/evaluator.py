@@ -81,6 +81,11 @@ class Evaluator(tf.keras.callbacks.Callback):
             gallery_features,
             **labels,
             use_re_ranking=self.settings.use_re_ranking,
+            query_expansion=(
+                (self.settings.query_expansion_k, self.settings.query_expansion_alpha)
+                if self.settings.use_query_expansion
+                else None
+            ),
         )
         metric_seconds = time.perf_counter() - start
         flip_note = ", flip-averaged" if self.settings.use_horizontal_flipping_in_evaluation else ""

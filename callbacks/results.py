@@ -1,9 +1,10 @@
 """The evaluations of a run, kept: results.csv (one row per evaluation, per test dataset and kind
-of distance: plain, re-ranked), and results.json (the watched metric's best evaluation and the
-last one). Values are fractions, as the column names say (the printed tables are in percent),
-except the thresholds, which are cosine distances. The verification figures (TPR at each false
-positive rate, ROC AUC, thresholds; evaluation/verification.py) are those of the plain
-distances, so a re-ranked row leaves them empty.
+of distance: plain, re-ranked, query-expanded, query-expanded and re-ranked), and results.json
+(the watched metric's best evaluation and the last one). Values are fractions, as the column
+names say (the printed tables are in percent), except the thresholds, which are cosine
+distances. The verification figures (TPR at each false positive rate, ROC AUC, thresholds;
+evaluation/verification.py) are those of the plain distances, so the other rows leave them
+empty.
 
     rows = result_rows(history_records, testing_sets=[TestingSetName("Market1501", "test")])
     write_results(output_folder_path, rows, watched="test_mAP")
@@ -38,6 +39,8 @@ def result_rows(records: list[dict], *, testing_sets: list[TestingSetName]) -> l
             for kind, prefix in (
                 ("plain", testing_set.prefix),
                 ("re-ranked", f"{testing_set.prefix}_re_ranking"),
+                ("query-expanded", f"{testing_set.prefix}_query_expansion"),
+                ("query-expanded, re-ranked", f"{testing_set.prefix}_query_expansion_re_ranking"),
             ):
                 if f"{prefix}_mAP" not in record:
                     continue

@@ -7,6 +7,7 @@ import numpy as np
 
 from .distances import iterate_distance_chunks
 from .metrics import MetricAccumulator, RankingMetrics
+from .query_expansion import expand_queries
 from .re_ranking import re_ranking_from_features
 from .verification import VerificationAccumulator, VerificationMetrics
 
@@ -15,7 +16,9 @@ REPORTED_RANKS = (1, 5, 10, 20)
 
 @dataclass(frozen=True)
 class EvaluationResults:
-    ranking: dict[str, RankingMetrics]  # "plain" and, with re-ranking, "re_ranking"
+    # "plain"; with re-ranking "re_ranking"; with query expansion "query_expansion" (and
+    # "query_expansion_re_ranking" with both)
+    ranking: dict[str, RankingMetrics]
     verification: VerificationMetrics  # of the plain distances
 
 
@@ -28,6 +31,7 @@ def evaluate_features(
     g_camids: np.ndarray,
     *,
     use_re_ranking: bool = False,
+    query_expansion: tuple[int, float] | None = None,
     metric: str = "cosine",
 ) -> EvaluationResults:
     """The ranking metrics of the plain distances (and of the re-ranked ones with
@@ -36,7 +40,8 @@ def evaluate_features(
     Plain distances are streamed a block of queries at a time, twice (the verification's AUC
     needs every positive pair's distance before it counts), so no query x gallery matrix is
     held; re-ranking uses re_ranking_from_features, which holds the re-ranked matrix but never
-    an N x N one.
+    an N x N one. query_expansion: (k, alpha) to also rank alpha-query-expanded queries
+    (query_expansion.py), by cosine distance and, with use_re_ranking, re-ranked.
     """
     accumulator = MetricAccumulator(g_pids, g_camids, max(REPORTED_RANKS))
     verification = VerificationAccumulator(q_pids, g_pids, g_camids)
@@ -49,12 +54,29 @@ def evaluate_features(
     for start, block in iterate_distance_chunks(query_features, gallery_features, metric):
         stop = start + len(block)
         verification.count(block, q_pids[start:stop], q_camids[start:stop])
+    labels = dict(q_pids=q_pids, g_pids=g_pids, q_camids=q_camids, g_camids=g_camids)
     if use_re_ranking:
-        re_ranked = re_ranking_from_features(query_features, gallery_features, metric=metric)
+        ranking["re_ranking"] = re_ranked_metrics(query_features, gallery_features, labels, metric)
+    if query_expansion is not None:
+        k, alpha = query_expansion
+        expanded = expand_queries(query_features, gallery_features, **labels, k=k, alpha=alpha)
         accumulator = MetricAccumulator(g_pids, g_camids, max(REPORTED_RANKS))
-        accumulator.add(re_ranked, q_pids, q_camids)
-        ranking["re_ranking"] = accumulator.result()
+        for start, block in iterate_distance_chunks(expanded, gallery_features, "cosine"):
+            stop = start + len(block)
+            accumulator.add(block, q_pids[start:stop], q_camids[start:stop])
+        ranking["query_expansion"] = accumulator.result()
+        if use_re_ranking:
+            ranking["query_expansion_re_ranking"] = re_ranked_metrics(
+                expanded, gallery_features, labels, metric
+            )
     return EvaluationResults(ranking=ranking, verification=verification.result())
+
+
+def re_ranked_metrics(query_features, gallery_features, labels: dict, metric: str):
+    re_ranked = re_ranking_from_features(query_features, gallery_features, metric=metric)
+    accumulator = MetricAccumulator(labels["g_pids"], labels["g_camids"], max(REPORTED_RANKS))
+    accumulator.add(re_ranked, labels["q_pids"], labels["q_camids"])
+    return accumulator.result()
 
 
 def rate_label(false_positive_rate: float) -> str:
@@ -89,10 +111,13 @@ def metrics_to_logs(results: EvaluationResults, prefix: str = "test") -> dict[st
 def format_results_table(results: EvaluationResults, metric: str = "cosine") -> str:
     """Two small tables: the ranking metrics in percent, one row per kind of distance; the
     verification figures (TPR in percent, thresholds as distances)."""
-    header = f"{'':<12}" + "".join(f"{'rank-' + str(r):>9}" for r in REPORTED_RANKS)
+    width = max([12] + [len(kind) + 1 for kind in results.ranking])
+    header = f"{'':<{width}}" + "".join(f"{'rank-' + str(r):>9}" for r in REPORTED_RANKS)
     lines = [header + f"{'mAP':>9}{'mINP':>9}{'queries':>9}"]
     for kind, metrics in results.ranking.items():
-        row = f"{kind:<12}" + "".join(f"{100 * metrics.cmc[r - 1]:>9.2f}" for r in REPORTED_RANKS)
+        row = f"{kind:<{width}}" + "".join(
+            f"{100 * metrics.cmc[r - 1]:>9.2f}" for r in REPORTED_RANKS
+        )
         lines.append(
             row + f"{100 * metrics.mAP:>9.2f}{100 * metrics.mINP:>9.2f}{metrics.valid_query_num:>9}"
         )

@@ -17,9 +17,19 @@ class EvaluationSettings:
     save_data_to_disk: bool = False
     evaluate_testing_before_training: bool = False
     ranked_list_num: int = 0  # pictures of the worst and of the best queries, at the end
+    # alpha query expansion (evaluation/query_expansion.py): rows of its own in the results
+    use_query_expansion: bool = False
+    query_expansion_k: int = 5
+    query_expansion_alpha: float = 3.0
 
     def __post_init__(self):
-        require_at_least(self, evaluate_testing_every_N_epochs=1, ranked_list_num=0)
+        require_at_least(
+            self,
+            evaluate_testing_every_N_epochs=1,
+            ranked_list_num=0,
+            query_expansion_k=1,
+            query_expansion_alpha=0,
+        )
 
     @property
     def monitor(self) -> str:

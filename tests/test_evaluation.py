@@ -421,3 +421,84 @@ def test_evaluation_of_features_reports_verification_against_float64_pairs():
         assert logs[f"test_TPR_at_FPR_{name}"] == rate
         assert logs[f"test_threshold_at_FPR_{name}"] == pytest.approx(threshold, abs=1e-6)
     assert logs["test_ROC_AUC"] == pytest.approx(expected_auc, abs=1e-12)
+
+
+def reference_query_expansion(query, gallery, *, q_pids, g_pids, q_camids, g_camids, k, alpha):
+    """alphaQE one query at a time in float64: cosine similarities, the query's kept gallery
+    sorted by similarity (ties by position), the weighted sum of the k first, normalised."""
+    expanded = []
+    for q in range(len(query)):
+        unit = query[q] / np.linalg.norm(query[q])
+        kept = [
+            g
+            for g in range(len(gallery))
+            if not (g_pids[g] == q_pids[q] and g_camids[g] == q_camids[q])
+        ]
+        similarity = {g: float(unit @ gallery[g]) / float(np.linalg.norm(gallery[g])) for g in kept}
+        chosen = sorted(kept, key=lambda g: (-similarity[g], g))[:k]
+        total = unit.copy()
+        for g in chosen:
+            total += max(similarity[g], 0.0) ** alpha * gallery[g] / np.linalg.norm(gallery[g])
+        expanded.append(total / np.linalg.norm(total))
+    return np.array(expanded)
+
+
+@pytest.mark.parametrize("k,alpha", [(1, 0.0), (5, 3.0), (12, 1.0)])
+def test_query_expansion_matches_the_per_query_reference(k, alpha):
+    from evaluation.query_expansion import expand_queries
+
+    rng = np.random.default_rng(k)
+    identity_num, dimension = 25, 32
+    centres = rng.normal(size=(identity_num, dimension))
+    q_pids = rng.integers(0, identity_num, 40)
+    g_pids = rng.integers(0, identity_num, 300)
+    q_camids, g_camids = rng.integers(1, 4, 40), rng.integers(1, 4, 300)
+    query = centres[q_pids] + rng.normal(size=(40, dimension))
+    gallery = centres[g_pids] + rng.normal(size=(300, dimension))
+    labels = dict(q_pids=q_pids, g_pids=g_pids, q_camids=q_camids, g_camids=g_camids)
+    expected = reference_query_expansion(query, gallery, **labels, k=k, alpha=alpha)
+    found = expand_queries(
+        query.astype(np.float32),
+        gallery.astype(np.float32),
+        **labels,
+        k=k,
+        alpha=alpha,
+        chunk_bytes=4 * 300 * 7,  # blocks of 7 queries
+    )
+    np.testing.assert_allclose(found, expected, atol=2e-6)
+    # It changes the queries (the test would pass on an identity function otherwise).
+    assert np.abs(found - query / np.linalg.norm(query, axis=1, keepdims=True)).max() > 0.05
+
+
+def test_query_expansion_rows_with_and_without_re_ranking():
+    """evaluate_features' query-expanded rows: the metrics of the reference's expanded queries,
+    ranked by cosine distance and (re-ranking being tested above) re-ranked."""
+    from evaluation import evaluate_features
+
+    rng = np.random.default_rng(3)
+    centres = rng.normal(size=(20, 24))
+    q_pids, g_pids = rng.integers(0, 20, 30), rng.integers(0, 20, 200)
+    q_camids, g_camids = rng.integers(1, 3, 30), rng.integers(1, 3, 200)
+    query = centres[q_pids] + 1.5 * rng.normal(size=(30, 24))
+    gallery = centres[g_pids] + 1.5 * rng.normal(size=(200, 24))
+    labels = dict(q_pids=q_pids, g_pids=g_pids, q_camids=q_camids, g_camids=g_camids)
+    results = evaluate_features(
+        query.astype(np.float32),
+        gallery.astype(np.float32),
+        **labels,
+        use_re_ranking=True,
+        query_expansion=(4, 2.0),
+    )
+    assert list(results.ranking) == [
+        "plain",
+        "re_ranking",
+        "query_expansion",
+        "query_expansion_re_ranking",
+    ]
+    expanded = reference_query_expansion(query, gallery, **labels, k=4, alpha=2.0)
+    _, mAP, _, _ = reference_market1501(cdist(expanded, gallery, "cosine"), **labels, max_rank=20)
+    assert results.ranking["query_expansion"].mAP == pytest.approx(mAP, abs=1e-9)
+    re_ranked = re_ranking_from_features(expanded.astype(np.float32), gallery.astype(np.float32))
+    _, mAP, _, _ = reference_market1501(re_ranked, **labels, max_rank=20)
+    assert results.ranking["query_expansion_re_ranking"].mAP == pytest.approx(mAP, abs=1e-6)
+    assert results.ranking["query_expansion"].mAP != results.ranking["plain"].mAP

@@ -371,9 +371,9 @@ def evaluate_only(evaluators, *, testing_set_names, output_folder_path: str) -> 
     write_finished_mark(output_folder_path)  # last: until then the same command starts again
     print()
     for row in rows:
-        re_ranked = ", re-ranked" if row["distances"] == "re-ranked" else ""
+        kind = "" if row["distances"] == "plain" else f", {row['distances']}"
         print(
-            f"Test mAP on {row['dataset']}{re_ranked}: {100 * row['mAP_fraction']:.2f}% "
+            f"Test mAP on {row['dataset']}{kind}: {100 * row['mAP_fraction']:.2f}% "
             f"(rank-1 {100 * row['rank1_fraction']:.2f}%)"
         )
     print(f"Results: {os.path.join(output_folder_path, 'results.csv')}", flush=True)
