@@ -11,7 +11,8 @@ Every other flag of solution.py given here is passed to every run. Each run gets
 commands) is printed first (--dry_run prints only that). Runs go one after another, or one per
 GPU at a time when several are visible. The same command again skips finished runs and continues
 unfinished ones; a run that fails is reported and the others go on. At the end,
-sweep_summary.csv, a printed table and sweep_test_mAP.png compare the runs;
+sweep_summary.csv, a printed table and sweep_test_mAP.png compare the runs (and where runs test
+on several datasets, --testing_dataset_names, sweep_cross_domain.csv and the train x test table);
 --summarize_runs folder,folder,... makes the same table for run folders made by hand or by the
 2021 release.
 """

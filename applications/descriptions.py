@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import h5py
 
+from settings.flag_files import parse_flag_lines
+
 from .weights_files import INFERENCE, RELEASE_2021, TRAINING, class_num_of, weights_file_kind
 
 # The flags that define the network (ModelSettings' fields); a file's description gives them.
@@ -85,20 +87,6 @@ def upgraded(description: dict) -> dict:
             "use_horizontal_flipping"
         )
     return description
-
-
-def parse_flag_lines(flags_text: str) -> dict[str, str]:
-    """{flag name: value as text} from --flagfile lines; --name and --noname become "true" and
-    "false"."""
-    values = {}
-    for line in flags_text.splitlines():
-        if not line.startswith("--"):
-            continue
-        name, separator, value = line[2:].partition("=")
-        if not separator:
-            name, value = (name[2:], "false") if name.startswith("no") else (name, "true")
-        values[name] = value
-    return values
 
 
 def convert(text: str, field_type: type):

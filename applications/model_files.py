@@ -17,13 +17,13 @@ from .descriptions import (
     ModelDescription,
     describe_weights_file,
     field_types_of,
-    parse_flag_lines,
     upgraded,
 )
 from .layers import all_blocks_trainable
 from .model import init_model
 from .release_2021 import load_release_2021_weights
 from settings import ModelSettings
+from settings.flag_files import parse_flag_lines
 from .weights_files import (
     INFERENCE,
     RELEASE_2021,

@@ -15,6 +15,8 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from atomic_files import atomic_output, write_atomically  # noqa: E402
 
+from .cross_domain import CROSS_DOMAIN_FILE_NAME, cross_domain_rows, cross_domain_table  # noqa: E402
+
 SUMMARY_FILE_NAME = "sweep_summary.csv"
 PLOT_FILE_NAME = "sweep_test_mAP.png"
 # sweep_summary.csv's columns in fractions (0.8 means 80%), named so, as in history.csv
@@ -151,9 +153,28 @@ def summary_frame(summaries: list[RunSummary]) -> pd.DataFrame:
 
 
 def write_summary(summaries: list[RunSummary], folder_path: str) -> str:
-    """sweep_summary.csv and sweep_test_mAP.png in folder_path; returns the printable table."""
+    """sweep_summary.csv and sweep_test_mAP.png in folder_path, and where runs test on several
+    datasets sweep_cross_domain.csv (cross_domain.py); returns the printable table(s)."""
     frame = summary_frame(summaries)
     write_atomically(os.path.join(folder_path, SUMMARY_FILE_NAME), frame.to_csv(index=False))
+    plot_curves(summaries, folder_path)
+    table = printable_table(frame)
+    cross_domain = cross_domain_rows(summaries)
+    cross_domain_text = cross_domain_table(cross_domain)
+    if cross_domain_text is not None:
+        write_atomically(
+            os.path.join(folder_path, CROSS_DOMAIN_FILE_NAME),
+            pd.DataFrame(cross_domain).to_csv(index=False),
+        )
+        table += (
+            "\n\nTrained on x tested on: mAP / rank-1 in %, of the evaluation each run's "
+            "weights were chosen by\n" + cross_domain_text
+        )
+    return table
+
+
+def plot_curves(summaries: list[RunSummary], folder_path: str) -> None:
+    """sweep_test_mAP.png: each run's test mAP by epoch."""
     figure, axes = plt.subplots(figsize=(8, 5))
     for summary in summaries:
         if summary.curve is not None and len(summary.curve):
@@ -176,7 +197,6 @@ def write_summary(summaries: list[RunSummary], folder_path: str) -> str:
     with atomic_output(os.path.join(folder_path, PLOT_FILE_NAME)) as temporary_path:
         figure.savefig(temporary_path)
     plt.close(figure)
-    return printable_table(frame)
 
 
 def printable_table(frame: pd.DataFrame) -> str:

@@ -248,3 +248,58 @@ def test_a_sweep_leaves_tensorflows_log_level_to_its_runs():
     output, _ = process.communicate(timeout=120)
     assert process.returncode == 0, output[-2000:]
     assert output.strip().splitlines()[-1] == "False False"
+
+
+def write_run(folder, *, flags: str, results: list[tuple], best_epoch) -> None:
+    """A run folder as solution.py leaves it: flags.txt, results.csv (epoch, dataset, kind,
+    mAP, rank-1 per row) and results.json naming the best epoch."""
+    folder.mkdir(parents=True)
+    (folder / "flags.txt").write_text(flags)
+    pd.DataFrame(
+        results, columns=["epoch", "dataset", "distances", "mAP_fraction", "rank1_fraction"]
+    ).to_csv(folder / "results.csv", index=False)
+    best = None if best_epoch is None else {"epoch": best_epoch, "dataset": results[0][1]}
+    (folder / "results.json").write_text(json.dumps({"best": best}))
+
+
+def test_runs_that_test_on_several_datasets_get_the_train_x_test_table(tmp_path):
+    write_run(
+        tmp_path / "a" / "Market1501_resnet50",
+        flags="--dataset_name=Market1501\n--noevaluation_only\n",
+        results=[
+            (1, "Market1501", "plain", 0.50, 0.60),
+            (1, "MSMT17_V1", "plain", 0.10, 0.20),
+            (2, "Market1501", "plain", 0.80, 0.90),  # the best epoch: its row of each dataset
+            (2, "Market1501", "re-ranked", 0.85, 0.91),
+            (2, "MSMT17_V1", "plain", 0.15, 0.25),
+        ],
+        best_epoch=2,
+    )
+    write_run(
+        tmp_path / "b" / "CUHK03_NP_labeled_resnet50",
+        flags="--dataset_name=CUHK03_NP_labeled\n--noevaluation_only\n",
+        results=[
+            (1, "CUHK03_NP_labeled", "plain", 0.40, 0.45),
+            (1, "Market1501", "plain", 0.30, 0.55),
+            (1, "MSMT17_V1", "plain", 0.05, 0.125),
+        ],
+        best_epoch=1,
+    )
+    returncode, output = run_sweep(
+        [
+            "--summarize_runs",
+            f"{tmp_path / 'a'},{tmp_path / 'b'}",
+            "--sweep_folder_path",
+            str(tmp_path / "summary"),
+        ]
+    )
+    assert returncode == 0, output[-3000:]
+    expected = [
+        "| trained on \\ tested on | Market1501 | MSMT17_V1 | CUHK03_NP_labeled |",
+        "| --- | --- | --- | --- |",
+        "| Market1501 | 80.0 / 90.0 | 15.0 / 25.0 |  |",
+        "| CUHK03_NP_labeled | 30.0 / 55.0 | 5.0 / 12.5 | 40.0 / 45.0 |",
+    ]
+    assert "\n".join(expected) in output, output[-3000:]
+    table = pd.read_csv(tmp_path / "summary" / "sweep_cross_domain.csv")
+    assert len(table) == 5 and set(table["trained_on"]) == {"Market1501", "CUHK03_NP_labeled"}

@@ -17,10 +17,10 @@ import shutil
 import socket
 import time
 
-from applications.descriptions import parse_flag_lines
 from atomic_files import raise_explained, remove_leftovers, write_atomically
 from callbacks import CheckpointError, ResumePoint, RunState
 from callbacks.run_state import CHECKPOINT_FOLDER_NAME
+from settings.flag_files import parse_flag_lines
 
 FLAGS_FILE_NAME = "flags.txt"
 LOG_FILE_NAME = "log.txt"

@@ -1,0 +1,101 @@
+"""The train x test table of domain-generalisation papers, from run folders that test on several
+datasets (--testing_dataset_names): one row per training dataset (per run where several share
+one), one column per test dataset, mAP and rank-1 of the evaluation the run's weights were
+chosen by (results.json's best; every evaluation of an --evaluation_only run), plain distances.
+
+    rows = cross_domain_rows(summaries)  # RunSummary objects (summary.py)
+    print(cross_domain_table(rows))
+"""
+
+import json
+import os
+
+import pandas as pd
+
+from settings.flag_files import parse_flag_lines
+
+CROSS_DOMAIN_FILE_NAME = "sweep_cross_domain.csv"
+
+
+def cross_domain_rows(summaries) -> list[dict]:
+    """{run, trained_on, tested_on, mAP_fraction, rank1_fraction} of each run's chosen
+    evaluation on each test dataset."""
+    from .summary import result_folder
+
+    rows = []
+    for summary in summaries:
+        folder_path = result_folder(summary.folder)
+        if folder_path is None:
+            continue
+        results_path = os.path.join(folder_path, "results.csv")
+        flags_path = os.path.join(folder_path, "flags.txt")
+        if not (os.path.isfile(results_path) and os.path.isfile(flags_path)):
+            continue
+        with open(flags_path) as flags_file:
+            flags = parse_flag_lines(flags_file.read())
+        results = pd.read_csv(results_path)
+        chosen = results[results["distances"] == "plain"]
+        if flags.get("evaluation_only") != "true":
+            best = read_best(os.path.join(folder_path, "results.json"))
+            if best is None:
+                continue
+            chosen = chosen[chosen["epoch"].astype(str) == str(best["epoch"])]
+        trained_on = training_dataset(flags)
+        for _, row in chosen.iterrows():
+            rows.append(
+                {
+                    "run": summary.name,
+                    "trained_on": trained_on,
+                    "tested_on": row["dataset"],
+                    "mAP_fraction": float(row["mAP_fraction"]),
+                    "rank1_fraction": float(row["rank1_fraction"]),
+                }
+            )
+    return rows
+
+
+def read_best(json_path: str) -> dict | None:
+    if not os.path.isfile(json_path):
+        return None
+    with open(json_path) as json_file:
+        return json.load(json_file).get("best")
+
+
+def training_dataset(flags: dict[str, str]) -> str:
+    """The dataset a run's weights were trained on: its --dataset_name, or for an evaluation of
+    a weights file, that file's run's (its flags.txt), else the file's name."""
+    if flags.get("evaluation_only") != "true":
+        return os.path.splitext(os.path.basename(flags.get("dataset_name", "Market1501")))[0]
+    weights_path = flags.get("pretrained_model_file_path", "")
+    weights_flags_path = os.path.join(os.path.dirname(weights_path), "flags.txt")
+    if os.path.isfile(weights_flags_path):
+        with open(weights_flags_path) as flags_file:
+            return training_dataset(parse_flag_lines(flags_file.read()))
+    return os.path.basename(weights_path) or "?"
+
+
+def cross_domain_table(rows: list[dict]) -> str | None:
+    """A Markdown table, training datasets down, test datasets across, "mAP / rank-1" in
+    percent; None when no run tests on more than one dataset."""
+    if not rows:
+        return None
+    frame = pd.DataFrame(rows)
+    if frame.groupby("run")["tested_on"].nunique().max() < 2:
+        return None
+    runs_per_dataset = frame.groupby("trained_on")["run"].nunique()
+    frame["trained"] = [
+        trained if runs_per_dataset[trained] == 1 else f"{trained} ({run})"
+        for trained, run in zip(frame["trained_on"], frame["run"], strict=True)
+    ]
+    tested = list(dict.fromkeys(frame["tested_on"]))
+    lines = [
+        "| trained on \\ tested on | " + " | ".join(tested) + " |",
+        "|" + " --- |" * (len(tested) + 1),
+    ]
+    for trained, group in frame.groupby("trained", sort=False):
+        cells = {
+            row["tested_on"]: f"{100 * row['mAP_fraction']:.1f} / {100 * row['rank1_fraction']:.1f}"
+            for _, row in group.iterrows()
+        }
+        lines.append(f"| {trained} | " + " | ".join(cells.get(t, "") for t in tested) + " |")
+    return "\n".join(lines)
