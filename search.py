@@ -150,16 +150,7 @@ def search() -> None:
     distances = cosine_distances
     if FLAGS.use_re_ranking:
         distances = evaluation.re_ranking_from_features(query_features, gallery_features)
-    described = [
-        f"Model: {FLAGS.model_file_path} ({model.name})",
-        f"Gallery: {FLAGS.gallery_path} ({len(gallery.paths)} images); queries: "
-        f"{FLAGS.query_path} ({len(queries.paths)})",
-        "Distances: "
-        + ("k-reciprocal re-ranking" if FLAGS.use_re_ranking else "cosine, without re-ranking")
-        + ("; embeddings averaged with the mirror's" if flipping else "; no flip averaging")
-        + ("; the query's own camera left out" if FLAGS.exclude_same_camera else ""),
-        same_person_note(model.thresholds, same_person, flipping=flipping),
-    ]
+    described = describe_search(model, queries, gallery, same_person, flipping=flipping)
     print(described[-1], flush=True)
     if all(camera is None for camera in gallery.camera_IDs):
         print(
@@ -182,6 +173,21 @@ def search() -> None:
 
         applications.export_saved_model(model.keras_model, FLAGS.export_saved_model_path)
         print(f"SavedModel written to {FLAGS.export_saved_model_path}")
+
+
+def describe_search(model, queries, gallery, same_person, *, flipping: bool) -> list[str]:
+    """What was searched how, for index.html; the last line says where the same-person marks
+    come from."""
+    return [
+        f"Model: {FLAGS.model_file_path} ({model.name})",
+        f"Gallery: {FLAGS.gallery_path} ({len(gallery.paths)} images); queries: "
+        f"{FLAGS.query_path} ({len(queries.paths)})",
+        "Distances: "
+        + ("k-reciprocal re-ranking" if FLAGS.use_re_ranking else "cosine, without re-ranking")
+        + ("; embeddings averaged with the mirror's" if flipping else "; no flip averaging")
+        + ("; the query's own camera left out" if FLAGS.exclude_same_camera else ""),
+        same_person_note(model.thresholds, same_person, flipping=flipping),
+    ]
 
 
 def load_search_model(model_file_path: str) -> SearchModel:

@@ -20,10 +20,14 @@ NO_TENSORFLOW_PACKAGES = [
     "visualization",
     "atomic_files",
     "settings",
+    "deployment",
+    "deployment.onnx_model",
+    "sweeps",
     "command_line",
     "solution",  # the entry points import TensorFlow once their flags are parsed and checked
     "search",
     "sweep",
+    "export",
 ]
 
 
