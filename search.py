@@ -83,8 +83,10 @@ flags.DEFINE_string(
     "",
     "Also write the inference model as a TensorFlow SavedModel into this (new) folder.",
 )
-# Identity and camera from Market1501-style file names (0002_c1s1_000451_03.jpg).
+# Identity and camera from Market1501-style file names (0002_c1s1_000451_03.jpg) and MSMT17's
+# (0000_000_01_0303morning_0015_0.jpg: identity, index, camera).
 MARKET_FILE_NAME = re.compile(r"^(?P<identity_ID>-1|\d+)_c(?P<camera_ID>\d+)")
+MSMT17_FILE_NAME = re.compile(r"^(?P<identity_ID>\d+)_\d+_(?P<camera_ID>\d+)_")
 
 
 class SearchError(Exception):
@@ -279,14 +281,15 @@ def same_person_note(thresholds, same_person, *, flipping: bool) -> str:
 
 
 def read_images(path: str, *, role: str) -> Images:
-    """An image file, a folder of images (other files skipped with one warning), or a CSV of
-    the project's format (for a CSV with a split column, the rows of split `role`)."""
+    """An image file, a folder of images (its subfolders too, as MSMT17's <identity>/ folders;
+    other files skipped with one warning), or a CSV of the project's format (for a CSV with a
+    split column, the rows of split `role`)."""
     if path.lower().endswith(".csv"):
         return read_csv_images(path, role=role)
     if os.path.isdir(path):
-        names = sorted(os.listdir(path))
+        names = sorted(files_under(path))
         image_names = [name for name in names if name.lower().endswith(IMAGE_EXTENSIONS)]
-        skipped = [name for name in names if name not in image_names]
+        skipped = [name for name in names if not name.lower().endswith(IMAGE_EXTENSIONS)]
         if skipped:
             listed = ", ".join(skipped[:10]) + (" ..." if len(skipped) > 10 else "")
             print(
@@ -309,12 +312,38 @@ def read_images(path: str, *, role: str) -> Images:
                 else "a folder of images or a CSV file."
             )
         )
-    labels = [MARKET_FILE_NAME.match(os.path.basename(image_path)) for image_path in paths]
+    labels = [identity_and_camera(os.path.basename(image_path)) for image_path in paths]
     return Images(
         paths=paths,
-        identity_IDs=[int(match["identity_ID"]) if match else None for match in labels],
-        camera_IDs=[int(match["camera_ID"]) if match else None for match in labels],
+        identity_IDs=[identity for identity, _ in labels],
+        camera_IDs=[camera for _, camera in labels],
     )
+
+
+def files_under(folder_path: str) -> list[str]:
+    """Paths relative to folder_path of the files in it and its subfolders, except hidden
+    folders and this search's own output folder (whose pictures are no gallery images)."""
+    output_folder = os.path.abspath(FLAGS.output_folder_path)
+    found = []
+    for folder, subfolders, file_names in os.walk(folder_path):
+        subfolders[:] = [
+            name
+            for name in subfolders
+            if not name.startswith(".")
+            and os.path.abspath(os.path.join(folder, name)) != output_folder
+        ]
+        found += [os.path.relpath(os.path.join(folder, name), folder_path) for name in file_names]
+    return found
+
+
+def identity_and_camera(file_name: str) -> tuple[int | None, int | None]:
+    """From a file name in the grammar of Market1501, DukeMTMC-reID and CUHK03-NP
+    (0002_c1s1_000451_03.jpg, 0001_c1_1.png) or MSMT17's (0000_000_01_0303morning_0015_0.jpg:
+    identity, index, camera); (None, None) for other names."""
+    match = MARKET_FILE_NAME.match(file_name) or MSMT17_FILE_NAME.match(file_name)
+    if match is None:
+        return None, None
+    return int(match["identity_ID"]), int(match["camera_ID"])
 
 
 def readable_only(images: Images, *, role: str) -> Images:

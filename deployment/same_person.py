@@ -36,7 +36,7 @@ class SamePersonThresholds:
     """Thresholds of cosine distances between embeddings, and where they were measured."""
 
     dataset: str  # the test set of the evaluation
-    epoch: int  # of the evaluation (0: before training; -1: an evaluation-only run)
+    epoch: int  # of the evaluation (0: before training)
     flip_averaged: bool  # whether that evaluation averaged each embedding with its mirror's
     thresholds: dict[str, float]  # {"1e-3": distance}: a pair below it is accepted
     true_positive_rates: dict[str, float]  # {"1e-3": fraction} the evaluation measured
@@ -61,12 +61,10 @@ class SamePersonThresholds:
     def explain(self, rate_label: str) -> str:
         """Where the threshold at rate_label comes from, in one sentence."""
         when = "before training" if self.epoch == 0 else f"after epoch {self.epoch}"
-        if self.epoch < 0:
-            when = "of the weights file"
         return (
             f"Same person: cosine distance below {self.threshold_at(rate_label):.6f}, the "
-            f"threshold at which 1 in {round(1 / float(rate_label)):,} pairs of different people "
-            f"was accepted in the evaluation on {self.dataset} {when}"
+            f"threshold at which at most 1 in {round(1 / float(rate_label)):,} pairs of different "
+            f"people was accepted in the evaluation on {self.dataset} {when}"
             f"{' (flip-averaged embeddings)' if self.flip_averaged else ''}, where it accepted "
             f"{100 * self.true_positive_rates[rate_label]:.1f}% of the same-person pairs."
         )

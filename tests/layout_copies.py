@@ -29,10 +29,13 @@ def write_cuhk03_np(root: str, market_folder: str, variant: str) -> None:
         os.makedirs(target, exist_ok=True)
         counts: dict[tuple[int, int], int] = {}
         for path, identity, camera in market_images(market_folder, split):
+            image = cv2.imread(path)
+            if image is None:
+                continue  # an unreadable file some tests plant: CUHK03-NP has none
             camera = 1 + camera % 2
             counts[identity, camera] = counts.get((identity, camera), 0) + 1
             name = f"{identity:04d}_c{camera}_{counts[identity, camera]}.png"
-            cv2.imwrite(os.path.join(target, name), cv2.imread(path))
+            cv2.imwrite(os.path.join(target, name), image)
 
 
 def write_msmt17(root: str, market_folder: str, version: int) -> None:

@@ -407,3 +407,45 @@ def test_a_model_without_thresholds_says_so_and_marks_nothing(trained, market_ro
     arguments[1] = os.path.join(run_folder, "inference_model.h5")  # with thresholds
     returncode, output = run_search([*arguments, "--same_person_false_positive_rate", "0.05"])
     assert returncode == 1 and "not at 5e-2; choose one of those" in output
+
+
+def test_search_reads_identities_from_cuhk03_np_and_msmt17_folders(trained, market_root, tmp_path):
+    """The dataset folders themselves, without a CSV: CUHK03-NP's Market-style names, and
+    MSMT17's <identity>/ subfolders and its own file-name grammar."""
+    from layout_copies import write_cuhk03_np, write_msmt17
+
+    _, run_folder, returncode, _ = trained
+    assert returncode == 0
+    market = os.path.join(market_root, "Market-1501-v15.09.15")
+    write_cuhk03_np(str(tmp_path), market, "detected")
+    write_msmt17(str(tmp_path), market, version=1)
+    model = ["--model_file_path", os.path.join(run_folder, "inference_model.h5")]
+    cuhk03 = tmp_path / "cuhk03-np" / "detected"
+    msmt17_test = tmp_path / "MSMT17_V1" / "test"
+    query_folder = sorted(msmt17_test.iterdir())[0]  # one identity's images as the queries
+    for query, gallery, name in (
+        (cuhk03 / "query", cuhk03 / "bounding_box_test", "cuhk03"),
+        (query_folder, msmt17_test, "msmt17"),
+    ):
+        results = tmp_path / f"results_{name}"
+        returncode, output = run_search(
+            [*model, "--query_path", str(query), "--gallery_path", str(gallery)]
+            + ["--output_folder_path", str(results)]
+        )
+        assert returncode == 0, output[-3000:]
+        assert "Search accuracy over the " in output, output[-3000:]
+        ranked = pd.read_csv(results / "ranked_lists.csv")
+
+        # The identity: CUHK03-NP's first field of the name, MSMT17's <identity>/ folder.
+        def identity(path, name=name):
+            return os.path.basename(path if name == "cuhk03" else os.path.dirname(path)).split("_")[
+                0
+            ]
+
+        pairs = zip(ranked["query_image_file_path"], ranked["gallery_image_file_path"], strict=True)
+        expected = [identity(q) == identity(g) for q, g in pairs]
+        assert ranked["match"].tolist() == expected
+        assert ranked["gallery_image_file_path"].str.startswith(str(gallery)).all()
+    assert len(pd.read_csv(tmp_path / "results_msmt17" / "ranked_lists.csv")) == 10 * len(
+        list(query_folder.iterdir())
+    )
