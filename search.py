@@ -6,15 +6,16 @@ r"""Search a gallery with a trained model: your own images, ranked lists to look
 The model is either file training writes: inference_model.h5 (with the .json beside it) or
 training_model.h5 (with its run's flags.txt beside it), or an ONNX model from export.py (with
 its .json), which is run by ONNX Runtime without TensorFlow (requirements-onnx.txt is all it
-needs). Queries are an image file, a folder or a
-CSV of the project's format; the gallery is a folder or a CSV. Writes, into the output folder:
-ranked_lists.csv (each query's top k with distances, and whether they match where identities are
-known: a CSV's identity_ID column, or Market1501 file names like 0002_c1s1_000451_03.jpg), one
-picture per query under ranked_lists/, and index.html that shows them all. The gallery's features
-are cached there and reused while the model and the gallery files are unchanged. Where the
-model comes with "same person?" thresholds (those of the evaluation its weights were chosen by),
-each listed match below the threshold at --same_person_false_positive_rate is marked: a column
-of ranked_lists.csv, a yellow dot on its picture.
+needs). Queries are an image file, a folder (with its subfolders) or a CSV of the project's
+format; the gallery is a folder or a CSV. Writes, into the output folder: ranked_lists.csv (each
+query's top k with distances, and whether they match where identities are known: a CSV's
+identity_ID column, or file names like Market1501's 0002_c1s1_000451_03.jpg or MSMT17's
+0000_000_01_0303morning_0015_0.jpg), one picture per query under ranked_lists/, and index.html
+that shows them all. The gallery's features are cached there and reused while the model and
+the gallery files are unchanged. Where the model comes with "same person?" thresholds (those of
+the evaluation its weights were chosen by), each listed match below the threshold at
+--same_person_false_positive_rate is marked: a column of ranked_lists.csv, a yellow dot on its
+picture.
 
 TensorFlow is imported only for a Keras weights file, once the flags are parsed (applications,
 inside the functions that build and run the model), so --help and a misspelt flag answer at once.

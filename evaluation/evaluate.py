@@ -1,5 +1,6 @@
 """From features to the numbers a ReID paper reports, in bounded memory: the ranking metrics
-(plain and re-ranked) and the verification figures (plain distances; verification.py)."""
+(plain, re-ranked, query-expanded) and the verification figures (plain distances;
+verification.py)."""
 
 from dataclasses import dataclass
 
