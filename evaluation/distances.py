@@ -45,7 +45,14 @@ def iterate_distance_chunks(
     a: np.ndarray, b: np.ndarray, metric: str = "cosine", chunk_bytes: int = DEFAULT_CHUNK_BYTES
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (first row, block of distances) covering all rows of a against all of b."""
-    a, b = prepare(a, metric), prepare(b, metric)
+    return iterate_prepared_chunks(prepare(a, metric), prepare(b, metric), metric, chunk_bytes)
+
+
+def iterate_prepared_chunks(
+    a: np.ndarray, b: np.ndarray, metric: str, chunk_bytes: int = DEFAULT_CHUNK_BYTES
+) -> Iterator[tuple[int, np.ndarray]]:
+    """iterate_distance_chunks of features already prepared (see prepare): for a caller that
+    streams the same features several times and prepares them once."""
     step = rows_per_chunk(len(b), chunk_bytes)
     for start in range(0, len(a), step):
         yield start, distance_block(a[start : start + step], b, metric)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .distances import iterate_distance_chunks
+from .distances import iterate_prepared_chunks, prepare
 from .metrics import MetricAccumulator, RankingMetrics
 from .query_expansion import expand_queries
 from .re_ranking import re_ranking_from_features
@@ -44,33 +44,43 @@ def evaluate_features(
     an N x N one. query_expansion: (k, alpha) to also rank alpha-query-expanded queries
     (query_expansion.py), by cosine distance and, with use_re_ranking, re-ranked.
     """
+    queries, gallery = prepare(query_features, metric), prepare(gallery_features, metric)
+    labels = dict(q_pids=q_pids, g_pids=g_pids, q_camids=q_camids, g_camids=g_camids)
     accumulator = MetricAccumulator(g_pids, g_camids, max(REPORTED_RANKS))
     verification = VerificationAccumulator(q_pids, g_pids, g_camids)
-    for start, block in iterate_distance_chunks(query_features, gallery_features, metric):
-        stop = start + len(block)
-        accumulator.add(block, q_pids[start:stop], q_camids[start:stop])
-        verification.collect(block, q_pids[start:stop], q_camids[start:stop])
+    stream(queries, gallery, accumulator.add, verification.collect, metric=metric, labels=labels)
     ranking = {"plain": accumulator.result()}
     verification.finish_collecting()
-    for start, block in iterate_distance_chunks(query_features, gallery_features, metric):
-        stop = start + len(block)
-        verification.count(block, q_pids[start:stop], q_camids[start:stop])
-    labels = dict(q_pids=q_pids, g_pids=g_pids, q_camids=q_camids, g_camids=g_camids)
-    if use_re_ranking:
-        ranking["re_ranking"] = re_ranked_metrics(query_features, gallery_features, labels, metric)
+    stream(queries, gallery, verification.count, metric=metric, labels=labels)
     if query_expansion is not None:
         k, alpha = query_expansion
         expanded = expand_queries(query_features, gallery_features, **labels, k=k, alpha=alpha)
+        if metric != "cosine":
+            gallery = prepare(gallery_features, "cosine")
         accumulator = MetricAccumulator(g_pids, g_camids, max(REPORTED_RANKS))
-        for start, block in iterate_distance_chunks(expanded, gallery_features, "cosine"):
-            stop = start + len(block)
-            accumulator.add(block, q_pids[start:stop], q_camids[start:stop])
-        ranking["query_expansion"] = accumulator.result()
+        stream(
+            prepare(expanded, "cosine"), gallery, accumulator.add, metric="cosine", labels=labels
+        )
+        expanded_ranking = accumulator.result()
+    del queries, gallery  # re-ranking prepares its own
+    if use_re_ranking:
+        ranking["re_ranking"] = re_ranked_metrics(query_features, gallery_features, labels, metric)
+    if query_expansion is not None:
+        ranking["query_expansion"] = expanded_ranking
         if use_re_ranking:
             ranking["query_expansion_re_ranking"] = re_ranked_metrics(
                 expanded, gallery_features, labels, metric
             )
     return EvaluationResults(ranking=ranking, verification=verification.result())
+
+
+def stream(queries, gallery, *consumers, metric: str, labels: dict) -> None:
+    """Hand each block of distances between prepared features (distances.prepare), with its
+    rows' identities and cameras, to every consumer (e.g. MetricAccumulator.add)."""
+    for start, block in iterate_prepared_chunks(queries, gallery, metric):
+        rows = slice(start, start + len(block))
+        for consume in consumers:
+            consume(block, labels["q_pids"][rows], labels["q_camids"][rows])
 
 
 def re_ranked_metrics(query_features, gallery_features, labels: dict, metric: str):

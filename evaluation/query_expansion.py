@@ -17,7 +17,7 @@ in ranking (fast-reid expands over all images). Memory: a block of distance rows
 
 import numpy as np
 
-from .distances import DEFAULT_CHUNK_BYTES, iterate_distance_chunks, l2_normalize
+from .distances import DEFAULT_CHUNK_BYTES, iterate_prepared_chunks, l2_normalize
 
 
 def expand_queries(
@@ -39,7 +39,7 @@ def expand_queries(
     queries, gallery = l2_normalize(query_features), l2_normalize(gallery_features)
     g_pids, g_camids = np.asarray(g_pids), np.asarray(g_camids)
     expanded = np.empty_like(queries)
-    blocks = iterate_distance_chunks(query_features, gallery_features, "cosine", chunk_bytes)
+    blocks = iterate_prepared_chunks(queries, gallery, "cosine", chunk_bytes)
     for start, block in blocks:
         rows = slice(start, start + len(block))
         block[
