@@ -17,10 +17,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 from atomic_files import write_atomically
-from deployment.same_person import VERIFICATION_COLUMNS
+from evaluation.run_results import RESULTS_CSV, RESULTS_JSON, VERIFICATION_COLUMNS
 
 METRICS = ("rank1", "rank5", "rank10", "rank20", "mAP", "mINP")
-RESULTS_CSV, RESULTS_JSON = "results.csv", "results.json"
 
 
 @dataclass(frozen=True)

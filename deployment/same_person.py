@@ -6,25 +6,11 @@ beside inference_model.h5 or model.onnx) under "same_person". Imports no TensorF
     thresholds.threshold_at("1e-3")  # a pair whose distance is below it: the same person
 """
 
-import json
-import os
 from dataclasses import asdict, dataclass
 
-import pandas as pd
-
-from evaluation import FALSE_POSITIVE_RATES, rate_label
+from evaluation.run_results import RATE_LABELS, chosen_plain_rows
 
 DESCRIPTION_KEY = "same_person"
-RATE_LABELS = tuple(rate_label(rate) for rate in FALSE_POSITIVE_RATES)
-# (results.csv column, log entry without its prefix) of the verification figures.
-VERIFICATION_COLUMNS = (
-    *((f"TPR_at_FPR_{label}_fraction", f"TPR_at_FPR_{label}") for label in RATE_LABELS),
-    ("ROC_AUC_fraction", "ROC_AUC"),
-    *(
-        (f"cosine_distance_threshold_at_FPR_{label}", f"threshold_at_FPR_{label}")
-        for label in RATE_LABELS
-    ),
-)
 
 
 class ThresholdError(ValueError):
@@ -77,23 +63,13 @@ def best_same_person_thresholds(
     were chosen by; with re-ranking watched, the plain distances of that same evaluation), or
     None when the run has no such evaluation. flip_averaged: how that evaluation embedded the
     images."""
-    json_path = os.path.join(output_folder_path, "results.json")
-    csv_path = os.path.join(output_folder_path, "results.csv")
-    if not (os.path.isfile(json_path) and os.path.isfile(csv_path)):
+    best, rows = chosen_plain_rows(output_folder_path)
+    if best is None:
         return None
-    with open(json_path) as json_file:
-        best = json.load(json_file).get("best")
-    if not best:
-        return None
-    rows = pd.read_csv(csv_path)
     threshold_columns = [f"cosine_distance_threshold_at_FPR_{label}" for label in RATE_LABELS]
     if not set(threshold_columns) <= set(rows.columns):
         return None  # evaluated before this version kept the verification figures
-    plain = rows[
-        (rows["epoch"].astype(str) == str(best["epoch"]))
-        & (rows["dataset"] == best["dataset"])
-        & (rows["distances"] == "plain")
-    ]
+    plain = rows[rows["dataset"] == best["dataset"]]
     if plain.empty or plain[threshold_columns].iloc[0].isna().any():
         return None
     row = plain.iloc[0]

@@ -7,7 +7,6 @@ chosen by (results.json's best; every evaluation of an --evaluation_only run), p
     print(cross_domain_table(rows))
 """
 
-import json
 import os
 
 import pandas as pd
@@ -20,6 +19,8 @@ CROSS_DOMAIN_FILE_NAME = "sweep_cross_domain.csv"
 def cross_domain_rows(summaries) -> list[dict]:
     """{run, trained_on, tested_on, mAP_fraction, rank1_fraction} of each run's chosen
     evaluation on each test dataset."""
+    from evaluation.run_results import chosen_plain_rows, plain_rows  # not at sweep.py's start
+
     from .summary import result_folder
 
     rows = []
@@ -27,19 +28,17 @@ def cross_domain_rows(summaries) -> list[dict]:
         folder_path = result_folder(summary.folder)
         if folder_path is None:
             continue
-        results_path = os.path.join(folder_path, "results.csv")
         flags_path = os.path.join(folder_path, "flags.txt")
-        if not (os.path.isfile(results_path) and os.path.isfile(flags_path)):
+        if not os.path.isfile(flags_path):
             continue
         with open(flags_path) as flags_file:
             flags = parse_flag_lines(flags_file.read())
-        results = pd.read_csv(results_path)
-        chosen = results[results["distances"] == "plain"]
-        if flags.get("evaluation_only") != "true":
-            best = read_best(os.path.join(folder_path, "results.json"))
-            if best is None:
-                continue
-            chosen = chosen[chosen["epoch"].astype(str) == str(best["epoch"])]
+        if flags.get("evaluation_only") == "true":  # every evaluation of the weights file
+            chosen = plain_rows(folder_path)
+        else:
+            _, chosen = chosen_plain_rows(folder_path)
+        if chosen is None:
+            continue
         trained_on = training_dataset(flags)
         for _, row in chosen.iterrows():
             rows.append(
@@ -52,13 +51,6 @@ def cross_domain_rows(summaries) -> list[dict]:
                 }
             )
     return rows
-
-
-def read_best(json_path: str) -> dict | None:
-    if not os.path.isfile(json_path):
-        return None
-    with open(json_path) as json_file:
-        return json.load(json_file).get("best")
 
 
 def training_dataset(flags: dict[str, str]) -> str:
