@@ -1,22 +1,11 @@
 """Embeddings of image files with an inference model: the concatenation of its embeddings, or
 with flipping the mean of the image's and its mirror's (FlipReID's test-time embedding)."""
 
-import time
-
 import numpy as np
 import tensorflow as tf
 
 from image_augmentation import build_evaluation_dataset
-
-PROGRESS_SECONDS = 15
-
-
-def format_duration(seconds: float) -> str:
-    if seconds >= 3600:
-        return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
-    if seconds >= 60:
-        return f"{int(seconds // 60)} min {int(seconds % 60)} s"
-    return f"{seconds:.0f} s"
+from progress_lines import ExtractionProgress
 
 
 class FeatureExtractor:
@@ -45,8 +34,8 @@ class FeatureExtractor:
         return features
 
     def __call__(self, image_file_paths) -> np.ndarray:
-        """Prints a progress line (images done, images per second, time left) every
-        PROGRESS_SECONDS while it works, so that a long extraction says how far it is."""
+        """Prints a progress line (images done, images per second, time left) now and then
+        while it works (progress_lines.py), so that a long extraction says how far it is."""
         image_file_paths = list(image_file_paths)
         dataset = build_evaluation_dataset(
             image_file_paths,
@@ -55,20 +44,11 @@ class FeatureExtractor:
             workers=self.workers,
         )
         batches, done = [], 0
-        start = last_line = time.perf_counter()
+        progress = ExtractionProgress(len(image_file_paths))
         for images in dataset:
             batches.append(self.embed(images).numpy())
             done += len(batches[-1])
-            now = time.perf_counter()
-            if now - last_line >= PROGRESS_SECONDS and done < len(image_file_paths):
-                last_line = now
-                rate = done / (now - start)
-                print(
-                    f"  features: {done:,} of {len(image_file_paths):,} images "
-                    f"({100 * done / len(image_file_paths):.0f}%), {rate:.0f} images/s, "
-                    f"{format_duration((len(image_file_paths) - done) / rate)} left",
-                    flush=True,
-                )
+            progress.update(done)
         dimension = sum(output.shape[-1] for output in self.inference_model.outputs)
         if not batches:
             return np.zeros((0, dimension), np.float32)

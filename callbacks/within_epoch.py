@@ -11,7 +11,7 @@ import time
 
 import tensorflow as tf
 
-from applications.features import format_duration
+from progress_lines import format_duration
 
 
 def first_step_of_fit(callback: tf.keras.callbacks.Callback, steps_per_epoch: int) -> int:

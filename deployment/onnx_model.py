@@ -8,15 +8,14 @@ OpenCV, as the 2021 release), and batches go through the same network.
 
 import json
 import os
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from datasets.image_files import read_image
+from progress_lines import ExtractionProgress
 
 BATCH_SIZE = 64
-PROGRESS_SECONDS = 15
 
 
 class OnnxModelError(Exception):
@@ -71,7 +70,7 @@ class OnnxModel:
     ) -> np.ndarray:
         """(len(paths), dimension) float32 features in the order of the paths; with flipping,
         the mean of the image's and its mirror's (inside the model when it was exported so,
-        else here). Prints a progress line every PROGRESS_SECONDS."""
+        else here). Prints a progress line now and then (progress_lines.py)."""
         if self.flip_averaged and not use_horizontal_flipping:
             raise OnnxModelError(
                 "This ONNX model averages each embedding with its mirror's inside (it was "
@@ -80,8 +79,7 @@ class OnnxModel:
             )
         flip_here = use_horizontal_flipping and not self.flip_averaged
         paths = list(image_file_paths)
-        batches, start = [], time.perf_counter()
-        last_line = start
+        batches, progress = [], ExtractionProgress(len(paths))
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             for first in range(0, len(paths), BATCH_SIZE):
                 images = np.stack(
@@ -96,15 +94,7 @@ class OnnxModel:
                 if flip_here:
                     features = (features + self.embed(images[:, :, ::-1])) / 2
                 batches.append(features)
-                now = time.perf_counter()
-                done = first + len(images)
-                if now - last_line >= PROGRESS_SECONDS and done < len(paths):
-                    last_line = now
-                    print(
-                        f"  features: {done:,} of {len(paths):,} images, "
-                        f"{done / (now - start):.0f} images/s",
-                        flush=True,
-                    )
+                progress.update(first + len(images))
         if not batches:
             return np.zeros((0, int(self.description["embedding_dimension"])), np.float32)
         return np.concatenate(batches).astype(np.float32)

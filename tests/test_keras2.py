@@ -22,6 +22,7 @@ NO_TENSORFLOW_PACKAGES = [
     "settings",
     "deployment",
     "deployment.onnx_model",
+    "progress_lines",
     "sweeps",
     "command_line",
     "solution",  # the entry points import TensorFlow once their flags are parsed and checked
