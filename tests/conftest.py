@@ -101,6 +101,14 @@ def assert_identical(found, expected, *, what: str) -> None:
 
 
 # A small synthetic dataset: 12 training identities, 6 test identities, 3 cameras, 64x32.
+# The generated Market1501 tree of the trained-model fixtures (and of copies in other layouts).
+SMALL_MARKET = SyntheticSettings(
+    synthetic_train_identity_num=12,
+    synthetic_test_identity_num=10,
+    synthetic_camera_num=4,
+    synthetic_image_height=64,
+    synthetic_image_width=32,
+)
 TINY_SYNTHETIC = SyntheticSettings(
     synthetic_train_identity_num=12,
     synthetic_test_identity_num=6,
@@ -158,16 +166,7 @@ def seed_evaluation_command(
 @pytest.fixture(scope="session")
 def market_root(tmp_path_factory):
     """A small Market1501 tree (generated), with one unreadable training and gallery image."""
-    root = generate_synthetic_dataset(
-        str(tmp_path_factory.mktemp("data")),
-        SyntheticSettings(
-            synthetic_train_identity_num=12,
-            synthetic_test_identity_num=10,
-            synthetic_camera_num=4,
-            synthetic_image_height=64,
-            synthetic_image_width=32,
-        ),
-    )
+    root = generate_synthetic_dataset(str(tmp_path_factory.mktemp("data")), SMALL_MARKET)
     for split in ("bounding_box_train", "bounding_box_test"):
         folder = os.path.join(root, "Market-1501-v15.09.15", split)
         victim = sorted(name for name in os.listdir(folder) if not name.startswith("-1"))[3]

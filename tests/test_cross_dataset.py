@@ -6,26 +6,16 @@ import os
 
 import numpy as np
 import pandas as pd
-from conftest import SHRUNK, run_solution
+from conftest import SHRUNK, SMALL_MARKET, run_solution
 from layout_copies import write_cuhk03_np, write_msmt17
 from scipy.spatial.distance import cdist
 from test_evaluation import reference_market1501, reference_query_expansion
 
 from datasets.synthetic import generate_synthetic_dataset
-from settings import SyntheticSettings
 
 
 def test_train_on_cuhk03_np_then_evaluate_on_three_other_layouts(tmp_path):
-    root = generate_synthetic_dataset(
-        str(tmp_path / "data"),
-        SyntheticSettings(
-            synthetic_train_identity_num=12,
-            synthetic_test_identity_num=10,
-            synthetic_camera_num=4,
-            synthetic_image_height=64,
-            synthetic_image_width=32,
-        ),
-    )
+    root = generate_synthetic_dataset(str(tmp_path / "data"), SMALL_MARKET)
     market = os.path.join(root, "Market-1501-v15.09.15")
     write_cuhk03_np(root, market, "labeled")
     write_cuhk03_np(root, market, "detected")
