@@ -22,16 +22,24 @@ class FeatureExtractor:
         self.inference_model = inference_model
         self.use_horizontal_flipping = use_horizontal_flipping
         self.workers, self.batch_size = workers, batch_size
-        self.embed = tf.function(self.embed_batch)
+        # One signature for every batch size: the last, partial batch is not traced again.
+        height, width, channels = inference_model.input_shape[1:]
+        self.embed = tf.function(
+            self.embed_batch,
+            input_signature=[tf.TensorSpec([None, height, width, channels], tf.uint8)],
+        )
 
     def embed_batch(self, images):
-        features = tf.concat(self.inference_model(images, training=False), axis=-1)
-        if self.use_horizontal_flipping:
-            mirrored = tf.concat(
-                self.inference_model(tf.reverse(images, axis=[2]), training=False), axis=-1
-            )
-            features = (features + mirrored) / 2.0
-        return features
+        """(n, dimension) embeddings of (n, H, W, 3) uint8 images. With flipping, images and
+        mirrors go through the network as one batch of 2n: one pass of every layer instead of
+        two (benchmarks/extraction_benchmark.py), and the same digits, since each image's
+        embedding does not depend on the others in its batch (inference BN)."""
+        if not self.use_horizontal_flipping:
+            return tf.concat(self.inference_model(images, training=False), axis=-1)
+        both = tf.concat([images, tf.reverse(images, axis=[2])], axis=0)
+        features = tf.concat(self.inference_model(both, training=False), axis=-1)
+        original, mirrored = tf.split(features, 2, axis=0)
+        return (original + mirrored) / 2.0
 
     def __call__(self, image_file_paths) -> np.ndarray:
         """Prints a progress line (images done, images per second, time left) now and then
