@@ -19,6 +19,9 @@ from settings import TrainingPhases
 
 from .results import TestingSetName, result_rows, write_results  # noqa: E402
 
+# Log entries that measure the machine, not the run: kept out of history.csv and history.pkl.
+WALL_TIME_COLUMNS = ("epoch_seconds",)
+
 
 class GeMPowerLogger(tf.keras.callbacks.Callback):
     """Adds each GeM layer's power p to the logs as "<layer name>_power"."""
@@ -77,13 +80,23 @@ class HistoryWriter(tf.keras.callbacks.Callback):
         if not self.records:
             return
         history = pd.DataFrame(self.records)
+        # Wall times go to timing.csv, so that one command's history files repeat byte for byte.
+        timed = [column for column in WALL_TIME_COLUMNS if column in history]
         write_atomically(
             os.path.join(self.output_folder_path, "history.csv"),
-            history.rename(columns=fraction_column_name).to_csv(index=False),
+            history.drop(columns=timed).rename(columns=fraction_column_name).to_csv(index=False),
         )
-        write_atomically(
-            os.path.join(self.output_folder_path, "history.pkl"), pickle.dumps(self.records)
-        )
+        records = [
+            {name: value for name, value in record.items() if name not in WALL_TIME_COLUMNS}
+            for record in self.records
+        ]
+        history_pkl = os.path.join(self.output_folder_path, "history.pkl")
+        write_atomically(history_pkl, pickle.dumps(records))
+        if timed:
+            write_atomically(
+                os.path.join(self.output_folder_path, "timing.csv"),
+                history[["epoch", *timed]].dropna().to_csv(index=False),
+            )
         write_results(
             self.output_folder_path,
             result_rows(self.records, testing_sets=self.testing_sets),
@@ -97,6 +110,8 @@ class HistoryWriter(tf.keras.callbacks.Callback):
         second_phase = phases[phases["phase"] == "whole model"]["epoch"]
         frozen = (history["phase"] == "frozen backbone").any()
         for column in history.columns.drop(["epoch", "phase"]):
+            if "_precision_rank" in column:
+                continue  # ten figures of one mark: in results.csv and the printed table
             values = history[["epoch", column]].dropna()
             if values.empty:
                 continue
@@ -136,7 +151,8 @@ class HistoryWriter(tf.keras.callbacks.Callback):
 
 def is_fraction(column: str) -> bool:
     """Test metrics are fractions; the "same person?" thresholds among them are distances."""
-    return column.startswith("test_") and "_threshold_at_FPR_" not in column
+    is_threshold = "_threshold_at_FPR_" in column or column.endswith("_threshold")
+    return column.startswith("test_") and not is_threshold
 
 
 def fraction_column_name(column: str) -> str:

@@ -69,6 +69,10 @@ def read_history(folder_path: str) -> pd.DataFrame | None:
         # baseline (epoch 0) is no candidate for the best.
         history = pd.read_csv(history_path)
         history = history.rename(columns=lambda name: name.removesuffix("_fraction"))
+        timing_path = os.path.join(folder_path, "timing.csv")
+        if "epoch_seconds" not in history and os.path.isfile(timing_path):
+            # Since 2026-12-05 wall times are kept apart, so history.csv repeats byte for byte.
+            history = history.merge(pd.read_csv(timing_path), on="epoch", how="left")
         return history[history["epoch"] > 0].reset_index(drop=True)
     frames = []
     for phase in ("training_A", "training_B"):  # the 2021 release: its two phases
