@@ -13,9 +13,11 @@ identity_ID column, or file names like Market1501's 0002_c1s1_000451_03.jpg or M
 0000_000_01_0303morning_0015_0.jpg), one picture per query under ranked_lists/, and index.html
 that shows them all. The gallery's features are cached there and reused while the model and
 the gallery files are unchanged. Where the model comes with "same person?" thresholds (those of
-the evaluation its weights were chosen by), each listed match below the threshold at
---same_person_false_positive_rate is marked: a column of ranked_lists.csv, a yellow dot on its
-picture.
+the evaluation its weights were chosen by), each listed match below the mark's threshold is
+marked: a column of ranked_lists.csv, a yellow dot on its picture. The mark is chosen so that at
+least 95% of the top-10 results it marked in that evaluation were the same person, and the page
+gives its measured precision at each rank; --same_person_false_positive_rate marks by a
+threshold over all pairs instead.
 
 TensorFlow is imported only for a Keras weights file, once the flags are parsed (applications,
 inside the functions that build and run the model), so --help and a misspelt flag answer at once.
@@ -43,7 +45,7 @@ import visualization
 from atomic_files import TEMPORARY_NAME, WriteError, atomic_folder, write_atomically
 from datasets.common import IMAGE_EXTENSIONS
 from datasets.image_files import find_readable_images
-from deployment import SamePersonThresholds, ThresholdError
+from deployment import SamePersonThresholds, ThresholdError, thresholds_of_run_folder
 from deployment.onnx_model import OnnxModel, OnnxModelError
 
 FLAGS = flags.FLAGS
@@ -72,9 +74,18 @@ flags.DEFINE_bool(
 )
 flags.DEFINE_float(
     "same_person_false_positive_rate",
-    1e-3,
-    "Mark the matches below the model's threshold at this false positive rate (one of those "
-    "its description keeps: 0.01, 0.001, 0.0001).",
+    None,
+    "Mark the matches below the model's threshold at this false positive rate over all pairs "
+    "(one of those its description keeps: 0.01, 0.001, 0.0001) instead of the default mark, "
+    "chosen so that at least 95% of the top-10 results it marked in the evaluation were the "
+    "same person.",
+)
+flags.DEFINE_string(
+    "same_person_calibration_path",
+    None,
+    'A run folder whose evaluation gives the "same person?" thresholds instead of the model\'s '
+    "own: an --evaluation_only run of this model on labelled images of your cameras (a CSV "
+    "dataset), e.g. ./evaluation_only/CSV_resnet50.",
 )
 flags.DEFINE_integer("image_height", None, "Must be the model's input height, if given.")
 flags.DEFINE_integer("image_width", None, "Must be the model's input width, if given.")
@@ -138,7 +149,10 @@ def search() -> None:
                 f"{model.image_height}x{model.image_width} images (images of any size are "
                 f"resized to that). Leave --{name} out, or use a model built for your size."
             )
-    same_person = chosen_threshold(model.thresholds)
+    thresholds = model.thresholds
+    if FLAGS.same_person_calibration_path:
+        thresholds = calibration_thresholds(FLAGS.same_person_calibration_path)
+    same_person = chosen_threshold(thresholds)
     queries = readable_only(read_images(FLAGS.query_path, role="query"), role="query")
     gallery = readable_only(read_images(FLAGS.gallery_path, role="gallery"), role="gallery")
     flipping = FLAGS.use_horizontal_flipping_in_evaluation
@@ -153,7 +167,13 @@ def search() -> None:
     distances = cosine_distances
     if FLAGS.use_re_ranking:
         distances = evaluation.re_ranking_from_features(query_features, gallery_features)
-    described = describe_search(model, queries, gallery, same_person, flipping=flipping)
+    described = describe_search(
+        model,
+        queries,
+        gallery,
+        flipping=flipping,
+        same_person_note=same_person_note(thresholds, same_person, flipping=flipping),
+    )
     print(described[-1], flush=True)
     if all(camera is None for camera in gallery.camera_IDs):
         print(
@@ -164,7 +184,9 @@ def search() -> None:
         )
     accepted = None
     if same_person is not None:
-        accepted = SamePersonMarks(same_person[0], cosine_distances < same_person[1])
+        accepted = SamePersonMarks(
+            thresholds.mark_name(same_person[0]), cosine_distances < same_person[1]
+        )
     write_results(queries, gallery, distances, described=described, accepted=accepted)
     if FLAGS.export_saved_model_path:
         if model.keras_model is None:
@@ -178,9 +200,9 @@ def search() -> None:
         print(f"SavedModel written to {FLAGS.export_saved_model_path}")
 
 
-def describe_search(model, queries, gallery, same_person, *, flipping: bool) -> list[str]:
-    """What was searched how, for index.html; the last line says where the same-person marks
-    come from."""
+def describe_search(model, queries, gallery, *, flipping: bool, same_person_note: str) -> list[str]:
+    """What was searched how, for index.html; the last line (same_person_note) says where the
+    same-person marks come from."""
     return [
         f"Model: {FLAGS.model_file_path} ({model.name})",
         f"Gallery: {FLAGS.gallery_path} ({len(gallery.paths)} images); queries: "
@@ -188,8 +210,13 @@ def describe_search(model, queries, gallery, same_person, *, flipping: bool) -> 
         "Distances: "
         + ("k-reciprocal re-ranking" if FLAGS.use_re_ranking else "cosine, without re-ranking")
         + ("; embeddings averaged with the mirror's" if flipping else "; no flip averaging")
-        + ("; the query's own camera left out" if FLAGS.exclude_same_camera else ""),
-        same_person_note(model.thresholds, same_person, flipping=flipping),
+        + (
+            "; images of the query's identity taken by the query's camera left out, as the ReID "
+            "protocol does (its other cameras' images stay)"
+            if FLAGS.exclude_same_camera
+            else ""
+        ),
+        same_person_note,
     ]
 
 
@@ -248,16 +275,36 @@ def load_keras_search_model(model_file_path: str) -> SearchModel:
 
 @dataclass(frozen=True)
 class SamePersonMarks:
-    rate_label: str  # the false positive rate, as "1e-3"
+    column_name: str  # of ranked_lists.csv: same_person_top10_mark, same_person_at_FPR_1e-3
     accepted: np.ndarray  # (queries, gallery) bool: plain cosine distance below the threshold
 
 
-def chosen_threshold(thresholds: SamePersonThresholds | None) -> tuple[str, float] | None:
-    """(rate label, threshold) at --same_person_false_positive_rate, or None without thresholds."""
+def calibration_thresholds(folder_path: str) -> SamePersonThresholds:
+    """The thresholds of the evaluation in a run folder (--same_person_calibration_path)."""
+    if not os.path.isdir(folder_path):
+        raise SearchError(
+            f"--same_person_calibration_path {folder_path!r} is not a folder; give the run folder "
+            "of an evaluation (e.g. ./evaluation_only/CSV_resnet50, the folder its results.csv "
+            "is in)."
+        )
+    thresholds = thresholds_of_run_folder(folder_path)
+    if thresholds is None:
+        raise SearchError(
+            f'{folder_path!r} holds no evaluation with "same person?" thresholds (results.csv '
+            "and results.json of this version); run solution.py --evaluation_only with this "
+            "model on your labelled images, then pass its run folder."
+        )
+    return thresholds
+
+
+def chosen_threshold(thresholds: SamePersonThresholds | None) -> tuple[str | None, float] | None:
+    """(rate label, threshold) at --same_person_false_positive_rate, (None, the ranked-list
+    mark's threshold) without it, or None without thresholds."""
     if thresholds is None:
         return None
-    label = evaluation.rate_label(FLAGS.same_person_false_positive_rate)
-    return label, thresholds.threshold_at(label)
+    rate = FLAGS.same_person_false_positive_rate
+    label = None if rate is None else evaluation.rate_label(rate)
+    return label, thresholds.threshold_of(label)
 
 
 def same_person_note(thresholds, same_person, *, flipping: bool) -> str:
@@ -466,7 +513,7 @@ def write_results(
                 "match": "" if match is None else match,
             }
             if accepted is not None:
-                row[f"same_person_at_FPR_{accepted.rate_label}"] = same_person[rank - 1]
+                row[accepted.column_name] = same_person[rank - 1]
             rows.append(row)
         picture_name = f"{index + 1:04d}_{os.path.splitext(os.path.basename(query_path))[0]}.png"
         pictures.append(

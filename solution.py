@@ -180,6 +180,12 @@ flags.DEFINE_float(
     "Query expansion: a neighbour's weight is its cosine similarity to this power (0: the plain "
     "mean, average query expansion).",
 )
+flags.DEFINE_float(
+    "same_person_precision",
+    EVALUATION.same_person_precision,
+    'The "same person?" mark kept with the model (search.py\'s yellow dot) is chosen so that '
+    "at least this share of the top-10 results it marks in the evaluation is the same person.",
+)
 flags.DEFINE_bool(
     "evaluation_only", RUN.evaluation_only, "Only evaluate pretrained_model_file_path."
 )

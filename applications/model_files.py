@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from atomic_files import atomic_output, write_atomically
 
-from deployment import SamePersonThresholds, best_same_person_thresholds
+from deployment import SamePersonThresholds, thresholds_of_run_folder
 
 from .descriptions import (
     ModelDescription,
@@ -23,7 +23,6 @@ from .layers import all_blocks_trainable
 from .model import init_model
 from .release_2021 import load_release_2021_weights
 from settings import ModelSettings
-from settings.flag_files import parse_flag_lines
 from .weights_files import (
     INFERENCE,
     RELEASE_2021,
@@ -169,9 +168,5 @@ def same_person_thresholds_of_file(model_file_path: str) -> SamePersonThresholds
         with open(os.path.splitext(model_file_path)[0] + ".json") as description_file:
             return SamePersonThresholds.from_description(json.load(description_file))
     if kind == TRAINING:
-        folder_path = os.path.dirname(os.path.abspath(model_file_path))
-        with open(os.path.join(folder_path, "flags.txt")) as flags_file:
-            flags = parse_flag_lines(flags_file.read())
-        flipping = flags.get("use_horizontal_flipping_in_evaluation", "false") == "true"
-        return best_same_person_thresholds(folder_path, flip_averaged=flipping)
+        return thresholds_of_run_folder(os.path.dirname(os.path.abspath(model_file_path)))
     return None

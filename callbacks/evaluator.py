@@ -86,6 +86,7 @@ class Evaluator(tf.keras.callbacks.Callback):
                 if self.settings.use_query_expansion
                 else None
             ),
+            same_person_precision=self.settings.same_person_precision,
         )
         metric_seconds = time.perf_counter() - start
         flip_note = ", flip-averaged" if self.settings.use_horizontal_flipping_in_evaluation else ""

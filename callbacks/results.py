@@ -11,6 +11,7 @@ empty.
 """
 
 import json
+import math
 import os
 from dataclasses import dataclass
 
@@ -84,4 +85,10 @@ def write_results(output_folder_path: str, rows: list[dict], *, watched: str) ->
 
 
 def without_entry(row: dict) -> dict:
-    return {name: value for name, value in row.items() if name != "log_entry"}
+    """The row for results.json: no log entry name, and null (valid JSON) where a figure
+    was not measured (NaN: e.g. the mark's precision at a rank where it marked nothing)."""
+    return {
+        name: None if isinstance(value, float) and math.isnan(value) else value
+        for name, value in row.items()
+        if name != "log_entry"
+    }

@@ -8,6 +8,7 @@ from .same_person import (
     SamePersonThresholds,
     ThresholdError,
     best_same_person_thresholds,
+    thresholds_of_run_folder,
 )
 
 __all__ = [
@@ -16,4 +17,5 @@ __all__ = [
     "SamePersonThresholds",
     "ThresholdError",
     "best_same_person_thresholds",
+    "thresholds_of_run_folder",
 ]

@@ -1,14 +1,24 @@
 """The "same person?" answer a model gives: the cosine distance thresholds of the evaluation its
-weights were chosen by, one per false positive rate, kept in the model's description (the .json
-beside inference_model.h5 or model.onnx) under "same_person". Imports no TensorFlow.
+weights were chosen by, kept in the model's description (the .json beside inference_model.h5 or
+model.onnx) under "same_person". Imports no TensorFlow.
+
+Two kinds: the mark for ranked lists (evaluation/top_of_list.py), chosen so that at least 95% of
+the top-10 results it marked in that evaluation were the same person, with its precision at each
+rank; and one threshold per false positive rate over all pairs (evaluation/verification.py),
+with the share of the top-10 results it marked that were the same person.
 
     thresholds = SamePersonThresholds.from_description(description)  # None: the model has none
-    thresholds.threshold_at("1e-3")  # a pair whose distance is below it: the same person
+    thresholds.threshold_of(None)  # the ranked-list mark: a pair below it is the same person
+    thresholds.threshold_of("1e-3")  # the threshold at a false positive rate of 1e-3
 """
 
+import math
+import os
 from dataclasses import asdict, dataclass
 
 from evaluation.run_results import RATE_LABELS, chosen_plain_rows
+from evaluation.top_of_list import TOP_K
+from settings.flag_files import parse_flag_lines
 
 DESCRIPTION_KEY = "same_person"
 
@@ -22,14 +32,32 @@ class SamePersonThresholds:
     """Thresholds of cosine distances between embeddings, and where they were measured."""
 
     dataset: str  # the test set of the evaluation
-    epoch: int  # of the evaluation (0: before training)
+    epoch: int | None  # of the evaluation (0: before training; None: an --evaluation_only run)
     flip_averaged: bool  # whether that evaluation averaged each embedding with its mirror's
     thresholds: dict[str, float]  # {"1e-3": distance}: a pair below it is accepted
     true_positive_rates: dict[str, float]  # {"1e-3": fraction} the evaluation measured
     roc_auc: float
+    # The ranked-list mark (None in descriptions written before it existed).
+    mark_threshold: float | None = None  # a distance
+    mark_precision_target: float | None = None  # e.g. 0.95
+    mark_precision_at_ranks: list | None = None  # fractions at rank 1..top_k; None: none marked
+    mark_marked_fraction: float | None = None  # the share of the top-k results marked
+    top_k: int = TOP_K
+    top_precision_at_rates: dict[str, float] | None = None  # {"1e-3": top-k precision}
 
     def to_description(self) -> dict:
         return {DESCRIPTION_KEY: asdict(self)}
+
+    def mark_name(self, rate: str | None) -> str:
+        """The column of ranked_lists.csv: same_person_top10_mark, same_person_at_FPR_1e-3."""
+        return f"same_person_top{self.top_k}_mark" if rate is None else f"same_person_at_FPR_{rate}"
+
+    def threshold_of(self, rate: str | None) -> float:
+        """The ranked-list mark's threshold (rate None; the threshold at FPR 1e-3 for a model
+        whose description predates it), or the threshold at a false positive rate."""
+        if rate is None:
+            return self.thresholds["1e-3"] if self.mark_threshold is None else self.mark_threshold
+        return self.threshold_at(rate)
 
     @classmethod
     def from_description(cls, description: dict) -> "SamePersonThresholds | None":
@@ -44,16 +72,46 @@ class SamePersonThresholds:
             )
         return self.thresholds[rate_label]
 
-    def explain(self, rate_label: str) -> str:
-        """Where the threshold at rate_label comes from, in one sentence."""
-        when = "before training" if self.epoch == 0 else f"after epoch {self.epoch}"
-        return (
-            f"Same person: cosine distance below {self.threshold_at(rate_label):.6f}, the "
-            f"threshold at which at most 1 in {round(1 / float(rate_label)):,} pairs of different "
-            f"people was accepted in the evaluation on {self.dataset} {when}"
-            f"{' (flip-averaged embeddings)' if self.flip_averaged else ''}, where it accepted "
-            f"{100 * self.true_positive_rates[rate_label]:.1f}% of the same-person pairs."
+    def explain(self, rate: str | None) -> str:
+        """Where the threshold of threshold_of(rate) comes from and what it promised there."""
+        when = {0: " before training", None: ""}.get(self.epoch, f" after epoch {self.epoch}")
+        evaluation = (
+            f"the evaluation on {self.dataset}{when}"
+            f"{' (flip-averaged embeddings)' if self.flip_averaged else ''}"
         )
+        if rate is None and self.mark_threshold is not None:
+            by_rank = ", ".join(
+                f"{rank}: {'none marked' if p is None else f'{100 * p:.0f}%'}"
+                for rank, p in enumerate(self.mark_precision_at_ranks, start=1)
+            )
+            return (
+                f"Same person: cosine distance below {self.mark_threshold:.6f}, chosen so that "
+                f"at least {100 * self.mark_precision_target:.0f}% of the top-{self.top_k} "
+                f"results it marked in {evaluation} were the same person (it marked "
+                f"{100 * self.mark_marked_fraction:.1f}% of the queries' top-{self.top_k} "
+                "results). Marked results that were the same person, by rank: "
+                f"{by_rank}."
+            )
+        rate = rate or "1e-3"
+        sentence = (
+            f"Same person: cosine distance below {self.threshold_at(rate):.6f}, the threshold "
+            f"at which at most 1 in {round(1 / float(rate)):,} pairs of different people was "
+            f"accepted in {evaluation}, where it accepted "
+            f"{100 * self.true_positive_rates[rate]:.1f}% of the same-person pairs."
+        )
+        if self.top_precision_at_rates and self.top_precision_at_rates.get(rate) is not None:
+            sentence += (
+                f" At the top of a ranked list it is less sure: of the top-{self.top_k} results "
+                f"it marked there, {100 * self.top_precision_at_rates[rate]:.0f}% were the same "
+                "person."
+            )
+        else:
+            sentence += (
+                " At the top of a ranked list, where the most similar other people are, more "
+                "of the marked results are other people than that rate suggests (the model's "
+                "description predates the measured ranked-list mark)."
+            )
+        return sentence
 
 
 def best_same_person_thresholds(
@@ -73,9 +131,25 @@ def best_same_person_thresholds(
     if plain.empty or plain[threshold_columns].iloc[0].isna().any():
         return None
     row = plain.iloc[0]
+    mark = {}
+    mark_column = f"cosine_distance_threshold_of_top{TOP_K}_mark"
+    if mark_column in row and not math.isnan(row[mark_column]):
+        mark = dict(
+            mark_threshold=float(row[mark_column]),
+            mark_precision_target=float(row[f"top{TOP_K}_mark_precision_target_fraction"]),
+            mark_precision_at_ranks=[
+                finite_or_none(row[f"top{TOP_K}_mark_precision_rank{rank}_fraction"])
+                for rank in range(1, TOP_K + 1)
+            ],
+            mark_marked_fraction=float(row[f"top{TOP_K}_marked_fraction"]),
+            top_precision_at_rates={
+                label: finite_or_none(row[f"top{TOP_K}_precision_at_FPR_{label}_fraction"])
+                for label in RATE_LABELS
+            },
+        )
     return SamePersonThresholds(
         dataset=str(best["dataset"]),
-        epoch=int(best["epoch"]),
+        epoch=None if best["epoch"] in ("", None) else int(best["epoch"]),
         flip_averaged=flip_averaged,
         thresholds={
             label: float(row[column])
@@ -85,4 +159,24 @@ def best_same_person_thresholds(
             label: float(row[f"TPR_at_FPR_{label}_fraction"]) for label in RATE_LABELS
         },
         roc_auc=float(row["ROC_AUC_fraction"]),
+        **mark,
     )
+
+
+def thresholds_of_run_folder(output_folder_path: str) -> SamePersonThresholds | None:
+    """The thresholds of a run folder (a training run, or an --evaluation_only one on your own
+    labelled images): those of the evaluation its results.json names best, with whether it
+    averaged the mirror read from its flags.txt; None when it has no such evaluation."""
+    flags_path = os.path.join(output_folder_path, "flags.txt")
+    flags = {}
+    if os.path.isfile(flags_path):
+        with open(flags_path) as flags_file:
+            flags = parse_flag_lines(flags_file.read())
+    flipping = flags.get("use_horizontal_flipping_in_evaluation", "false") == "true"
+    return best_same_person_thresholds(output_folder_path, flip_averaged=flipping)
+
+
+def finite_or_none(value) -> float | None:
+    """A fraction for the description's JSON: None where nothing was measured (NaN)."""
+    value = float(value)
+    return None if math.isnan(value) else value

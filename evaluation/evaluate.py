@@ -10,6 +10,7 @@ from .distances import iterate_prepared_chunks, prepare
 from .metrics import MetricAccumulator, RankingMetrics
 from .query_expansion import expand_queries
 from .re_ranking import re_ranking_from_features
+from .top_of_list import PRECISION_TARGET, TOP_K, TopOfListAccumulator, TopOfListMetrics
 from .verification import VerificationAccumulator, VerificationMetrics
 
 REPORTED_RANKS = (1, 5, 10, 20)
@@ -21,6 +22,9 @@ class EvaluationResults:
     # "query_expansion_re_ranking" with both)
     ranking: dict[str, RankingMetrics]
     verification: VerificationMetrics  # of the plain distances
+    # the "same person?" mark at the top of the ranked lists (plain distances): calibrated for
+    # its precision there, and the precision the verification thresholds have there
+    top_of_list: TopOfListMetrics
 
 
 def evaluate_features(
@@ -34,6 +38,7 @@ def evaluate_features(
     use_re_ranking: bool = False,
     query_expansion: tuple[int, float] | None = None,
     metric: str = "cosine",
+    same_person_precision: float = PRECISION_TARGET,
 ) -> EvaluationResults:
     """The ranking metrics of the plain distances (and of the re-ranked ones with
     use_re_ranking) and the verification figures of the plain distances.
@@ -43,15 +48,36 @@ def evaluate_features(
     held; re-ranking uses re_ranking_from_features, which holds the re-ranked matrix but never
     an N x N one. query_expansion: (k, alpha) to also rank alpha-query-expanded queries
     (query_expansion.py), by cosine distance and, with use_re_ranking, re-ranked.
+    same_person_precision: the share of the top-10 results the ranked-list mark marks that
+    must be the same person (top_of_list.py).
     """
     queries, gallery = prepare(query_features, metric), prepare(gallery_features, metric)
     labels = dict(q_pids=q_pids, g_pids=g_pids, q_camids=q_camids, g_camids=g_camids)
     accumulator = MetricAccumulator(g_pids, g_camids, max(REPORTED_RANKS))
     verification = VerificationAccumulator(q_pids, g_pids, g_camids)
-    stream(queries, gallery, accumulator.add, verification.collect, metric=metric, labels=labels)
+    top_of_list = TopOfListAccumulator(g_pids, g_camids)
+    stream(
+        queries,
+        gallery,
+        consumers=[accumulator.add, verification.collect, top_of_list.add],
+        metric=metric,
+        labels=labels,
+    )
     ranking = {"plain": accumulator.result()}
     verification.finish_collecting()
-    stream(queries, gallery, verification.count, metric=metric, labels=labels)
+    stream(queries, gallery, consumers=[verification.count], metric=metric, labels=labels)
+    verification_metrics = verification.result()
+    top_of_list_metrics = top_of_list.result(
+        same_person_precision,
+        {
+            f"FPR {rate_label(rate)}": threshold
+            for rate, threshold in zip(
+                verification_metrics.false_positive_rates,
+                verification_metrics.thresholds,
+                strict=True,
+            )
+        },
+    )
     if query_expansion is not None:
         k, alpha = query_expansion
         expanded = expand_queries(query_features, gallery_features, **labels, k=k, alpha=alpha)
@@ -59,7 +85,11 @@ def evaluate_features(
             gallery = prepare(gallery_features, "cosine")
         accumulator = MetricAccumulator(g_pids, g_camids, max(REPORTED_RANKS))
         stream(
-            prepare(expanded, "cosine"), gallery, accumulator.add, metric="cosine", labels=labels
+            prepare(expanded, "cosine"),
+            gallery,
+            consumers=[accumulator.add],
+            metric="cosine",
+            labels=labels,
         )
         expanded_ranking = accumulator.result()
     del queries, gallery  # re-ranking prepares its own
@@ -71,12 +101,14 @@ def evaluate_features(
             ranking["query_expansion_re_ranking"] = re_ranked_metrics(
                 expanded, gallery_features, labels, metric
             )
-    return EvaluationResults(ranking=ranking, verification=verification.result())
+    return EvaluationResults(
+        ranking=ranking, verification=verification_metrics, top_of_list=top_of_list_metrics
+    )
 
 
-def stream(queries, gallery, *consumers, metric: str, labels: dict) -> None:
+def stream(queries, gallery, *, consumers: list, metric: str, labels: dict) -> None:
     """Hand each block of distances between prepared features (distances.prepare), with its
-    rows' identities and cameras, to every consumer (e.g. MetricAccumulator.add)."""
+    rows' identities and cameras, to every consumer (e.g. MetricAccumulator.add), in order."""
     for start, block in iterate_prepared_chunks(queries, gallery, metric):
         rows = slice(start, start + len(block))
         for consume in consumers:
@@ -96,9 +128,18 @@ def rate_label(false_positive_rate: float) -> str:
     return f"{mantissa}e{int(exponent)}"
 
 
+# The log entries' name for the mark calibrated on the top 10 of the ranked lists
+# (top_of_list.py): test_mark_top10_threshold (a distance), test_mark_top10_marked (the share
+# of the lists' entries it marks), test_mark_top10_precision_rank1 ... rank10.
+TOP_OF_LIST = f"mark_top{TOP_K}"
+
+
 def metrics_to_logs(results: EvaluationResults, prefix: str = "test") -> dict[str, float]:
     """Flat log entries: test_mAP, test_mINP, test_rank1 ... and test_re_ranking_* likewise;
-    test_TPR_at_FPR_1e-3, test_threshold_at_FPR_1e-3 (a distance) ... and test_ROC_AUC."""
+    test_TPR_at_FPR_1e-3, test_threshold_at_FPR_1e-3 (a distance) ... and test_ROC_AUC; the
+    calibrated mark's entries (TOP_OF_LIST) and test_top10_precision_at_FPR_1e-3 ... (the
+    share of the top-10 results that the threshold at that rate marks which are the same
+    person)."""
     logs = {}
     for kind, metrics in results.ranking.items():
         name = prefix if kind == "plain" else f"{prefix}_{kind}"
@@ -116,6 +157,18 @@ def metrics_to_logs(results: EvaluationResults, prefix: str = "test") -> dict[st
         logs[f"{prefix}_TPR_at_FPR_{rate_label(rate)}"] = true_positive_rate
         logs[f"{prefix}_threshold_at_FPR_{rate_label(rate)}"] = threshold
     logs[f"{prefix}_ROC_AUC"] = verification.roc_auc
+    top = results.top_of_list
+    calibrated = top.calibrated
+    logs[f"{prefix}_{TOP_OF_LIST}_threshold"] = calibrated.threshold
+    logs[f"{prefix}_{TOP_OF_LIST}_precision_target"] = top.precision_target
+    logs[f"{prefix}_{TOP_OF_LIST}_marked"] = sum(calibrated.marked_at_ranks) / (
+        top.top_k * max(1, top.list_num)
+    )
+    for rank, precision in enumerate(calibrated.precision_at_ranks, start=1):
+        logs[f"{prefix}_{TOP_OF_LIST}_precision_rank{rank}"] = precision
+    for rate in verification.false_positive_rates:
+        other = top.others[f"FPR {rate_label(rate)}"]
+        logs[f"{prefix}_top{top.top_k}_precision_at_FPR_{rate_label(rate)}"] = other.precision
     return logs
 
 
@@ -148,4 +201,33 @@ def format_results_table(results: EvaluationResults, metric: str = "cosine") -> 
         + f"{100 * verification.roc_auc:>11.2f}"
     )
     lines.append(f"{'threshold':<12}" + "".join(f"{t:>11.6f}" for t in verification.thresholds))
+    top = results.top_of_list
+    lines.append(
+        f"{'top-' + str(top.top_k) + ' right':<12}"
+        + "".join(f"{100 * top.others[f'FPR {rate_label(r)}'].precision:>11.2f}" for r in rates)
+        + f"   (of the top-{top.top_k} results a threshold marks, the same person)"
+    )
+    lines.append(format_calibrated_mark(top))
     return "\n".join(lines)
+
+
+def format_calibrated_mark(top: TopOfListMetrics) -> str:
+    """The mark calibrated on the ranked lists, and its precision at each rank, in percent."""
+    calibrated = top.calibrated
+    marked = sum(calibrated.marked_at_ranks)
+    lines = [
+        f"Mark for ranked lists: below {calibrated.threshold:.6f}, at least "
+        f"{100 * top.precision_target:.0f}% of the marked top-{top.top_k} results are the same "
+        f"person ({marked:,} of {top.top_k * top.list_num:,} results marked); by rank:",
+        f"{'rank':<12}" + "".join(f"{rank:>7}" for rank in range(1, top.top_k + 1)),
+        f"{'right':<12}"
+        + "".join(format_percent(p, width=7, decimals=1) for p in calibrated.precision_at_ranks),
+        f"{'marked':<12}" + "".join(f"{n:>7}" for n in calibrated.marked_at_ranks),
+    ]
+    return "\n".join(lines)
+
+
+def format_percent(fraction: float, *, width: int, decimals: int = 2) -> str:
+    """A fraction in percent, right-aligned; "-" where nothing was measured (NaN)."""
+    text = "-" if np.isnan(fraction) else f"{100 * fraction:.{decimals}f}"
+    return f"{text:>{width}}"

@@ -10,7 +10,8 @@ import os
 
 import pandas as pd
 
-from .evaluate import rate_label
+from .evaluate import TOP_OF_LIST, rate_label
+from .top_of_list import TOP_K
 from .verification import FALSE_POSITIVE_RATES
 
 RESULTS_CSV, RESULTS_JSON = "results.csv", "results.json"
@@ -22,6 +23,18 @@ VERIFICATION_COLUMNS = (
     *(
         (f"cosine_distance_threshold_at_FPR_{label}", f"threshold_at_FPR_{label}")
         for label in RATE_LABELS
+    ),
+    *(
+        (f"top{TOP_K}_precision_at_FPR_{label}_fraction", f"top{TOP_K}_precision_at_FPR_{label}")
+        for label in RATE_LABELS
+    ),
+    # the mark calibrated on the top of the ranked lists (evaluation/top_of_list.py)
+    (f"cosine_distance_threshold_of_top{TOP_K}_mark", f"{TOP_OF_LIST}_threshold"),
+    (f"top{TOP_K}_marked_fraction", f"{TOP_OF_LIST}_marked"),
+    (f"top{TOP_K}_mark_precision_target_fraction", f"{TOP_OF_LIST}_precision_target"),
+    *(
+        (f"top{TOP_K}_mark_precision_rank{rank}_fraction", f"{TOP_OF_LIST}_precision_rank{rank}")
+        for rank in range(1, TOP_K + 1)
     ),
 )
 
@@ -48,4 +61,6 @@ def chosen_plain_rows(output_folder_path: str) -> tuple[dict | None, pd.DataFram
         best = json.load(json_file).get("best")
     if not best:
         return None, None
+    if best["epoch"] in ("", None):  # an --evaluation_only run: its evaluation has no epoch
+        return best, rows[rows["epoch"].isna()]
     return best, rows[rows["epoch"].astype(str) == str(best["epoch"])]

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from .checks import (
     require_at_least,
+    require_fraction,
 )
 
 
@@ -21,6 +22,9 @@ class EvaluationSettings:
     use_query_expansion: bool = False
     query_expansion_k: int = 5
     query_expansion_alpha: float = 3.0
+    # the "same person?" mark for ranked lists: this share of the top-10 results it marks must
+    # be the same person (evaluation/top_of_list.py)
+    same_person_precision: float = 0.95
 
     def __post_init__(self):
         require_at_least(
@@ -30,6 +34,7 @@ class EvaluationSettings:
             query_expansion_k=1,
             query_expansion_alpha=0,
         )
+        require_fraction(self, "same_person_precision")
 
     @property
     def monitor(self) -> str:

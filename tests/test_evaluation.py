@@ -502,3 +502,103 @@ def test_query_expansion_rows_with_and_without_re_ranking():
     _, mAP, _, _ = reference_market1501(re_ranked, **labels, max_rank=20)
     assert results.ranking["query_expansion_re_ranking"].mAP == pytest.approx(mAP, abs=1e-6)
     assert results.ranking["query_expansion"].mAP != results.ranking["plain"].mAP
+
+
+def reference_top_lists(distmat, *, q_pids, g_pids, q_camids, g_camids, top_k):
+    """Each query's top_k as (distance, same identity), the protocol's removal applied, sorted
+    by (distance, gallery position) with Python's sort."""
+    lists = []
+    for q in range(len(q_pids)):
+        kept = [
+            (float(distmat[q, g]), g)
+            for g in range(len(g_pids))
+            if not (g_pids[g] == q_pids[q] and g_camids[g] == q_camids[q])
+        ]
+        lists.append([(d, bool(g_pids[g] == q_pids[q])) for d, g in sorted(kept)[:top_k]])
+    return lists
+
+
+def reference_mark(lists, target):
+    """The largest threshold, among every listed distance and infinity, whose marked entries
+    (distance below it) are at least `target` the same identity; None when no threshold
+    marking something reaches it."""
+    entries = [entry for top in lists for entry in top]
+    best = None
+    for candidate in sorted({d for d, _ in entries} | {float("inf")}):
+        marked = [same for d, same in entries if d < candidate]
+        if marked and sum(marked) / len(marked) >= target:
+            best = candidate
+    return best
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_ranked_list_mark_matches_the_per_list_reference(seed):
+    """The threshold chosen for a precision on the top-k lists, and the marked and right
+    entries at each rank, against lists built one query at a time (ties at 0/7/50 levels,
+    blocks of rows, short galleries)."""
+    from evaluation import top_of_list
+
+    rng = np.random.default_rng(2000 + seed)
+    case = random_case(
+        rng,
+        query_num=int(rng.integers(5, 40)),
+        gallery_num=int(rng.integers(8, 200)),
+        identity_num=int(rng.integers(2, 10)),
+        camera_num=int(rng.integers(2, 4)),
+        tie_levels=[0, 7, 50][seed % 3],
+    )
+    # Matches closer on the whole, so that the top of the lists mixes right and wrong.
+    same = case["q_pids"][:, None] == case["g_pids"][None, :]
+    case["distmat"] = (case["distmat"] + 0.6 * ~same).astype(np.float32)
+    distmat = case.pop("distmat")
+    top_k = [10, 3, 25][seed % 3]
+    target = [0.95, 0.8, 0.5, 1.0][seed % 4]
+    lists = reference_top_lists(distmat, **case, top_k=top_k)
+    expected_threshold = reference_mark(lists, target)
+
+    accumulator = top_of_list.TopOfListAccumulator(case["g_pids"], case["g_camids"], top_k)
+    block = int(rng.integers(1, len(distmat) + 1))
+    for s in range(0, len(distmat), block):
+        accumulator.add(
+            distmat[s : s + block], case["q_pids"][s : s + block], case["q_camids"][s : s + block]
+        )
+    result = accumulator.result(target, {"other": 0.7})
+
+    def counts(threshold):
+        marked = [
+            sum(1 for top in lists if r < len(top) and top[r][0] < threshold) for r in range(top_k)
+        ]
+        right = [
+            sum(1 for top in lists if r < len(top) and top[r][0] < threshold and top[r][1])
+            for r in range(top_k)
+        ]
+        return tuple(marked), tuple(right)
+
+    found = result.calibrated
+    if expected_threshold is None:
+        assert sum(found.marked_at_ranks) == 0
+    else:
+        assert counts(found.threshold) == counts(expected_threshold)
+        if expected_threshold != float("inf"):
+            assert found.threshold == expected_threshold
+        assert found.precision >= target
+        assert sum(found.marked_at_ranks) > 0
+    assert (found.marked_at_ranks, found.correct_at_ranks) == counts(found.threshold)
+    other = result.others["other"]
+    assert (other.marked_at_ranks, other.correct_at_ranks) == counts(0.7)
+    assert result.list_num == len(distmat)
+
+
+def test_ranked_list_mark_never_cuts_between_equal_distances():
+    """One list: 0.1 another person, then three at 0.2 (two right, one wrong). Marking the two
+    right ones alone is impossible (a threshold marks all three 0.2s or none), and marking the
+    first alone is 0% right: no threshold reaches 60%, so nothing is marked."""
+    from evaluation.top_of_list import threshold_at_precision
+
+    distances = np.array([[0.1, 0.2, 0.2, 0.2]])
+    correct = np.array([[False, True, True, False]])
+    threshold = threshold_at_precision(distances, correct, 0.6)
+    assert not (distances < threshold).any()
+    # Without the wrong first entry, the list up to 0.2 is 67% right: everything is marked.
+    threshold = threshold_at_precision(distances[:, 1:], correct[:, 1:], 0.6)
+    assert (distances[:, 1:] < threshold).all()

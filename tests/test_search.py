@@ -449,3 +449,92 @@ def test_search_reads_identities_from_cuhk03_np_and_msmt17_folders(trained, mark
     assert len(pd.read_csv(tmp_path / "results_msmt17" / "ranked_lists.csv")) == 10 * len(
         list(query_folder.iterdir())
     )
+
+
+def test_the_ranked_list_mark_keeps_its_promise_on_the_test_set(trained, market_root, tmp_path):
+    """Calibrate the mark with an --evaluation_only run on labelled images (a CSV whose gallery
+    also holds a copy of every query, seen by another camera: true matches at distance 0, so
+    the mark has something to mark whatever the model's quality), then search the same images
+    with those thresholds: at each rank of the top 10, the marked results are the same person
+    as often as the evaluation said, and the page says so."""
+    _, run_folder, returncode, _ = trained
+    assert returncode == 0
+    market = os.path.join(market_root, "Market-1501-v15.09.15")
+    rows = []
+    for split, folder in (("train", "bounding_box_train"), ("query", "query")):
+        for name in sorted(os.listdir(os.path.join(market, folder)))[:60]:
+            identity, camera = name.split("_")[:2]
+            path = os.path.join(market, folder, name)
+            rows.append((path, int(identity), int(camera[1]), split))
+            if split == "query":  # its copy in the gallery, by camera 9
+                shutil.copy(path, tmp_path / f"copy_{name}")
+                rows.append((str(tmp_path / f"copy_{name}"), int(identity), 9, "gallery"))
+    for name in sorted(os.listdir(os.path.join(market, "bounding_box_test"))):
+        if (
+            not name.startswith("-1")
+            and cv2.imread(os.path.join(market, "bounding_box_test", name)) is not None
+        ):
+            identity, camera = name.split("_")[:2]
+            path = os.path.join(market, "bounding_box_test", name)
+            rows.append((path, int(identity), int(camera[1]), "gallery"))
+    csv_path = tmp_path / "labelled.csv"
+    pd.DataFrame(rows, columns=["image_file_path", "identity_ID", "camera_ID", "split"]).to_csv(
+        csv_path, index=False
+    )
+    weights = os.path.join(run_folder, "inference_model.h5")
+    common = ["--nouse_horizontal_flipping_in_evaluation"]  # as the seed command evaluates
+    process = start_python(
+        [
+            "-u",
+            "solution.py",
+            "--dataset_name",
+            "CSV",
+            "--root_folder_path",
+            str(csv_path),
+            "--pretrained_model_file_path",
+            weights,
+            "--evaluation_only",
+            "--output_folder_path",
+            str(tmp_path / "calibration"),
+            *common,
+        ]
+    )
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, output[-3000:]
+    (calibration,) = (tmp_path / "calibration").iterdir()
+    evaluated = pd.read_csv(calibration / "results.csv").iloc[0]
+    returncode, output = run_search(
+        [
+            "--model_file_path",
+            weights,
+            "--query_path",
+            str(csv_path),
+            "--gallery_path",
+            str(csv_path),
+            "--output_folder_path",
+            str(tmp_path / "results"),
+            "--same_person_calibration_path",
+            str(calibration),
+            *common,
+        ]
+    )
+    assert returncode == 0, output[-3000:]
+    ranked = pd.read_csv(tmp_path / "results" / "ranked_lists.csv")
+    threshold = evaluated["cosine_distance_threshold_of_top10_mark"]
+    marked = ranked[ranked["same_person_top10_mark"]]
+    assert (ranked["same_person_top10_mark"] == (ranked["distance"] < threshold)).all()
+    assert 0 < len(marked) < len(ranked), "a case with both answers"
+    # What the evaluation promised, rank by rank, is what the search shows.
+    for rank in range(1, 11):
+        promised = evaluated[f"top10_mark_precision_rank{rank}_fraction"]
+        at_rank = marked[marked["rank"] == rank]["match"].astype(bool)
+        if np.isnan(promised):
+            assert at_rank.empty, rank
+        else:
+            assert at_rank.mean() == pytest.approx(promised, abs=1e-12), rank
+    assert len(marked) / len(ranked) == pytest.approx(evaluated["top10_marked_fraction"], abs=1e-12)
+    assert marked["match"].astype(bool).mean() >= 0.95
+    page = (tmp_path / "results" / "index.html").read_text()
+    assert "Marked results that were the same person, by rank: 1: " in page
+    assert f"cosine distance below {threshold:.6f}" in output
+    assert "camera left out, as the ReID protocol does" in page
