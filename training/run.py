@@ -327,6 +327,12 @@ def finish_training(
     evaluation its weights were chosen by), the finished mark (last: until then a rerun
     completes the rest), and the checkpoints pruned to --checkpoints_kept_after_training."""
     inference_model_path = os.path.join(output_folder_path, "inference_model.h5")
+    # Writing a large model and removing checkpoints can take a while on a busy disk.
+    print(
+        f"\nWriting the standalone inference model ({inference_model_path}) and pruning the "
+        "checkpoints ...",
+        flush=True,
+    )
     thresholds = best_same_person_thresholds(
         output_folder_path,
         flip_averaged=settings.evaluation.use_horizontal_flipping_in_evaluation,
