@@ -33,6 +33,14 @@ flags.DEFINE_string(
     "model_file_path", None, "inference_model.h5 (with its .json) or training_model.h5."
 )
 flags.DEFINE_enum("format", "onnx", ["onnx", "saved_model"], "What to write.")
+flags.DEFINE_enum(
+    "layout",
+    "pixels",
+    ["pixels", "tracker"],
+    "The ONNX model's input. pixels: (batch, H, W, 3) RGB 0..255, normalised inside. tracker: "
+    "what multi-object trackers' ReID backends feed (BoxMOT's ONNX backend): (batch, 3, H, W) "
+    "RGB /255, minus the ImageNet mean, over its standard deviation, H and W fixed.",
+)
 flags.DEFINE_string(
     "output_path", None, "The .onnx file, or the (new) SavedModel folder, to write."
 )
@@ -42,6 +50,13 @@ flags.DEFINE_bool(
     "Embedding = mean of the image's and its mirror's, inside the exported model (default: "
     "when the model was trained with --use_horizontal_flipping_inside_model).",
 )
+
+
+PIXEL_DESCRIPTIONS = {
+    "pixels": "RGB, 0..255, float32, (batch, image_height, image_width, 3)",
+    "tracker": "RGB, float32, (batch, 3, image_height, image_width), /255, minus input_mean, "
+    "over input_std (ImageNet's), as trackers' ReID backends feed an ONNX model",
+}
 
 
 class ExportUsageError(Exception):
@@ -82,7 +97,9 @@ def export() -> None:
     try:
         start = time.perf_counter()
         if FLAGS.format == "onnx":
-            applications.export_onnx(inference_model, staging_path, flip_averaged=flipping)
+            applications.export_onnx(
+                inference_model, staging_path, flip_averaged=flipping, layout=FLAGS.layout
+            )
         else:
             applications.export_saved_model(inference_model, staging_path, flip_averaged=flipping)
         print(f"Exported in {time.perf_counter() - start:.1f} s")
@@ -92,8 +109,12 @@ def export() -> None:
             "format": FLAGS.format,
             "input": applications.export.INPUT_NAME,
             "output": applications.export.OUTPUT_NAME,
-            "pixels": "RGB, 0..255, float32, (batch, image_height, image_width, 3); read with "
-            "OpenCV and resized with cv2.resize's bilinear default, the aspect ratio not kept",
+            "layout": FLAGS.layout,
+            "pixels": PIXEL_DESCRIPTIONS[FLAGS.layout]
+            + "; read with OpenCV and resized with cv2.resize's bilinear default, the aspect "
+            "ratio not kept",
+            "input_mean": list(applications.export.IMAGENET_MEAN),
+            "input_std": list(applications.export.IMAGENET_STD),
             "flip_averaged": flipping,
             "embedding_dimension": embedding_dimension,
             "exported_from": os.path.abspath(FLAGS.model_file_path),
@@ -120,6 +141,10 @@ def checked_paths() -> tuple[str, str]:
         if not FLAGS[name].value:
             raise ExportUsageError(f"--{name} is needed; see python3 export.py --help.")
     output_path = FLAGS.output_path.rstrip("/")
+    if FLAGS.layout == "tracker" and FLAGS.format != "onnx":
+        raise ExportUsageError(
+            "--layout tracker is for ONNX models (--format onnx); a SavedModel takes pixels."
+        )
     if FLAGS.format == "onnx" and not output_path.lower().endswith(".onnx"):
         raise ExportUsageError(f"--output_path {output_path!r} must end in .onnx for ONNX.")
     description_path = os.path.splitext(output_path)[0] + ".json"
@@ -138,6 +163,8 @@ def check_export(inference_model, export_path: str, *, flip_averaged: bool) -> i
     expected = applications.export.keras_embeddings(
         inference_model, images, flip_averaged=flip_averaged
     )
+    if FLAGS.layout == "tracker":  # the same images as a tracker hands them over
+        images = applications.export.to_tracker_input(images)
     difference, bound = applications.export.largest_difference(
         expected, run_export(export_path, images)
     )

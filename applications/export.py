@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from atomic_files import atomic_folder, atomic_output
+from load_backbones.backbones import IMAGENET_MEAN, IMAGENET_STD
 
 INPUT_NAME, OUTPUT_NAME = "images", "embeddings"
 ONNX_OPSET = 17
@@ -46,18 +47,41 @@ def environment_variable(name: str, value: str):
             os.environ[name] = previous
 
 
+# The input an export takes. PIXELS: (batch, H, W, 3) RGB in 0..255, normalised inside, as the
+# Keras model. TRACKER: what multi-object trackers' ReID backends feed an ONNX model (BoxMOT's
+# ONNX backend, torchreid-style): (batch, 3, H, W) RGB, /255, minus the ImageNet mean, over its
+# standard deviation, the height and width fixed in the graph.
+PIXELS, TRACKER = "pixels", "tracker"
+LAYOUTS = (PIXELS, TRACKER)
+
+
+def to_tracker_input(images: np.ndarray) -> np.ndarray:
+    """(n, H, W, 3) RGB 0..255 -> (n, 3, H, W) float32 as a tracker's ReID backend makes it."""
+    normalised = (images.astype(np.float32) / np.float32(255) - np.float32(IMAGENET_MEAN)) / (
+        np.float32(IMAGENET_STD)
+    )
+    return np.ascontiguousarray(normalised.transpose(0, 3, 1, 2))
+
+
 class ExportError(Exception):
     """An export that cannot be made or does not compute what the Keras model computes."""
 
 
-def embedding_function(inference_model: tf.keras.Model, *, flip_averaged: bool):
-    """A tf.function images -> {"embeddings": ...} with a dynamic batch dimension."""
+def embedding_function(
+    inference_model: tf.keras.Model, *, flip_averaged: bool, layout: str = PIXELS
+):
+    """A tf.function images -> {"embeddings": ...} with a dynamic batch dimension; images in
+    `layout` (LAYOUTS)."""
     height, width, channels = inference_model.input_shape[1:]
+    shape = [None, height, width, channels]
+    if layout == TRACKER:
+        shape = [None, channels, height, width]
 
-    @tf.function(
-        input_signature=[tf.TensorSpec([None, height, width, channels], tf.float32, INPUT_NAME)]
-    )
+    @tf.function(input_signature=[tf.TensorSpec(shape, tf.float32, INPUT_NAME)])
     def embed(images):
+        if layout == TRACKER:  # back to the 0..255 RGB pixels the Keras model normalises itself
+            images = tf.transpose(images, [0, 2, 3, 1])
+            images = (images * tf.constant(IMAGENET_STD) + tf.constant(IMAGENET_MEAN)) * 255.0
         if flip_averaged:  # image and mirror in one batch through the network
             both = tf.concat([images, tf.reverse(images, axis=[2])], axis=0)
             features = tf.concat(inference_model(both, training=False), axis=-1)
@@ -70,11 +94,14 @@ def embedding_function(inference_model: tf.keras.Model, *, flip_averaged: bool):
     return embed
 
 
-def export_onnx(inference_model: tf.keras.Model, file_path: str, *, flip_averaged: bool) -> None:
-    """The model as an ONNX file (opset ONNX_OPSET), written atomically."""
+def export_onnx(
+    inference_model: tf.keras.Model, file_path: str, *, flip_averaged: bool, layout: str = PIXELS
+) -> None:
+    """The model as an ONNX file (opset ONNX_OPSET) taking images in `layout`, written
+    atomically."""
     import tf2onnx  # only exporting needs it
 
-    embed = embedding_function(inference_model, flip_averaged=flip_averaged)
+    embed = embedding_function(inference_model, flip_averaged=flip_averaged, layout=layout)
     try:
         try:
             with environment_variable(TF2ONNX_CATCH_ERRORS, "FALSE"):

@@ -59,10 +59,19 @@ class OnnxModel:
         self.image_height = int(self.description["image_height"])
         self.image_width = int(self.description["image_width"])
         self.flip_averaged = bool(self.description["flip_averaged"])
+        # "tracker": (n, 3, H, W) ImageNet-normalised input (export.py --layout tracker)
+        self.layout = self.description.get("layout", "pixels")
 
     def embed(self, images: np.ndarray) -> np.ndarray:
         """(n, dimension) float32 embeddings of (n, H, W, 3) RGB images (uint8 or 0..255)."""
-        (features,) = self.session.run(None, {self.input_name: images.astype(np.float32)})
+        inputs = images.astype(np.float32)
+        if self.layout == "tracker":
+            mean = np.float32(self.description["input_mean"])
+            std = np.float32(self.description["input_std"])
+            inputs = np.ascontiguousarray(
+                ((inputs / np.float32(255) - mean) / std).transpose(0, 3, 1, 2)
+            )
+        (features,) = self.session.run(None, {self.input_name: inputs})
         return features
 
     def extract_features(

@@ -538,3 +538,63 @@ def test_the_ranked_list_mark_keeps_its_promise_on_the_test_set(trained, market_
     assert "Marked results that were the same person, by rank: 1: " in page
     assert f"cosine distance below {threshold:.6f}" in output
     assert "camera left out, as the ReID protocol does" in page
+
+
+def test_a_tracker_layout_export_embeds_crops_as_trackers_prepare_them(
+    trained, market_root, tmp_path
+):
+    """export.py --layout tracker: the ONNX model takes what BoxMOT's ONNX ReID backend feeds it
+    (BGR crops resized with cv2's bilinear resize, turned RGB, /255, minus the ImageNet mean,
+    over its standard deviation, (n, 3, H, W) float32, H and W fixed in the graph), and gives
+    the Keras model's flip-averaged embedding of the same crops."""
+    import onnxruntime
+
+    _, run_folder, returncode, _ = trained
+    assert returncode == 0
+    onnx_path = str(tmp_path / "tracker.onnx")
+    process = start_python(
+        [
+            "-u",
+            "export.py",
+            "--model_file_path",
+            os.path.join(run_folder, "inference_model.h5"),
+            "--output_path",
+            onnx_path,
+            "--layout",
+            "tracker",
+            "--use_horizontal_flipping_in_evaluation",
+        ]
+    )
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, output[-3000:]
+    with open(tmp_path / "tracker.json") as description_file:
+        description = json.load(description_file)
+    assert description["layout"] == "tracker" and description["flip_averaged"] is True
+    session = onnxruntime.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+    (graph_input,) = session.get_inputs()
+    assert graph_input.shape[1:] == [3, 64, 32] and not isinstance(graph_input.shape[0], int)
+
+    # Crops of different sizes cut from a gallery image, prepared as a tracker does.
+    folder = os.path.join(market_root, "Market-1501-v15.09.15", "bounding_box_test")
+    frames = (cv2.imread(os.path.join(folder, name)) for name in sorted(os.listdir(folder)))
+    frame = next(image for image in frames if image is not None)  # one image is damaged
+    crops = [frame, frame[10:, 3:], frame[:50, :20], cv2.resize(frame, (97, 211))]
+    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+    rgb = np.stack(
+        [
+            cv2.cvtColor(cv2.resize(c, (32, 64), interpolation=cv2.INTER_LINEAR), cv2.COLOR_BGR2RGB)
+            for c in crops
+        ]
+    )
+    tracker_batch = ((rgb / 255.0 - mean) / std).astype(np.float32).transpose(0, 3, 1, 2)
+    (found,) = session.run(None, {graph_input.name: tracker_batch})
+
+    model = applications.load_inference_model(os.path.join(run_folder, "inference_model.h5"))
+    pixels = rgb.astype(np.float32)
+    expected = (
+        np.concatenate([o.numpy() for o in model(pixels, training=False)], axis=-1)
+        + np.concatenate([o.numpy() for o in model(pixels[:, :, ::-1], training=False)], axis=-1)
+    ) / 2
+    assert found.shape == expected.shape == (4, description["embedding_dimension"])
+    bound = 1e-5 * np.abs(expected).max()
+    assert np.abs(found - expected).max() <= bound, (np.abs(found - expected).max(), bound)
