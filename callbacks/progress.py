@@ -3,6 +3,7 @@ powers, the epoch's time and line."""
 
 import os
 import pickle
+import sys
 import time
 
 import matplotlib
@@ -86,8 +87,15 @@ class HistoryWriter(tf.keras.callbacks.Callback):
             os.path.join(self.output_folder_path, "history.csv"),
             history.drop(columns=timed).rename(columns=fraction_column_name).to_csv(index=False),
         )
+        # Equal strings as one object: pickle writes a repeated object as a back-reference,
+        # so without this a resumed run's records (read back from a checkpoint) and an
+        # uninterrupted run's would pickle to different bytes for the same history.
         records = [
-            {name: value for name, value in record.items() if name not in WALL_TIME_COLUMNS}
+            {
+                sys.intern(name): sys.intern(value) if isinstance(value, str) else value
+                for name, value in record.items()
+                if name not in WALL_TIME_COLUMNS
+            }
             for record in self.records
         ]
         history_pkl = os.path.join(self.output_folder_path, "history.pkl")
