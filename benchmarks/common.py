@@ -140,3 +140,19 @@ def measure_cases(
         else:
             table.add_row([*described, *format_result(result)])
     return table
+
+
+def write_untrained_inference_model(file_path: str, *, backbone: str, height: int, width: int):
+    """An untrained FlipReID inference model (speed does not depend on the weights) saved as
+    file_path with its .json, in a fresh process (TensorFlow stays out of the caller)."""
+    script = f"""
+import sys
+sys.path.insert(0, {REPOSITORY!r})
+import applications
+from settings import ModelSettings
+settings = ModelSettings(backbone_model_name={backbone!r}, image_height={height},
+                         image_width={width}, use_horizontal_flipping_inside_model=True)
+_, model = applications.init_model(settings, class_num=751, use_pretrained_backbone=False)
+applications.save_inference_model(model, {file_path!r}, settings=settings, class_num=751)
+"""
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=REPOSITORY)

@@ -23,7 +23,13 @@ import sys
 import tempfile
 import time
 
-from common import REPOSITORY, MarkdownTable, measure_in_subprocess, parse_case_arguments
+from common import (
+    REPOSITORY,
+    MarkdownTable,
+    measure_in_subprocess,
+    parse_case_arguments,
+    write_untrained_inference_model,
+)
 
 RUNTIMES = ("tf_two_passes", "tf_extractor", "tf_forward", "onnx_extractor", "onnx_forward")
 RUNTIME_NAMES = {
@@ -53,17 +59,7 @@ def model_files(backbone: str, height: int, width: int, *, flipping: bool) -> tu
     h5 = os.path.join(folder, "inference_model.h5")
     if not os.path.isfile(h5):
         os.makedirs(folder, exist_ok=True)
-        script = f"""
-import sys
-sys.path.insert(0, {REPOSITORY!r})
-import applications
-from settings import ModelSettings
-settings = ModelSettings(backbone_model_name={backbone!r}, image_height={height},
-                         image_width={width}, use_horizontal_flipping_inside_model=True)
-_, model = applications.init_model(settings, class_num=751, use_pretrained_backbone=False)
-applications.save_inference_model(model, {h5!r}, settings=settings, class_num=751)
-"""
-        subprocess.run([sys.executable, "-c", script], check=True, cwd=REPOSITORY)
+        write_untrained_inference_model(h5, backbone=backbone, height=height, width=width)
     onnx = os.path.join(folder, f"model_{'flip' if flipping else 'noflip'}.onnx")
     if not os.path.isfile(onnx):
         command = [sys.executable, "export.py", "--model_file_path", h5, "--output_path", onnx]

@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 
-from common import REPOSITORY, RESULTS_FOLDER, MarkdownTable
+from common import REPOSITORY, RESULTS_FOLDER, MarkdownTable, write_untrained_inference_model
 
 EXTRACTION = """
 import sys, time, glob
@@ -42,19 +42,8 @@ print(len(paths) / (time.perf_counter() - start))
 
 def build_model(folder: str, backbone: str, height: int, width: int) -> tuple[str, str]:
     """(inference_model.h5, model.onnx) of an untrained FlipReID model."""
-    script = f"""
-import sys
-sys.path.insert(0, {REPOSITORY!r})
-import applications
-from settings import ModelSettings
-settings = ModelSettings(backbone_model_name={backbone!r}, image_height={height},
-                         image_width={width}, use_horizontal_flipping_inside_model=True)
-_, model = applications.init_model(settings, class_num=751, use_pretrained_backbone=False)
-applications.save_inference_model(model, {folder!r} + "/inference_model.h5",
-                                  settings=settings, class_num=751)
-"""
-    subprocess.run([sys.executable, "-c", script], check=True, cwd=REPOSITORY)
     h5, onnx = f"{folder}/inference_model.h5", f"{folder}/model.onnx"
+    write_untrained_inference_model(h5, backbone=backbone, height=height, width=width)
     export = [sys.executable, "export.py", "--model_file_path", h5, "--output_path", onnx]
     subprocess.run(export, check=True, cwd=REPOSITORY, capture_output=True)
     return h5, onnx
