@@ -22,6 +22,16 @@ def run_search(arguments, timeout=600):
     return process.returncode, output
 
 
+def run_export(run_folder, output_path, flags):
+    """(exit status, output) of export.py on the run's inference model, with flags (a list)."""
+    model_path = os.path.join(run_folder, "inference_model.h5")
+    process = start_python(
+        ["-u", "export.py", "--model_file_path", model_path, "--output_path", output_path, *flags]
+    )
+    output, _ = process.communicate(timeout=600)
+    return process.returncode, output
+
+
 def test_search_ranks_same_identity_images_first(trained, market_root, tmp_path):
     _, run_folder, returncode, _ = trained
     assert returncode == 0
@@ -321,19 +331,11 @@ def test_an_onnx_export_ranks_as_the_keras_model_without_tensorflow(trained, mar
     assert returncode == 0
     market = os.path.join(market_root, "Market-1501-v15.09.15")
     onnx_path = str(tmp_path / "model.onnx")
-    process = start_python(
-        [
-            "-u",
-            "export.py",
-            "--model_file_path",
-            os.path.join(run_folder, "inference_model.h5"),
-            "--output_path",
-            onnx_path,
-            "--use_horizontal_flipping_in_evaluation",  # the mirror averaged inside the graph
-        ]
+    # the mirror averaged inside the graph
+    returncode, output = run_export(
+        run_folder, onnx_path, "--use_horizontal_flipping_in_evaluation"
     )
-    output, _ = process.communicate(timeout=600)
-    assert process.returncode == 0, output[-3000:]
+    assert returncode == 0, output[-3000:]
     assert "largest difference from the Keras model" in output
     with open(str(tmp_path / "model.json")) as description_file:
         description = json.load(description_file)
@@ -552,21 +554,10 @@ def test_a_tracker_layout_export_embeds_crops_as_trackers_prepare_them(
     _, run_folder, returncode, _ = trained
     assert returncode == 0
     onnx_path = str(tmp_path / "tracker.onnx")
-    process = start_python(
-        [
-            "-u",
-            "export.py",
-            "--model_file_path",
-            os.path.join(run_folder, "inference_model.h5"),
-            "--output_path",
-            onnx_path,
-            "--layout",
-            "tracker",
-            "--use_horizontal_flipping_in_evaluation",
-        ]
+    returncode, output = run_export(
+        run_folder, onnx_path, ["--layout", "tracker", "--use_horizontal_flipping_in_evaluation"]
     )
-    output, _ = process.communicate(timeout=600)
-    assert process.returncode == 0, output[-3000:]
+    assert returncode == 0, output[-3000:]
     with open(tmp_path / "tracker.json") as description_file:
         description = json.load(description_file)
     assert description["layout"] == "tracker" and description["flip_averaged"] is True
