@@ -49,8 +49,11 @@ class SamePersonThresholds:
         return {DESCRIPTION_KEY: asdict(self)}
 
     def mark_name(self, rate: str | None) -> str:
-        """The column of ranked_lists.csv: same_person_top10_mark, same_person_at_FPR_1e-3."""
-        return f"same_person_top{self.top_k}_mark" if rate is None else f"same_person_at_FPR_{rate}"
+        """The column of ranked_lists.csv for threshold_of(rate): same_person_top10_mark,
+        same_person_at_FPR_1e-3."""
+        if rate is None and self.mark_threshold is not None:
+            return f"same_person_top{self.top_k}_mark"
+        return f"same_person_at_FPR_{rate or '1e-3'}"
 
     def threshold_of(self, rate: str | None) -> float:
         """The ranked-list mark's threshold (rate None; the threshold at FPR 1e-3 for a model
