@@ -190,7 +190,14 @@ def ranked_gallery(
     top_k: int,
 ) -> np.ndarray:
     """Gallery positions of one query's top_k, closest first (ties by gallery position), after
-    the protocol's removal of the query's identity seen by the query's camera."""
+    the protocol's removal of the query's identity seen by the query's camera. Only the items up
+    to the k-th smallest distance are sorted (all of them when tied), which gives the first
+    top_k of a stable sort of the whole row at a fraction of its cost."""
     kept = np.flatnonzero(~((g_pids == q_pid) & (g_camids == q_camid)))
-    order = np.argsort(distances[kept], kind="stable")[:top_k]
-    return kept[order]
+    kept_distances = distances[kept]
+    candidates = np.arange(len(kept))
+    if len(kept) > top_k:
+        kth = np.partition(kept_distances, top_k - 1)[top_k - 1]
+        candidates = np.flatnonzero(kept_distances <= kth)
+    order = candidates[np.argsort(kept_distances[candidates], kind="stable")]
+    return kept[order[:top_k]]

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .metrics import ranked_gallery
+
 TOP_K = 10
 PRECISION_TARGET = 0.95  # default share of marked top-10 results that must be the same person
 
@@ -75,20 +77,18 @@ class TopOfListAccumulator:
     def add(self, distmat: np.ndarray, q_pids: np.ndarray, q_camids: np.ndarray) -> None:
         distmat = np.asarray(distmat)
         for distances, q_pid, q_camid in zip(distmat, q_pids, q_camids, strict=True):
-            same_identity = self.g_pids == q_pid
-            kept = np.flatnonzero(~(same_identity & (self.g_camids == q_camid)))
-            kept_distances = distances[kept]
-            if len(kept) > self.top_k:  # only the candidates up to the k-th distance are sorted
-                kth = np.partition(kept_distances, self.top_k - 1)[self.top_k - 1]
-                candidates = np.flatnonzero(kept_distances <= kth)
-            else:
-                candidates = np.arange(len(kept))
-            order = candidates[np.argsort(kept_distances[candidates], kind="stable")]
-            top = kept[order[: self.top_k]]
+            top = ranked_gallery(
+                distances,
+                q_pid=q_pid,
+                q_camid=q_camid,
+                g_pids=self.g_pids,
+                g_camids=self.g_camids,
+                top_k=self.top_k,
+            )
             row = np.full(self.top_k, np.nan)
             row[: len(top)] = distances[top]
             correct = np.zeros(self.top_k, bool)
-            correct[: len(top)] = same_identity[top]
+            correct[: len(top)] = self.g_pids[top] == q_pid
             self.distances.append(row)
             self.correct.append(correct)
 
