@@ -17,7 +17,10 @@ import numpy as np
 import tensorflow as tf
 
 from atomic_files import atomic_folder, atomic_output
+from deployment.onnx_model import PIXELS, TRACKER, tracker_input
 from load_backbones.backbones import IMAGENET_MEAN, IMAGENET_STD
+
+from .features import embed_images
 
 INPUT_NAME, OUTPUT_NAME = "images", "embeddings"
 ONNX_OPSET = 17
@@ -47,31 +50,21 @@ def environment_variable(name: str, value: str):
             os.environ[name] = previous
 
 
-# The input an export takes. PIXELS: (batch, H, W, 3) RGB in 0..255, normalised inside, as the
-# Keras model. TRACKER: what multi-object trackers' ReID backends feed an ONNX model (BoxMOT's
-# ONNX backend, torchreid-style): (batch, 3, H, W) RGB, /255, minus the ImageNet mean, over its
-# standard deviation, the height and width fixed in the graph.
-PIXELS, TRACKER = "pixels", "tracker"
-LAYOUTS = (PIXELS, TRACKER)
+class ExportError(Exception):
+    """An export that cannot be made or does not compute what the Keras model computes."""
 
 
 def to_tracker_input(images: np.ndarray) -> np.ndarray:
-    """(n, H, W, 3) RGB 0..255 -> (n, 3, H, W) float32 as a tracker's ReID backend makes it."""
-    normalised = (images.astype(np.float32) / np.float32(255) - np.float32(IMAGENET_MEAN)) / (
-        np.float32(IMAGENET_STD)
-    )
-    return np.ascontiguousarray(normalised.transpose(0, 3, 1, 2))
-
-
-class ExportError(Exception):
-    """An export that cannot be made or does not compute what the Keras model computes."""
+    """(n, H, W, 3) RGB 0..255 -> what a tracker hands a TRACKER-layout export, with the
+    ImageNet mean and standard deviation the backbone was trained with."""
+    return tracker_input(images, mean=IMAGENET_MEAN, std=IMAGENET_STD)
 
 
 def embedding_function(
     inference_model: tf.keras.Model, *, flip_averaged: bool, layout: str = PIXELS
 ):
     """A tf.function images -> {"embeddings": ...} with a dynamic batch dimension; images in
-    `layout` (LAYOUTS)."""
+    `layout` (deployment.onnx_model.LAYOUTS)."""
     height, width, channels = inference_model.input_shape[1:]
     shape = [None, height, width, channels]
     if layout == TRACKER:
@@ -82,13 +75,7 @@ def embedding_function(
         if layout == TRACKER:  # back to the 0..255 RGB pixels the Keras model normalises itself
             images = tf.transpose(images, [0, 2, 3, 1])
             images = (images * tf.constant(IMAGENET_STD) + tf.constant(IMAGENET_MEAN)) * 255.0
-        if flip_averaged:  # image and mirror in one batch through the network
-            both = tf.concat([images, tf.reverse(images, axis=[2])], axis=0)
-            features = tf.concat(inference_model(both, training=False), axis=-1)
-            original, mirrored = tf.split(features, 2, axis=0)
-            features = (original + mirrored) / 2.0
-        else:
-            features = tf.concat(inference_model(images, training=False), axis=-1)
+        features = embed_images(inference_model, images, flip_averaged=flip_averaged)
         return {OUTPUT_NAME: tf.identity(features, name=OUTPUT_NAME)}
 
     return embed

@@ -8,6 +8,20 @@ from image_augmentation import build_evaluation_dataset
 from progress_lines import ExtractionProgress
 
 
+def embed_images(inference_model: tf.keras.Model, images, *, flip_averaged: bool):
+    """(n, dimension) concatenated embeddings of (n, H, W, 3) RGB images; with flip_averaged,
+    the mean of each image's and its mirror's. Image and mirror go through the network as one
+    batch of 2n: one pass of every layer instead of two (benchmarks/extraction_benchmark.py),
+    and the same digits, since an image's embedding does not depend on the rest of its batch
+    in inference."""
+    if not flip_averaged:
+        return tf.concat(inference_model(images, training=False), axis=-1)
+    both = tf.concat([images, tf.reverse(images, axis=[2])], axis=0)
+    features = tf.concat(inference_model(both, training=False), axis=-1)
+    original, mirrored = tf.split(features, 2, axis=0)
+    return (original + mirrored) / 2.0
+
+
 class FeatureExtractor:
     """extractor(paths) -> (len(paths), dimension) float32 features, in the order of paths."""
 
@@ -30,16 +44,10 @@ class FeatureExtractor:
         )
 
     def embed_batch(self, images):
-        """(n, dimension) embeddings of (n, H, W, 3) uint8 images. With flipping, images and
-        mirrors go through the network as one batch of 2n: one pass of every layer instead of
-        two (benchmarks/extraction_benchmark.py), and the same digits, since each image's
-        embedding does not depend on the others in its batch (inference BN)."""
-        if not self.use_horizontal_flipping:
-            return tf.concat(self.inference_model(images, training=False), axis=-1)
-        both = tf.concat([images, tf.reverse(images, axis=[2])], axis=0)
-        features = tf.concat(self.inference_model(both, training=False), axis=-1)
-        original, mirrored = tf.split(features, 2, axis=0)
-        return (original + mirrored) / 2.0
+        """(n, dimension) embeddings of (n, H, W, 3) uint8 images (embed_images)."""
+        return embed_images(
+            self.inference_model, images, flip_averaged=self.use_horizontal_flipping
+        )
 
     def __call__(self, image_file_paths) -> np.ndarray:
         """Prints a progress line (images done, images per second, time left) now and then
