@@ -27,6 +27,7 @@ import numpy as np
 from absl import app, flags, logging
 
 from atomic_files import WriteError, write_atomically
+from deployment.onnx_model import LAYOUTS, PIXELS, TRACKER
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string(
@@ -35,8 +36,8 @@ flags.DEFINE_string(
 flags.DEFINE_enum("format", "onnx", ["onnx", "saved_model"], "What to write.")
 flags.DEFINE_enum(
     "layout",
-    "pixels",
-    ["pixels", "tracker"],
+    PIXELS,
+    list(LAYOUTS),
     "The ONNX model's input. pixels: (batch, H, W, 3) RGB 0..255, normalised inside. tracker: "
     "what multi-object trackers' ReID backends feed (BoxMOT's ONNX backend): (batch, 3, H, W) "
     "RGB /255, minus the ImageNet mean, over its standard deviation, H and W fixed.",
@@ -53,8 +54,8 @@ flags.DEFINE_bool(
 
 
 PIXEL_DESCRIPTIONS = {
-    "pixels": "RGB, 0..255, float32, (batch, image_height, image_width, 3)",
-    "tracker": "RGB, float32, (batch, 3, image_height, image_width), /255, minus input_mean, "
+    PIXELS: "RGB, 0..255, float32, (batch, image_height, image_width, 3)",
+    TRACKER: "RGB, float32, (batch, 3, image_height, image_width), /255, minus input_mean, "
     "over input_std (ImageNet's), as trackers' ReID backends feed an ONNX model",
 }
 
@@ -141,7 +142,7 @@ def checked_paths() -> tuple[str, str]:
         if not FLAGS[name].value:
             raise ExportUsageError(f"--{name} is needed; see python3 export.py --help.")
     output_path = FLAGS.output_path.rstrip("/")
-    if FLAGS.layout == "tracker" and FLAGS.format != "onnx":
+    if FLAGS.layout == TRACKER and FLAGS.format != "onnx":
         raise ExportUsageError(
             "--layout tracker is for ONNX models (--format onnx); a SavedModel takes pixels."
         )
@@ -163,7 +164,7 @@ def check_export(inference_model, export_path: str, *, flip_averaged: bool) -> i
     expected = applications.export.keras_embeddings(
         inference_model, images, flip_averaged=flip_averaged
     )
-    if FLAGS.layout == "tracker":  # the same images as a tracker hands them over
+    if FLAGS.layout == TRACKER:  # the same images as a tracker hands them over
         images = applications.export.to_tracker_input(images)
     difference, bound = applications.export.largest_difference(
         expected, run_export(export_path, images)

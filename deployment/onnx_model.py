@@ -16,6 +16,19 @@ from datasets.image_files import read_image
 from progress_lines import ExtractionProgress
 
 BATCH_SIZE = 64
+# The input an exported model takes (export.py --layout). PIXELS: (batch, H, W, 3) RGB in 0..255,
+# normalised inside, as the Keras model. TRACKER: what multi-object trackers' ReID backends feed
+# an ONNX model (BoxMOT's ONNX backend, torchreid-style): (batch, 3, H, W) RGB, /255, minus the
+# ImageNet mean, over its standard deviation, the height and width fixed in the graph.
+PIXELS, TRACKER = "pixels", "tracker"
+LAYOUTS = (PIXELS, TRACKER)
+
+
+def tracker_input(images: np.ndarray, *, mean, std) -> np.ndarray:
+    """(n, H, W, 3) RGB 0..255 -> (n, 3, H, W) float32 as a tracker's ReID backend makes it:
+    /255, minus mean, over std (per channel)."""
+    normalised = (images.astype(np.float32) / np.float32(255) - np.float32(mean)) / np.float32(std)
+    return np.ascontiguousarray(normalised.transpose(0, 3, 1, 2))
 
 
 class OnnxModelError(Exception):
@@ -59,17 +72,14 @@ class OnnxModel:
         self.image_height = int(self.description["image_height"])
         self.image_width = int(self.description["image_width"])
         self.flip_averaged = bool(self.description["flip_averaged"])
-        # "tracker": (n, 3, H, W) ImageNet-normalised input (export.py --layout tracker)
-        self.layout = self.description.get("layout", "pixels")
+        self.layout = self.description.get("layout", PIXELS)
 
     def embed(self, images: np.ndarray) -> np.ndarray:
         """(n, dimension) float32 embeddings of (n, H, W, 3) RGB images (uint8 or 0..255)."""
         inputs = images.astype(np.float32)
-        if self.layout == "tracker":
-            mean = np.float32(self.description["input_mean"])
-            std = np.float32(self.description["input_std"])
-            inputs = np.ascontiguousarray(
-                ((inputs / np.float32(255) - mean) / std).transpose(0, 3, 1, 2)
+        if self.layout == TRACKER:
+            inputs = tracker_input(
+                inputs, mean=self.description["input_mean"], std=self.description["input_std"]
             )
         (features,) = self.session.run(None, {self.input_name: inputs})
         return features
