@@ -13,8 +13,9 @@ import sys
 BASE_PACKAGES = ("absl", "numpy", "pandas", "cv2")
 TENSORFLOW_PACKAGES = ("tensorflow", "tf_keras", "tf2cv")
 # search.py ranks with an ONNX model without TensorFlow (requirements-onnx.txt); it asks for
-# TensorFlow (require_tensorflow) only when given a Keras weights file.
-PROGRAMS_WITHOUT_TENSORFLOW = ("search.py",)
+# TensorFlow (require_tensorflow) only when given a Keras weights file. track.py runs in the
+# tracking environment (requirements-tracking.txt), which has no TensorFlow.
+PROGRAMS_WITHOUT_TENSORFLOW = ("search.py", "track.py")
 
 
 def missing_packages_message(packages=BASE_PACKAGES + TENSORFLOW_PACKAGES) -> str | None:

@@ -22,8 +22,8 @@ class ExtractionProgress:
     """Prints a line (images done, images per second, time left) every PROGRESS_SECONDS while
     features are extracted, so that a long extraction says how far it is."""
 
-    def __init__(self, total: int):
-        self.total = total
+    def __init__(self, total: int, *, task: str = "features", noun: str = "images"):
+        self.total, self.task, self.noun = total, task, noun
         self.start = self.last_line = time.perf_counter()
 
     def update(self, done: int) -> None:
@@ -33,7 +33,8 @@ class ExtractionProgress:
         self.last_line = now
         rate = done / (now - self.start)
         print(
-            f"  features: {done:,} of {self.total:,} images ({100 * done / self.total:.0f}%), "
-            f"{rate:.0f} images/s, {format_duration((self.total - done) / rate)} left",
+            f"  {self.task}: {done:,} of {self.total:,} {self.noun} "
+            f"({100 * done / self.total:.0f}%), {rate:.0f} {self.noun}/s, "
+            f"{format_duration((self.total - done) / rate)} left",
             flush=True,
         )

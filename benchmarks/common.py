@@ -142,13 +142,20 @@ def measure_cases(
     return table
 
 
-def write_untrained_inference_model(file_path: str, *, backbone: str, height: int, width: int):
+def write_untrained_inference_model(
+    file_path: str, *, backbone: str, height: int, width: int, seed: int | None = None
+):
     """An untrained FlipReID inference model (speed does not depend on the weights) saved as
-    file_path with its .json, in a fresh process (TensorFlow stays out of the caller)."""
+    file_path with its .json, in a fresh process (TensorFlow stays out of the caller); seed: the
+    same weights every time."""
     script = f"""
 import sys
 sys.path.insert(0, {REPOSITORY!r})
 import applications
+seed = {seed!r}
+if seed is not None:
+    import tf_keras
+    tf_keras.utils.set_random_seed(seed)
 from settings import ModelSettings
 settings = ModelSettings(backbone_model_name={backbone!r}, image_height={height},
                          image_width={width}, use_horizontal_flipping_inside_model=True)

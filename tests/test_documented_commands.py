@@ -22,6 +22,9 @@ MADE_BY_THE_DEMO = (
     "./output/Synthetic_resnet18/inference_model.h5",
     "./evaluation_only/Synthetic_resnet18",
     "./exported/model.onnx",
+    "./exported/tracker_model.onnx",  # docs/deployment.md and docs/tracking.md export them
+    "./exported/untrained_tracker_model.onnx",
+    "./tracking_sequences/",  # benchmarks/tracking_benchmark.py --sequence_folder
 )
 # Output folders a command may name before they exist (it creates them).
 OUTPUT_FLAGS = (
@@ -30,9 +33,12 @@ OUTPUT_FLAGS = (
     "output",
     "export_saved_model_path",
     "sweep_folder_path",
+    "sequence_folder",
 )
 # The seed's commands and the ones for datasets this machine cannot have name files of a user's.
-USER_FILES = re.compile(r"^(\?\.h5|Market1501_resnesta50\.h5|output/Market1501_resnet50/)")
+USER_FILES = re.compile(
+    r"^(\?\.h5|Market1501_resnesta50\.h5|output/Market1501_resnet50/|my_video\.mp4|my_det\.txt)"
+)
 
 
 def documented_commands() -> list[tuple[str, list[str]]]:

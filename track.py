@@ -1,0 +1,133 @@
+r"""Track people in a video with a FlipReID model and one of BoxMOT's trackers, from detections
+in MOT Challenge's det.txt format; in the tracking environment (requirements-tracking.txt):
+
+    python track.py --source video.mp4 --detections_path det.txt \
+        --model_file_path ./exported/tracker_model.onnx --output_folder_path ./tracks
+
+The source is a video file or a folder of frames (MOT Challenge's img1/); the detections are one
+box per line, "frame, -1, left, top, width, height, score", frames counted from 1, as any
+detector's output written in MOT's format. The model is an ONNX file from export.py --layout
+tracker, which BoxMOT loads by path; its appearance gate (BoT-SORT's appearance_thresh,
+StrongSORT's max_cos_dist) is the model's own "same person?" distance at false positive rate
+1e-2 unless --appearance_threshold says otherwise (tracking/trackers.py says why). Writes, into
+the output folder: tracks.txt (MOT rows: frame, track, left, top, width, height, score, -1, -1,
+-1; score the detection's) and annotated.mp4 for a video, annotated/ (one JPEG per frame) for a
+folder, each track's box drawn with its number. Imports no TensorFlow.
+"""
+
+import command_line  # noqa: I001  (first: a Python without the project's packages is told what to do)
+
+import importlib.util
+import os
+import sys
+
+from absl import app, flags
+
+from tracking.frames import AnnotatedOutput, FrameSource, FrameSourceError
+from tracking.mot_files import MotFileError, read_detections, write_tracks
+from tracking.trackers import TRACKERS, TrackerSetupError, make_tracker
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("source", None, "A video file, or a folder of frames (e.g. MOT's img1/).")
+flags.DEFINE_string(
+    "detections_path", None, "Detections in MOT Challenge's det.txt format (frames from 1)."
+)
+flags.DEFINE_string(
+    "model_file_path",
+    None,
+    "The ReID model: an ONNX file from export.py --layout tracker (with its .json).",
+)
+flags.DEFINE_enum("tracker", "botsort", list(TRACKERS), "BoxMOT's tracker.")
+flags.DEFINE_bool(
+    "use_appearance",
+    True,
+    "Associate by appearance (the ReID model) as well as by motion; bytetrack and ocsort do not.",
+)
+flags.DEFINE_float(
+    "appearance_threshold",
+    None,
+    'The appearance gate, a cosine distance (default: the model\'s "same person?" distance at '
+    "false positive rate 1e-2, else BoxMOT's default).",
+)
+flags.DEFINE_string("output_folder_path", "./tracks", "Where tracks.txt and the drawings go.")
+flags.DEFINE_bool("annotate", True, "Also write the frames with each track's box and number.")
+
+TRACKING_ENVIRONMENT = (
+    "python3 -m venv .venv-tracking && . .venv-tracking/bin/activate && "
+    "pip install -r requirements-tracking.txt"
+)
+
+
+def main(_) -> None:
+    if importlib.util.find_spec("boxmot") is None:
+        sys.exit(
+            "Error: track.py runs BoxMOT's trackers, which this Python does not have (they need "
+            f"PyTorch, kept out of the training environment). Use the tracking environment: "
+            f"{TRACKING_ENVIRONMENT}"
+        )
+    for name in ("source", "detections_path"):
+        if getattr(FLAGS, name) is None:
+            sys.exit(f"Error: give --{name} (python track.py --help says what each flag takes).")
+    tracks_path = os.path.join(FLAGS.output_folder_path, "tracks.txt")
+    if os.path.exists(tracks_path):
+        sys.exit(
+            f"Error: {tracks_path} exists (an earlier run's tracks); choose another "
+            "--output_folder_path, or move that folder away, so that nothing is overwritten."
+        )
+    try:
+        source = FrameSource(FLAGS.source)
+        detections = read_detections(FLAGS.detections_path)
+        check_frames(detections, source)
+        tracker = make_tracker(
+            FLAGS.tracker,
+            model_file_path=FLAGS.model_file_path,
+            use_appearance=FLAGS.use_appearance,
+            appearance_threshold=FLAGS.appearance_threshold,
+            frame_rate=source.frame_rate,
+        )
+    except (FrameSourceError, MotFileError, TrackerSetupError) as error:
+        sys.exit(f"Error: {error}")
+    os.makedirs(FLAGS.output_folder_path, exist_ok=True)
+    annotated = None
+    if FLAGS.annotate:
+        name = "annotated.mp4" if source.is_video else "annotated"
+        annotated = AnnotatedOutput(
+            os.path.join(FLAGS.output_folder_path, name),
+            frame_rate=source.frame_rate,
+            frame_size=source.first_frame.shape[:2],
+        )
+    from tracking.track_frames import track_frames
+
+    appearance = "with appearance" if FLAGS.use_appearance else "by motion only"
+    print(f"Tracking {source.frame_num:,} frames of {FLAGS.source}: {FLAGS.tracker}, {appearance}")
+    try:
+        rows = track_frames(
+            source, detections, tracker, frame_num=source.frame_num, annotated=annotated
+        )
+    finally:
+        if annotated is not None:
+            annotated.close()
+    write_tracks(tracks_path, rows)
+    track_num = len({row[1] for row in rows})
+    print(f"{len(rows):,} boxes in {track_num} tracks: {tracks_path}")
+    if annotated is not None:
+        print(f"Drawn: {annotated.path}")
+
+
+def check_frames(detections: dict, source: FrameSource) -> None:
+    """The detections must name frames of the source (a det.txt of another video does not)."""
+    last = max(detections)
+    if source.frame_num and min(detections) > source.frame_num:
+        raise MotFileError(
+            f"The detections start at frame {min(detections)}, after the source's last frame "
+            f"({source.frame_num}): are they of another video?"
+        )
+    if source.frame_num and last > source.frame_num:
+        print(
+            f"Warning: detections go up to frame {last}; the source has {source.frame_num} "
+            "frames; the later ones are left out."
+        )
+
+
+if __name__ == "__main__":
+    app.run(main, flags_parser=command_line.parse_flags)

@@ -1,0 +1,118 @@
+"""BoxMOT's trackers (pip boxmot, requirements-tracking.txt) with a FlipReID model exported by
+export.py --layout tracker, which BoxMOT loads by path and feeds as it feeds any ONNX ReID model
+(crops resized to the model's height and width, RGB, ImageNet-normalised, NCHW).
+
+BoxMOT's appearance gates are cosine distances tuned on OSNet's embeddings; a FlipReID model
+spreads its distances differently (the demo's: same-person pairs below about 0.003), so the gate
+is taken from the model's own evaluation by default: the distance below which 1% of the test
+set's different-person pairs fall (the model's "same person?" threshold at false positive rate
+1e-2, written into its description by export.py).
+"""
+
+import json
+import os
+
+from deployment.onnx_model import PIXELS, TRACKER, description_path_of
+
+# name: (BoxMOT's class, its appearance gate's parameter or None, whether it can use appearance)
+TRACKERS = {
+    "botsort": ("BotSort", "appearance_thresh", True),
+    "strongsort": ("StrongSort", "max_cos_dist", True),
+    "deepocsort": ("DeepOcSort", None, True),
+    "hybridsort": ("HybridSort", None, True),
+    "boosttrack": ("BoostTrack", None, True),
+    "bytetrack": ("ByteTrack", None, False),
+    "ocsort": ("OcSort", None, False),
+}
+ALWAYS_WITH_APPEARANCE = ("strongsort",)  # DeepSORT's cascade: no mode without embeddings
+GATE_RATE = "1e-2"
+
+
+class TrackerSetupError(Exception):
+    """A tracker that cannot be set up as asked; the message says what to do."""
+
+
+def reid_model_description(model_file_path: str) -> dict:
+    """The description export.py wrote beside the model, checked to be of the tracker layout."""
+    if model_file_path.endswith((".h5", ".keras")):
+        raise TrackerSetupError(
+            f"{model_file_path!r} is a Keras weights file; trackers load an ONNX model. Export "
+            f"it first: python export.py --model_file_path {model_file_path} --layout tracker "
+            "--output_path ./exported/tracker_model.onnx"
+        )
+    if not os.path.isfile(model_file_path):
+        raise TrackerSetupError(f"The ReID model {model_file_path!r} does not exist.")
+    description_path = description_path_of(model_file_path)
+    if not os.path.isfile(description_path):
+        raise TrackerSetupError(
+            f"{model_file_path!r} has no description beside it ({description_path!r}); export.py "
+            "writes the two together and the description says the model's layout. Export the "
+            "model again with --layout tracker."
+        )
+    with open(description_path) as description_file:
+        description = json.load(description_file)
+    layout = description.get("layout", PIXELS)
+    if layout != TRACKER:
+        raise TrackerSetupError(
+            f"{model_file_path!r} was exported with --layout {layout}: it takes (batch, H, W, 3) "
+            "pixels in 0..255, while trackers feed ONNX ReID models (batch, 3, H, W) "
+            "ImageNet-normalised crops. Export it again for trackers: python export.py "
+            f"--model_file_path {description.get('exported_from', 'inference_model.h5')} "
+            "--layout tracker --output_path ./exported/tracker_model.onnx"
+        )
+    return description
+
+
+def model_gate(description: dict) -> float | None:
+    """The model's own "same person?" distance at false positive rate 1e-2, if it has one."""
+    thresholds = (description.get("same_person") or {}).get("thresholds") or {}
+    value = thresholds.get(GATE_RATE)
+    return None if value is None else float(value)
+
+
+def make_tracker(
+    name: str,
+    *,
+    model_file_path: str | None,
+    use_appearance: bool,
+    appearance_threshold: float | None = None,
+    frame_rate: float = 30.0,
+):
+    """A BoxMOT tracker object: tracker.update(detections (n, 6) x1 y1 x2 y2 score class, BGR
+    frame) -> (m, 8) rows x1 y1 x2 y2 track score class detection_index.
+
+    appearance_threshold: the gate's cosine distance (None: the model's, else BoxMOT's default).
+    """
+    import boxmot
+
+    class_name, gate_parameter, can_use_appearance = TRACKERS[name]
+    options = {}
+    if use_appearance and not can_use_appearance:
+        raise TrackerSetupError(
+            f"{name} tracks by motion only; for appearance choose one of "
+            f"{', '.join(tracker for tracker, (_, _, can) in TRACKERS.items() if can)}, or "
+            "give --nouse_appearance."
+        )
+    if not use_appearance and name in ALWAYS_WITH_APPEARANCE:
+        raise TrackerSetupError(
+            f"{name} always uses appearance; for a tracker without it choose botsort, "
+            "deepocsort, hybridsort or boosttrack with --nouse_appearance, or bytetrack or ocsort."
+        )
+    if use_appearance:
+        if model_file_path is None:
+            raise TrackerSetupError(
+                "Tracking with appearance needs a ReID model: --model_file_path "
+                "tracker_model.onnx (export.py --layout tracker), or --nouse_appearance."
+            )
+        description = reid_model_description(model_file_path)
+        options.update(reid_weights=model_file_path, device="cpu", half=False)
+        if can_use_appearance and name not in ALWAYS_WITH_APPEARANCE:
+            options["use_embeddings"] = True
+        gate = appearance_threshold if appearance_threshold is not None else model_gate(description)
+        if gate_parameter is not None and gate is not None:
+            options[gate_parameter] = gate
+    elif can_use_appearance:
+        options["use_embeddings"] = False
+    if name in ("botsort", "bytetrack"):
+        options["frame_rate"] = int(round(frame_rate))
+    return getattr(boxmot, class_name)(**options)
