@@ -45,6 +45,20 @@ flags.DEFINE_enum(
 flags.DEFINE_string(
     "output_path", None, "The .onnx file, or the (new) SavedModel folder, to write."
 )
+flags.DEFINE_string(
+    "center_on_images_path",
+    None,
+    "A folder of person images (e.g. the training set's bounding_box_train): the mean of their "
+    "embeddings is subtracted inside the export, so that cosine distances spread over 0..2 as "
+    "trackers' appearance terms assume (StrongSORT, DeepOCSORT; docs/tracking.md). The "
+    "description then carries no same-person thresholds, which are distances of the "
+    "uncentred embeddings.",
+)
+flags.DEFINE_integer(
+    "center_on_image_num",
+    1000,
+    "At most this many images of --center_on_images_path, evenly spaced in name order.",
+)
 flags.DEFINE_bool(
     "use_horizontal_flipping_in_evaluation",
     None,
@@ -95,17 +109,38 @@ def export() -> None:
     os.makedirs(folder_path, exist_ok=True)
     staging_path = os.path.join(folder_path, f".{name}.unchecked")
     remove_path(staging_path)  # what an interrupted export of this path left
+    center, centering = None, {}
+    if FLAGS.center_on_images_path:
+        image_file_paths = centering_images(FLAGS.center_on_images_path)
+        print(f"Centring: the mean embedding of {len(image_file_paths):,} images")
+        center = applications.export.mean_embedding(
+            inference_model, image_file_paths, flip_averaged=flipping
+        )
+        centering = {
+            "centered_on": {
+                "images_path": os.path.abspath(FLAGS.center_on_images_path),
+                "image_num": len(image_file_paths),
+            }
+        }
     try:
         start = time.perf_counter()
         if FLAGS.format == "onnx":
             applications.export_onnx(
-                inference_model, staging_path, flip_averaged=flipping, layout=FLAGS.layout
+                inference_model,
+                staging_path,
+                flip_averaged=flipping,
+                layout=FLAGS.layout,
+                center=center,
             )
         else:
             applications.export_saved_model(inference_model, staging_path, flip_averaged=flipping)
         print(f"Exported in {time.perf_counter() - start:.1f} s")
-        embedding_dimension = check_export(inference_model, staging_path, flip_averaged=flipping)
-        thresholds = applications.same_person_thresholds_of_file(FLAGS.model_file_path)
+        embedding_dimension = check_export(
+            inference_model, staging_path, flip_averaged=flipping, center=center
+        )
+        thresholds = None
+        if center is None:
+            thresholds = applications.same_person_thresholds_of_file(FLAGS.model_file_path)
         description = {
             "format": FLAGS.format,
             "input": applications.export.INPUT_NAME,
@@ -120,6 +155,7 @@ def export() -> None:
             "embedding_dimension": embedding_dimension,
             "exported_from": os.path.abspath(FLAGS.model_file_path),
             **dataclasses.asdict(settings),
+            **centering,
             **({} if thresholds is None else thresholds.to_description()),
         }
         write_atomically(description_path, json.dumps(description, indent=2) + "\n")
@@ -131,6 +167,8 @@ def export() -> None:
         + (
             f" (with the same-person thresholds of the evaluation on {thresholds.dataset})"
             if thresholds
+            else " (no same-person thresholds: they are distances of uncentred embeddings)"
+            if center is not None
             else " (no same-person thresholds: the weights file comes without them)"
         )
     )
@@ -142,6 +180,8 @@ def checked_paths() -> tuple[str, str]:
         if not FLAGS[name].value:
             raise ExportUsageError(f"--{name} is needed; see python3 export.py --help.")
     output_path = FLAGS.output_path.rstrip("/")
+    if FLAGS.center_on_images_path and FLAGS.format != "onnx":
+        raise ExportUsageError("--center_on_images_path is for ONNX models (--format onnx).")
     if FLAGS.layout == TRACKER and FLAGS.format != "onnx":
         raise ExportUsageError(
             "--layout tracker is for ONNX models (--format onnx); a SavedModel takes pixels."
@@ -155,7 +195,7 @@ def checked_paths() -> tuple[str, str]:
     return output_path, description_path
 
 
-def check_export(inference_model, export_path: str, *, flip_averaged: bool) -> int:
+def check_export(inference_model, export_path: str, *, flip_averaged: bool, center=None) -> int:
     """Run the export and the Keras model on the same images; raise ExportError if they differ
     by more than the bound. Returns the embedding's dimension."""
     import applications
@@ -164,6 +204,8 @@ def check_export(inference_model, export_path: str, *, flip_averaged: bool) -> i
     expected = applications.export.keras_embeddings(
         inference_model, images, flip_averaged=flip_averaged
     )
+    if center is not None:
+        expected = expected - center
     if FLAGS.layout == TRACKER:  # the same images as a tracker hands them over
         images = applications.export.to_tracker_input(images)
     difference, bound = applications.export.largest_difference(
@@ -180,6 +222,37 @@ def check_export(inference_model, export_path: str, *, flip_averaged: bool) -> i
             "it was not written. Please report it with the backbone and tf2onnx's version."
         )
     return int(expected.shape[1])
+
+
+def centering_images(folder_path: str) -> list[str]:
+    """Up to --center_on_image_num readable images of the folder (and its subfolders), evenly
+    spaced in path order."""
+    from datasets.common import IMAGE_EXTENSIONS
+    from datasets.image_files import find_readable_images
+
+    if not os.path.isdir(folder_path):
+        raise ExportUsageError(
+            f"--center_on_images_path {folder_path!r} is not a folder; give a folder of person "
+            "images, e.g. the training set's bounding_box_train."
+        )
+    paths = sorted(
+        os.path.join(folder, name)
+        for folder, _, names in os.walk(folder_path)
+        for name in names
+        if name.lower().endswith(IMAGE_EXTENSIONS)
+    )
+    paths = [
+        path for path, readable in zip(paths, find_readable_images(paths), strict=True) if readable
+    ]
+    if len(paths) < 2:
+        raise ExportUsageError(
+            f"--center_on_images_path {folder_path!r} holds {len(paths)} readable image(s); the "
+            "mean embedding needs many (hundreds), e.g. the training set's bounding_box_train."
+        )
+    if len(paths) > FLAGS.center_on_image_num:
+        chosen = np.unique(np.linspace(0, len(paths) - 1, FLAGS.center_on_image_num).round())
+        paths = [paths[int(index)] for index in chosen]
+    return paths
 
 
 def remove_path(path: str) -> None:

@@ -7,9 +7,10 @@ in MOT Challenge's det.txt format; in the tracking environment (requirements-tra
 The source is a video file or a folder of frames (MOT Challenge's img1/); the detections are one
 box per line, "frame, -1, left, top, width, height, score", frames counted from 1, as any
 detector's output written in MOT's format. The model is an ONNX file from export.py --layout
-tracker, which BoxMOT loads by path; its appearance gate (BoT-SORT's appearance_thresh,
-StrongSORT's max_cos_dist) is the model's own "same person?" distance at false positive rate
-1e-2 unless --appearance_threshold says otherwise (tracking/trackers.py says why). Writes, into
+tracker (best centred with --center_on_images_path: docs/tracking.md), which BoxMOT loads by
+path; the appearance gate (BoT-SORT's appearance_thresh, StrongSORT's max_cos_dist) of an
+uncentred model is its own "same person?" distance at false positive rate 1e-2 unless
+--appearance_threshold says otherwise (tracking/trackers.py says why). Writes, into
 the output folder: tracks.txt (MOT rows: frame, track, left, top, width, height, score, -1, -1,
 -1; score the detection's) and annotated.mp4 for a video, annotated/ (one JPEG per frame) for a
 folder, each track's box drawn with its number. Imports no TensorFlow.
@@ -47,7 +48,8 @@ flags.DEFINE_float(
     "appearance_threshold",
     None,
     'The appearance gate, a cosine distance (default: the model\'s "same person?" distance at '
-    "false positive rate 1e-2, else BoxMOT's default).",
+    "false positive rate 1e-2; BoxMOT's default for a model exported with "
+    "--center_on_images_path, which has none).",
 )
 flags.DEFINE_string("output_folder_path", "./tracks", "Where tracks.txt and the drawings go.")
 flags.DEFINE_bool("annotate", True, "Also write the frames with each track's box and number.")

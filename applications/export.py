@@ -61,10 +61,15 @@ def to_tracker_input(images: np.ndarray) -> np.ndarray:
 
 
 def embedding_function(
-    inference_model: tf.keras.Model, *, flip_averaged: bool, layout: str = PIXELS
+    inference_model: tf.keras.Model,
+    *,
+    flip_averaged: bool,
+    layout: str = PIXELS,
+    center: np.ndarray | None = None,
 ):
     """A tf.function images -> {"embeddings": ...} with a dynamic batch dimension; images in
-    `layout` (deployment.onnx_model.LAYOUTS)."""
+    `layout` (deployment.onnx_model.LAYOUTS); center: a vector subtracted from every embedding
+    (mean_embedding)."""
     height, width, channels = inference_model.input_shape[1:]
     shape = [None, height, width, channels]
     if layout == TRACKER:
@@ -76,19 +81,28 @@ def embedding_function(
             images = tf.transpose(images, [0, 2, 3, 1])
             images = (images * tf.constant(IMAGENET_STD) + tf.constant(IMAGENET_MEAN)) * 255.0
         features = embed_images(inference_model, images, flip_averaged=flip_averaged)
+        if center is not None:
+            features = features - tf.constant(center, tf.float32)
         return {OUTPUT_NAME: tf.identity(features, name=OUTPUT_NAME)}
 
     return embed
 
 
 def export_onnx(
-    inference_model: tf.keras.Model, file_path: str, *, flip_averaged: bool, layout: str = PIXELS
+    inference_model: tf.keras.Model,
+    file_path: str,
+    *,
+    flip_averaged: bool,
+    layout: str = PIXELS,
+    center: np.ndarray | None = None,
 ) -> None:
     """The model as an ONNX file (opset ONNX_OPSET) taking images in `layout`, written
-    atomically."""
+    atomically; center: see embedding_function."""
     import tf2onnx  # only exporting needs it
 
-    embed = embedding_function(inference_model, flip_averaged=flip_averaged, layout=layout)
+    embed = embedding_function(
+        inference_model, flip_averaged=flip_averaged, layout=layout, center=center
+    )
     try:
         try:
             with environment_variable(TF2ONNX_CATCH_ERRORS, "FALSE"):
@@ -118,6 +132,21 @@ def export_saved_model(
     module.serve = embedding_function(inference_model, flip_averaged=flip_averaged)
     with atomic_folder(folder_path) as temporary_path:
         tf.saved_model.save(module, temporary_path, signatures={"serving_default": module.serve})
+
+
+def mean_embedding(
+    inference_model: tf.keras.Model, image_file_paths: list[str], *, flip_averaged: bool
+) -> np.ndarray:
+    """The mean embedding of the images (float32, accumulated in float64). Subtracted inside
+    an export, it spreads the cosine distances: this network's embeddings are pooled ReLU
+    outputs, all of one sign, so any two are within a few hundredths of each other in cosine
+    distance (docs/tracking.md), while trackers' appearance terms assume distances over 0..2."""
+    from .features import FeatureExtractor
+
+    features = FeatureExtractor(inference_model, use_horizontal_flipping=flip_averaged)(
+        image_file_paths
+    )
+    return features.astype(np.float64).mean(axis=0).astype(np.float32)
 
 
 def keras_embeddings(inference_model: tf.keras.Model, images: np.ndarray, *, flip_averaged: bool):

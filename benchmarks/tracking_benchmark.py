@@ -5,7 +5,8 @@
         --untrained_model_path ./exported/untrained_tracker_model.onnx
 
 Each of BoxMOT's trackers below runs by motion only, with the untrained model's embeddings and
-with the trained model's, on the same sequences and detections (the ground truth with noise, the
+with the trained model's (and with their centred exports, export.py --center_on_images_path,
+when given), on the same sequences and detections (the ground truth with noise, the
 people less than 45% visible missed, 5% of the others missed at random, a few false boxes).
 Frames are read from JPEG files as track.py reads them. HOTA, IDF1 and MOTA in percent, ID
 switches and the number of tracks over all sequences together; the ground truth's identity
@@ -26,24 +27,29 @@ from tracking.scene import SceneSettings, generate_sequence, write_sequence
 from tracking.track_frames import track_frames
 from tracking.trackers import make_tracker
 
-# (tracker, appearance): appearance "none" tracks by motion only
-CASES = (
-    ("bytetrack", "none"),
-    ("botsort", "none"),
-    ("botsort", "untrained"),
-    ("botsort", "trained"),
-    ("deepocsort", "none"),
-    ("deepocsort", "untrained"),
-    ("deepocsort", "trained"),
-    ("strongsort", "untrained"),
-    ("strongsort", "trained"),
-)
+# Trackers and whether they also run by motion only; each with appearance runs with each model.
+TRACKERS = (("bytetrack", True), ("botsort", True), ("deepocsort", True), ("strongsort", False))
+MODELS = ("untrained", "trained", "untrained_centered", "trained_centered")
+
+
+def cases(models: dict) -> list[tuple[str, str]]:
+    """(tracker, appearance): "none" for motion only, else a key of models."""
+    chosen = []
+    for tracker_name, by_motion in TRACKERS:
+        chosen += [(tracker_name, "none")] if by_motion else []
+        if tracker_name != "bytetrack":
+            chosen += [(tracker_name, model) for model in models]
+    return chosen
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trained_model_path", required=True)
-    parser.add_argument("--untrained_model_path", required=True)
+    for model in MODELS:
+        parser.add_argument(
+            f"--{model}_model_path",
+            required=not model.endswith("centered"),
+            help="Exported with export.py --center_on_images_path" if "centered" in model else None,
+        )
     parser.add_argument("--seeds", default="0,1,2", help="One generated sequence per seed.")
     parser.add_argument("--frame_num", type=int, default=300)
     parser.add_argument(
@@ -51,7 +57,9 @@ def main() -> None:
     )
     parser.add_argument("--output_path", default=os.path.join(RESULTS_FOLDER, "tracking.md"))
     arguments = parser.parse_args()
-    models = {"trained": arguments.trained_model_path, "untrained": arguments.untrained_model_path}
+    models = {
+        model: path for model in MODELS if (path := getattr(arguments, f"{model}_model_path"))
+    }
     seeds = [int(seed) for seed in arguments.seeds.split(",")]
     with tempfile.TemporaryDirectory() as temporary_folder:
         folder = arguments.sequence_folder or temporary_folder
@@ -65,7 +73,7 @@ def main() -> None:
         identity_num = sum(count_identities(path) for path in sequences.values())
         print(f"{len(sequences)} sequences of {arguments.frame_num} frames, {identity_num} people")
         tracks_paths, speeds = {}, {}
-        for tracker_name, appearance in CASES:
+        for tracker_name, appearance in cases(models):
             name = f"{tracker_name}-{appearance}"
             tracks_paths[name], seconds, frames = {}, 0.0, 0
             for sequence, sequence_path in sequences.items():
@@ -95,13 +103,15 @@ def main() -> None:
     table = MarkdownTable(
         ["tracker", "appearance", "HOTA", "IDF1", "MOTA", "ID switches", "tracks", "frames/s"]
     )
-    for tracker_name, appearance in CASES:
+    for tracker_name, appearance in cases(models):
         name = f"{tracker_name}-{appearance}"
         score = scores[name]
         table.add_row(
             [
                 tracker_name,
-                {"none": "none (motion only)"}.get(appearance, f"{appearance} FlipReID"),
+                "none (motion only)"
+                if appearance == "none"
+                else appearance.replace("_centered", ", centred") + " FlipReID",
                 f"{score['HOTA']:.1f}",
                 f"{score['IDF1']:.1f}",
                 f"{score['MOTA']:.1f}",

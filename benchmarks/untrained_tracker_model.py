@@ -24,6 +24,9 @@ def main() -> None:
     parser.add_argument("--image_height", type=int, default=64)
     parser.add_argument("--image_width", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--center_on_images_path", help="As export.py's: subtract these images' mean embedding."
+    )
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         model_path = os.path.join(folder, "inference_model.h5")
@@ -36,6 +39,8 @@ def main() -> None:
         )
         export = [sys.executable, "export.py", "--model_file_path", model_path, "--layout"]
         export += ["tracker", "--output_path", os.path.abspath(arguments.output_path)]
+        if arguments.center_on_images_path:
+            export += ["--center_on_images_path", arguments.center_on_images_path]
         subprocess.run(export, check=True, cwd=REPOSITORY)
 
 

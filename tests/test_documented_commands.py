@@ -24,6 +24,8 @@ MADE_BY_THE_DEMO = (
     "./exported/model.onnx",
     "./exported/tracker_model.onnx",  # docs/deployment.md and docs/tracking.md export them
     "./exported/untrained_tracker_model.onnx",
+    "./exported/trained_centered_tracker_model.onnx",
+    "./exported/untrained_centered_tracker_model.onnx",
     "./tracking_sequences/",  # benchmarks/tracking_benchmark.py --sequence_folder
 )
 # Output folders a command may name before they exist (it creates them).

@@ -589,3 +589,70 @@ def test_a_tracker_layout_export_embeds_crops_as_trackers_prepare_them(
     assert found.shape == expected.shape == (4, description["embedding_dimension"])
     bound = 1e-5 * np.abs(expected).max()
     assert np.abs(found - expected).max() <= bound, (np.abs(found - expected).max(), bound)
+
+
+def test_a_centred_export_subtracts_the_mean_embedding_of_the_images_it_was_given(
+    trained, market_root, tmp_path
+):
+    """--center_on_images_path: the export gives the Keras model's flip-averaged embedding minus
+    the mean of the chosen images' embeddings (--center_on_image_num of them, evenly spaced in
+    name order), all computed here plainly; the distances spread as trackers expect; the
+    description says what it was centred on and carries no same-person thresholds."""
+    import onnxruntime
+
+    from datasets.image_files import read_image
+
+    _, run_folder, returncode, _ = trained
+    assert returncode == 0
+    train = os.path.join(market_root, "Market-1501-v15.09.15", "bounding_box_train")
+    folder = tmp_path / "centring"
+    folder.mkdir()
+    readable = (
+        n for n in sorted(os.listdir(train)) if cv2.imread(os.path.join(train, n)) is not None
+    )
+    names = [next(readable) for _ in range(12)]  # the fixture damages an image or two
+    for name in names:
+        shutil.copy(os.path.join(train, name), folder / name)
+    (folder / "notes.txt").write_text("not an image")
+    onnx_path = str(tmp_path / "centred.onnx")
+    returncode, output = run_export(
+        run_folder,
+        onnx_path,
+        [
+            "--layout",
+            "tracker",
+            "--center_on_images_path",
+            str(folder),
+            "--center_on_image_num",
+            "5",
+        ],
+    )
+    assert returncode == 0, output[-3000:]
+    assert "the mean embedding of 5 images" in output
+    with open(tmp_path / "centred.json") as description_file:
+        description = json.load(description_file)
+    assert description["centered_on"]["image_num"] == 5 and "same_person" not in description
+
+    model = applications.load_inference_model(os.path.join(run_folder, "inference_model.h5"))
+
+    def flip_averaged(pixels):
+        return (
+            np.concatenate([o.numpy() for o in model(pixels, training=False)], axis=-1)
+            + np.concatenate([o.numpy() for o in model(pixels[:, :, ::-1], training=False)], -1)
+        ) / 2
+
+    chosen = [names[round(index * 11 / 4)] for index in range(5)]  # 0, 3, 6, 8, 11
+    centring = np.stack([read_image(str(folder / name), 64, 32) for name in chosen])
+    mean = flip_averaged(centring.astype(np.float32)).astype(np.float64).mean(axis=0)
+
+    images = np.stack([read_image(os.path.join(train, name), 64, 32) for name in names[:6]])
+    expected = flip_averaged(images.astype(np.float32)) - mean
+    session = onnxruntime.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+    normalised = (images / 255.0 - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]
+    (found,) = session.run(None, {"images": normalised.astype(np.float32).transpose(0, 3, 1, 2)})
+    scale = np.abs(flip_averaged(images.astype(np.float32))).max()
+    assert np.abs(found - expected).max() <= 1e-5 * scale, np.abs(found - expected).max()
+    # Embeddings of one sign are within a few hundredths of each other in cosine distance;
+    # centred, they spread.
+    unit = found / np.linalg.norm(found, axis=1, keepdims=True)
+    assert (1 - unit @ unit.T).max() > 0.5

@@ -2,6 +2,7 @@
 path and computes this project's embeddings; track.py tracks a generated sequence into MOT rows
 that TrackEval scores; bad input gets one clear message each."""
 
+import inspect
 import json
 import os
 import shutil
@@ -65,6 +66,16 @@ def test_the_model_gate_is_the_models_own_same_person_distance(tracker_model, tm
     assert tracker.metric.matching_threshold == 0.2  # StrongSORT's max_cos_dist
     motion_only = make_tracker("botsort", model_file_path=None, use_appearance=False)
     assert motion_only.use_embeddings is False
+    # A model without thresholds (untrained, or exported centred): BoxMOT's own gate.
+    from boxmot import BotSort
+
+    default = inspect.signature(BotSort).parameters["appearance_thresh"].default
+    assert (
+        make_tracker(
+            "botsort", model_file_path=tracker_model, use_appearance=True
+        ).appearance_thresh
+        == default
+    )
 
 
 def test_track_py_tracks_a_sequence_into_mot_rows_that_trackeval_scores(
