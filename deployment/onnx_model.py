@@ -39,6 +39,22 @@ def description_path_of(onnx_file_path: str) -> str:
     return os.path.splitext(onnx_file_path)[0] + ".json"
 
 
+def read_description(file_path: str) -> dict:
+    """The description export.py wrote beside an ONNX model (input size, layout, how it
+    embeds); OnnxModelError when the model or its description is missing."""
+    if not os.path.isfile(file_path):
+        raise OnnxModelError(f"The ONNX model {file_path!r} does not exist.")
+    description_path = description_path_of(file_path)
+    if not os.path.isfile(description_path):
+        raise OnnxModelError(
+            f"{file_path!r} has no description beside it ({description_path!r}), which says "
+            "its input size and how it embeds; export.py writes the two together. Export "
+            "the model again, or put the .json back."
+        )
+    with open(description_path) as description_file:
+        return json.load(description_file)
+
+
 class OnnxModel:
     """An exported model and its description (input size, whether the mirror is averaged
     inside, the "same person?" thresholds)."""
@@ -52,17 +68,7 @@ class OnnxModel:
                 "Ranking with an ONNX model needs ONNX Runtime: pip install -r "
                 "requirements-onnx.txt (or onnxruntime alone)."
             ) from error
-        if not os.path.isfile(file_path):
-            raise OnnxModelError(f"The ONNX model {file_path!r} does not exist.")
-        description_path = description_path_of(file_path)
-        if not os.path.isfile(description_path):
-            raise OnnxModelError(
-                f"{file_path!r} has no description beside it ({description_path!r}), which says "
-                "its input size and how it embeds; export.py writes the two together. Export "
-                "the model again, or put the .json back."
-            )
-        with open(description_path) as description_file:
-            self.description = json.load(description_file)
+        self.description = read_description(file_path)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         self.session = onnxruntime.InferenceSession(

@@ -2,17 +2,16 @@
 export.py --layout tracker, which BoxMOT loads by path and feeds as it feeds any ONNX ReID model
 (crops resized to the model's height and width, RGB, ImageNet-normalised, NCHW).
 
-BoxMOT's appearance gates are cosine distances tuned on OSNet's embeddings; a FlipReID model
-spreads its distances differently (the demo's: same-person pairs below about 0.003), so the gate
-is taken from the model's own evaluation by default: the distance below which 1% of the test
-set's different-person pairs fall (the model's "same person?" threshold at false positive rate
-1e-2, written into its description by export.py).
+BoxMOT's appearance gates are cosine distances tuned on OSNet's embeddings; an uncentred
+FlipReID export spreads its distances differently (the demo's: same-person pairs below about
+0.003), so its gate is taken from the model's own evaluation by default: the distance below
+which 1% of the test set's different-person pairs fall (the model's "same person?" threshold at
+false positive rate 1e-2, written into its description by export.py). An export centred with
+export.py --center_on_images_path spreads its distances over 0..2 and carries no thresholds:
+BoxMOT's own gates apply.
 """
 
-import json
-import os
-
-from deployment.onnx_model import PIXELS, TRACKER, description_path_of
+from deployment.onnx_model import PIXELS, TRACKER, OnnxModelError, read_description
 
 # name: (BoxMOT's class, its appearance gate's parameter or None, whether it can use appearance)
 TRACKERS = {
@@ -40,17 +39,10 @@ def reid_model_description(model_file_path: str) -> dict:
             f"it first: python export.py --model_file_path {model_file_path} --layout tracker "
             "--output_path ./exported/tracker_model.onnx"
         )
-    if not os.path.isfile(model_file_path):
-        raise TrackerSetupError(f"The ReID model {model_file_path!r} does not exist.")
-    description_path = description_path_of(model_file_path)
-    if not os.path.isfile(description_path):
-        raise TrackerSetupError(
-            f"{model_file_path!r} has no description beside it ({description_path!r}); export.py "
-            "writes the two together and the description says the model's layout. Export the "
-            "model again with --layout tracker."
-        )
-    with open(description_path) as description_file:
-        description = json.load(description_file)
+    try:
+        description = read_description(model_file_path)
+    except OnnxModelError as error:
+        raise TrackerSetupError(str(error)) from None
     layout = description.get("layout", PIXELS)
     if layout != TRACKER:
         raise TrackerSetupError(
