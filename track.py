@@ -1,5 +1,6 @@
-r"""Track people in a video with a FlipReID model and one of BoxMOT's trackers, from detections
-in MOT Challenge's det.txt format; in the tracking environment (requirements-tracking.txt):
+r"""Track people in a video with a FlipReID model and one of BoxMOT's trackers (or
+deep-sort-realtime's DeepSort), from detections in MOT Challenge's det.txt format; in the
+tracking environment (requirements-tracking.txt):
 
     python track.py --source video.mp4 --detections_path det.txt \
         --model_file_path ./exported/tracker_model.onnx --output_folder_path ./tracks
@@ -38,7 +39,12 @@ flags.DEFINE_string(
     None,
     "The ReID model: an ONNX file from export.py --layout tracker (with its .json).",
 )
-flags.DEFINE_enum("tracker", "botsort", list(TRACKERS), "BoxMOT's tracker.")
+flags.DEFINE_enum(
+    "tracker",
+    "botsort",
+    list(TRACKERS),
+    "BoxMOT's tracker, or deepsort: deep-sort-realtime's DeepSort given the model's embeddings.",
+)
 flags.DEFINE_bool(
     "use_appearance",
     True,

@@ -28,7 +28,13 @@ from tracking.track_frames import track_frames
 from tracking.trackers import make_tracker
 
 # Trackers and whether they also run by motion only; each with appearance runs with each model.
-TRACKERS = (("bytetrack", True), ("botsort", True), ("deepocsort", True), ("strongsort", False))
+TRACKERS = (
+    ("bytetrack", True),
+    ("botsort", True),
+    ("deepocsort", True),
+    ("strongsort", False),
+    ("deepsort", False),  # deep-sort-realtime, not BoxMOT
+)
 MODELS = ("untrained", "trained", "untrained_centered", "trained_centered")
 
 

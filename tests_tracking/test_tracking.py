@@ -9,6 +9,7 @@ import shutil
 
 import cv2
 import numpy as np
+import pytest
 from conftest import SHORT_SCENE, run_program
 
 from deployment.onnx_model import OnnxModel
@@ -78,9 +79,11 @@ def test_the_model_gate_is_the_models_own_same_person_distance(tracker_model, tm
     )
 
 
+@pytest.mark.parametrize("tracker", ["botsort", "deepsort"])
 def test_track_py_tracks_a_sequence_into_mot_rows_that_trackeval_scores(
-    tracker_model, short_sequence, tmp_path
+    tracker, tracker_model, short_sequence, tmp_path
 ):
+    """BoxMOT's BoT-SORT, and deep-sort-realtime's DeepSort given this project's embeddings."""
     output_folder = tmp_path / "tracks"
     status, output = run_program(
         [
@@ -91,6 +94,8 @@ def test_track_py_tracks_a_sequence_into_mot_rows_that_trackeval_scores(
             os.path.join(short_sequence, "det", "det.txt"),
             "--model_file_path",
             tracker_model,
+            "--tracker",
+            tracker,
             "--output_folder_path",
             str(output_folder),
         ]

@@ -11,9 +11,13 @@ export.py --center_on_images_path spreads its distances over 0..2 and carries no
 BoxMOT's own gates apply.
 """
 
+import numpy as np
+
 from deployment.onnx_model import PIXELS, TRACKER, OnnxModelError, read_description
 
-# name: (BoxMOT's class, its appearance gate's parameter or None, whether it can use appearance)
+# name: (BoxMOT's class, its appearance gate's parameter or None, whether it can use appearance);
+# deepsort is deep-sort-realtime's DeepSort (DeepSortRealtime below), given this project's
+# embeddings.
 TRACKERS = {
     "botsort": ("BotSort", "appearance_thresh", True),
     "strongsort": ("StrongSort", "max_cos_dist", True),
@@ -22,8 +26,12 @@ TRACKERS = {
     "boosttrack": ("BoostTrack", None, True),
     "bytetrack": ("ByteTrack", None, False),
     "ocsort": ("OcSort", None, False),
+    "deepsort": ("DeepSortRealtime", "max_cosine_distance", True),
 }
-ALWAYS_WITH_APPEARANCE = ("strongsort",)  # DeepSORT's cascade: no mode without embeddings
+ALWAYS_WITH_APPEARANCE = (
+    "strongsort",
+    "deepsort",
+)  # DeepSORT's cascade: no mode without embeddings
 GATE_RATE = "1e-2"
 
 
@@ -75,8 +83,6 @@ def make_tracker(
 
     appearance_threshold: the gate's cosine distance (None: the model's, else BoxMOT's default).
     """
-    import boxmot
-
     class_name, gate_parameter, can_use_appearance = TRACKERS[name]
     options = {}
     if use_appearance and not can_use_appearance:
@@ -107,4 +113,60 @@ def make_tracker(
         options["use_embeddings"] = False
     if name in ("botsort", "bytetrack"):
         options["frame_rate"] = int(round(frame_rate))
+    if name == "deepsort":
+        return DeepSortRealtime(**options)
+    import boxmot
+
     return getattr(boxmot, class_name)(**options)
+
+
+class DeepSortRealtime:
+    """deep-sort-realtime's DeepSort (pip deep-sort-realtime) with this project's embeddings
+    (embedder=None: the crops are embedded here, as BoxMOT's ONNX backend does, by
+    deployment.OnnxModel), behind BoxMOT's update(detections, frame) -> rows."""
+
+    def __init__(self, *, reid_weights: str, max_cosine_distance: float = 0.2, **_):
+        from deep_sort_realtime.deepsort_tracker import DeepSort
+
+        from deployment.onnx_model import OnnxModel
+
+        self.model = OnnxModel(reid_weights)
+        self.tracker = DeepSort(embedder=None, max_cosine_distance=max_cosine_distance)
+
+    def embed(self, boxes, frame):
+        """Crops of the BGR frame at the boxes (x1 y1 x2 y2, clipped to the frame), resized
+        with OpenCV's bilinear resize and turned RGB."""
+        import cv2
+
+        size = (self.model.image_width, self.model.image_height)
+        crops = []
+        for x1, y1, x2, y2 in np.round(boxes).astype(int):
+            x1, y1 = max(x1, 0), max(y1, 0)
+            x2, y2 = min(x2, frame.shape[1]), min(y2, frame.shape[0])
+            crops.append(cv2.cvtColor(cv2.resize(frame[y1:y2, x1:x2], size), cv2.COLOR_BGR2RGB))
+        return self.model.embed(np.stack(crops))
+
+    def update(self, detections: np.ndarray, frame: np.ndarray) -> np.ndarray:
+        """detections (n, 6): x1 y1 x2 y2 score class -> (m, 8): x1 y1 x2 y2 track score class
+        detection (-1: DeepSort does not say which), the confirmed tracks seen in this frame."""
+        height, width = frame.shape[:2]
+        visible = (
+            (detections[:, 2] > np.maximum(detections[:, 0], 0) + 1)
+            & (detections[:, 3] > np.maximum(detections[:, 1], 0) + 1)
+            & (detections[:, 0] < width - 1)
+            & (detections[:, 1] < height - 1)
+        )
+        detections = detections[visible]
+        raw = [
+            ([x1, y1, x2 - x1, y2 - y1], score, int(class_ID))
+            for x1, y1, x2, y2, score, class_ID in detections.tolist()
+        ]
+        embeddings = list(self.embed(detections[:, :4], frame)) if len(raw) else []
+        rows = []
+        for track in self.tracker.update_tracks(raw, embeds=embeddings):
+            if not track.is_confirmed() or track.time_since_update > 0:
+                continue
+            x1, y1, x2, y2 = track.to_ltrb(orig=True)
+            score = track.get_det_conf()
+            rows.append((x1, y1, x2, y2, float(track.track_id), score or 0.0, 0, -1))
+        return np.array(rows, np.float32).reshape(-1, 8)
