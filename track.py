@@ -82,6 +82,9 @@ def main(_) -> None:
             f"Error: {tracks_path} exists (an earlier run's tracks); choose another "
             "--output_folder_path, or move that folder away, so that nothing is overwritten."
         )
+    use_appearance = FLAGS.use_appearance
+    if not TRACKERS[FLAGS.tracker][2] and not FLAGS["use_appearance"].present:
+        use_appearance = False  # bytetrack, ocsort: by motion only, unless asked otherwise
     try:
         source = FrameSource(FLAGS.source)
         detections = read_detections(FLAGS.detections_path)
@@ -89,7 +92,7 @@ def main(_) -> None:
         tracker = make_tracker(
             FLAGS.tracker,
             model_file_path=FLAGS.model_file_path,
-            use_appearance=FLAGS.use_appearance,
+            use_appearance=use_appearance,
             appearance_threshold=FLAGS.appearance_threshold,
             frame_rate=source.frame_rate,
         )
@@ -106,7 +109,7 @@ def main(_) -> None:
         )
     from tracking.track_frames import track_frames
 
-    appearance = "with appearance" if FLAGS.use_appearance else "by motion only"
+    appearance = "with appearance" if use_appearance else "by motion only"
     print(f"Tracking {source.frame_num:,} frames of {FLAGS.source}: {FLAGS.tracker}, {appearance}")
     try:
         rows = track_frames(

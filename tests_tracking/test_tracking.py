@@ -249,3 +249,25 @@ def test_track_py_reads_a_video_and_draws_one(tracker_model, short_sequence, tmp
     assert int(drawn.get(cv2.CAP_PROP_FRAME_COUNT)) == len(names)
     rows = np.loadtxt(tmp_path / "tracks" / "tracks.txt", delimiter=",", ndmin=2)
     assert rows[:, 0].max() <= len(names)
+
+
+def test_a_motion_only_tracker_needs_no_model(short_sequence, tmp_path):
+    """--tracker bytetrack without a model and without --nouse_appearance: by motion only."""
+    status, output = run_program(
+        [
+            "track.py",
+            "--source",
+            os.path.join(short_sequence, "img1"),
+            "--detections_path",
+            os.path.join(short_sequence, "det", "det.txt"),
+            "--tracker",
+            "bytetrack",
+            "--noannotate",
+            "--output_folder_path",
+            str(tmp_path / "tracks"),
+        ]
+    )
+    assert status == 0, output[-3000:]
+    assert "bytetrack, by motion only" in output
+    assert len(np.loadtxt(tmp_path / "tracks" / "tracks.txt", delimiter=",", ndmin=2)) > 0
+    assert not (tmp_path / "tracks" / "annotated").exists()
