@@ -15,7 +15,7 @@ missed at random, and a few false boxes on the background.
 """
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -48,7 +48,6 @@ class Walker:
     velocity: float  # pixels per frame, at this depth
     pause_frames: int = 0
     drawing_seed: int = 0
-    boxes: dict = field(default_factory=dict)  # frame -> (x1, y1, x2, y2, visibility)
 
 
 def person_height(settings: SceneSettings, feet_y: float) -> float:
