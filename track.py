@@ -27,6 +27,7 @@ from absl import app, flags
 
 from tracking.frames import AnnotatedOutput, FrameSource, FrameSourceError
 from tracking.mot_files import MotFileError, read_detections, write_tracks
+from tracking.track_frames import track_frames
 from tracking.trackers import TRACKERS, TrackerSetupError, make_tracker
 
 FLAGS = flags.FLAGS
@@ -96,19 +97,17 @@ def main(_) -> None:
             appearance_threshold=FLAGS.appearance_threshold,
             frame_rate=source.frame_rate,
         )
+        os.makedirs(FLAGS.output_folder_path, exist_ok=True)
+        annotated = None
+        if FLAGS.annotate:
+            name = "annotated.mp4" if source.is_video else "annotated"
+            annotated = AnnotatedOutput(
+                os.path.join(FLAGS.output_folder_path, name),
+                frame_rate=source.frame_rate,
+                frame_size=source.first_frame.shape[:2],
+            )
     except (FrameSourceError, MotFileError, TrackerSetupError) as error:
         sys.exit(f"Error: {error}")
-    os.makedirs(FLAGS.output_folder_path, exist_ok=True)
-    annotated = None
-    if FLAGS.annotate:
-        name = "annotated.mp4" if source.is_video else "annotated"
-        annotated = AnnotatedOutput(
-            os.path.join(FLAGS.output_folder_path, name),
-            frame_rate=source.frame_rate,
-            frame_size=source.first_frame.shape[:2],
-        )
-    from tracking.track_frames import track_frames
-
     appearance = "with appearance" if use_appearance else "by motion only"
     print(f"Tracking {source.frame_num:,} frames of {FLAGS.source}: {FLAGS.tracker}, {appearance}")
     try:
