@@ -20,6 +20,23 @@ from tracking.trackers import make_tracker
 BOUND = 1e-5  # L2-normalised embeddings: float32 rounding of another order of operations
 
 
+def run_track(source, detections_path, output_folder, flags=()):
+    """(exit status, output) of track.py on source with the detections, writing into
+    output_folder; flags: any others."""
+    return run_program(
+        [
+            "track.py",
+            "--source",
+            str(source),
+            "--detections_path",
+            str(detections_path),
+            "--output_folder_path",
+            str(output_folder),
+            *flags,
+        ]
+    )
+
+
 def test_boxmot_loads_the_export_by_path_and_embeds_crops_as_we_do(tracker_model, short_sequence):
     """Crops of people at integer boxes of a generated frame: BoxMOT's own ReID runtime (it
     crops, resizes and normalises) against deployment.OnnxModel on the same crops, resized as
@@ -85,20 +102,11 @@ def test_track_py_tracks_a_sequence_into_mot_rows_that_trackeval_scores(
 ):
     """BoxMOT's BoT-SORT, and deep-sort-realtime's DeepSort given this project's embeddings."""
     output_folder = tmp_path / "tracks"
-    status, output = run_program(
-        [
-            "track.py",
-            "--source",
-            os.path.join(short_sequence, "img1"),
-            "--detections_path",
-            os.path.join(short_sequence, "det", "det.txt"),
-            "--model_file_path",
-            tracker_model,
-            "--tracker",
-            tracker,
-            "--output_folder_path",
-            str(output_folder),
-        ]
+    status, output = run_track(
+        os.path.join(short_sequence, "img1"),
+        os.path.join(short_sequence, "det", "det.txt"),
+        output_folder,
+        ["--model_file_path", tracker_model, "--tracker", tracker],
     )
     assert status == 0, output[-3000:]
     rows = np.loadtxt(output_folder / "tracks.txt", delimiter=",", ndmin=2)
@@ -171,18 +179,8 @@ def test_bad_input_gets_one_clear_message_each(tracker_model, short_sequence, tm
     frames = os.path.join(short_sequence, "img1")
 
     def track(source, detections_path, model_path, output="out") -> str:
-        status, output_text = run_program(
-            [
-                "track.py",
-                "--source",
-                source,
-                "--detections_path",
-                detections_path,
-                "--model_file_path",
-                model_path,
-                "--output_folder_path",
-                str(tmp_path / output),
-            ]
+        status, output_text = run_track(
+            source, detections_path, tmp_path / output, ["--model_file_path", model_path]
         )
         assert status != 0 and "Traceback" not in output_text, output_text[-3000:]
         return output_text
@@ -230,18 +228,11 @@ def test_track_py_reads_a_video_and_draws_one(tracker_model, short_sequence, tmp
     for name in names:
         writer.write(cv2.imread(os.path.join(short_sequence, "img1", name)))
     writer.release()
-    status, output = run_program(
-        [
-            "track.py",
-            "--source",
-            video_path,
-            "--detections_path",
-            os.path.join(short_sequence, "det", "det.txt"),
-            "--model_file_path",
-            tracker_model,
-            "--output_folder_path",
-            str(tmp_path / "tracks"),
-        ]
+    status, output = run_track(
+        video_path,
+        os.path.join(short_sequence, "det", "det.txt"),
+        tmp_path / "tracks",
+        ["--model_file_path", tracker_model],
     )
     assert status == 0, output[-3000:]
     assert "later ones are left out" in output  # det.txt covers 60 frames, the clip 20
@@ -253,19 +244,11 @@ def test_track_py_reads_a_video_and_draws_one(tracker_model, short_sequence, tmp
 
 def test_a_motion_only_tracker_needs_no_model(short_sequence, tmp_path):
     """--tracker bytetrack without a model and without --nouse_appearance: by motion only."""
-    status, output = run_program(
-        [
-            "track.py",
-            "--source",
-            os.path.join(short_sequence, "img1"),
-            "--detections_path",
-            os.path.join(short_sequence, "det", "det.txt"),
-            "--tracker",
-            "bytetrack",
-            "--noannotate",
-            "--output_folder_path",
-            str(tmp_path / "tracks"),
-        ]
+    status, output = run_track(
+        os.path.join(short_sequence, "img1"),
+        os.path.join(short_sequence, "det", "det.txt"),
+        tmp_path / "tracks",
+        ["--tracker", "bytetrack", "--noannotate"],
     )
     assert status == 0, output[-3000:]
     assert "bytetrack, by motion only" in output
