@@ -25,6 +25,7 @@ from tracking.frames import FrameSource
 from tracking.mot_files import read_detections, write_tracks
 from tracking.scene import SceneSettings, generate_sequence, write_sequence
 from tracking.track_frames import track_frames
+from tracking.trackers import TRACKERS as TRACKER_KINDS
 from tracking.trackers import make_tracker
 
 # Trackers and whether they also run by motion only; each with appearance runs with each model.
@@ -43,7 +44,7 @@ def cases(models: dict) -> list[tuple[str, str]]:
     chosen = []
     for tracker_name, by_motion in TRACKERS:
         chosen += [(tracker_name, "none")] if by_motion else []
-        if tracker_name != "bytetrack":
+        if TRACKER_KINDS[tracker_name][2]:  # it can use appearance
             chosen += [(tracker_name, model) for model in models]
     return chosen
 
@@ -78,6 +79,10 @@ def main() -> None:
             sequences[f"generated-{seed:02d}"] = sequence_path
         identity_num = sum(count_identities(path) for path in sequences.values())
         print(f"{len(sequences)} sequences of {arguments.frame_num} frames, {identity_num} people")
+        detections = {
+            sequence: read_detections(os.path.join(path, "det", "det.txt"))
+            for sequence, path in sequences.items()
+        }
         tracks_paths, speeds = {}, {}
         for tracker_name, appearance in cases(models):
             name = f"{tracker_name}-{appearance}"
@@ -91,8 +96,9 @@ def main() -> None:
                     frame_rate=25,
                 )
                 start = time.perf_counter()
-                detections = read_detections(os.path.join(sequence_path, "det", "det.txt"))
-                rows = track_frames(source, detections, tracker, frame_num=source.frame_num)
+                rows = track_frames(
+                    source, detections[sequence], tracker, frame_num=source.frame_num
+                )
                 seconds += time.perf_counter() - start
                 frames += source.frame_num
                 tracks_paths[name][sequence] = os.path.join(folder, f"{name}-{sequence}.txt")
