@@ -18,6 +18,7 @@ DOCUMENTS = ["README.md", *sorted(glob.glob("docs/*.md", root_dir=REPOSITORY))]
 MADE_BY_THE_DEMO = (
     "./data/Synthetic_100x100_c6_128x64_seed0/Market-1501-v15.09.15/query",
     "./data/Synthetic_100x100_c6_128x64_seed0/Market-1501-v15.09.15/bounding_box_test",
+    "./data/Synthetic_100x100_c6_128x64_seed0/Market-1501-v15.09.15/bounding_box_train",
     "./output/Synthetic_resnet18/training_model.h5",
     "./output/Synthetic_resnet18/inference_model.h5",
     "./evaluation_only/Synthetic_resnet18",
@@ -144,3 +145,4 @@ def test_the_paths_the_demo_makes_are_those_it_makes():
     data = f"./data/{SyntheticSettings().folder_name}/Market-1501-v15.09.15"
     assert MADE_BY_THE_DEMO[0] == f"{data}/query"
     assert MADE_BY_THE_DEMO[1] == f"{data}/bounding_box_test"
+    assert MADE_BY_THE_DEMO[2] == f"{data}/bounding_box_train"
