@@ -143,14 +143,27 @@ def measure_cases(
 
 
 def write_untrained_inference_model(
-    file_path: str, *, backbone: str, height: int, width: int, seed: int | None = None
+    file_path: str,
+    *,
+    backbone: str,
+    height: int,
+    width: int,
+    seed: int | None = None,
+    distinct_weights: bool = False,
 ):
-    """An untrained FlipReID inference model (speed does not depend on the weights) saved as
-    file_path with its .json, in a fresh process (TensorFlow stays out of the caller); seed: the
-    same weights every time."""
+    """An untrained FlipReID inference model saved as file_path with its .json, in a fresh
+    process (TensorFlow stays out of the caller); seed: the same weights every time.
+
+    distinct_weights, for speed measurements: every convolution kernel multiplied elementwise
+    by 1 + 0.01 N(0, 1), so that no two layers hold the same weights, as after training. An
+    untrained model's two last-stage copies (global and regional branch) are identical, and
+    tf2onnx merges identical subgraphs: its ONNX model computes the last stage once (22
+    convolutions instead of 27 at resnet18) and runs 1.6 times as fast as the trained
+    network's (docs/benchmarks.md). Speed does not otherwise depend on the weights' values."""
     script = f"""
 import sys
 sys.path.insert(0, {REPOSITORY!r})
+import numpy as np
 import applications
 seed = {seed!r}
 if seed is not None:
@@ -160,6 +173,13 @@ from settings import ModelSettings
 settings = ModelSettings(backbone_model_name={backbone!r}, image_height={height},
                          image_width={width}, use_horizontal_flipping_inside_model=True)
 _, model = applications.init_model(settings, class_num=751, use_pretrained_backbone=False)
+if {distinct_weights!r}:
+    rng = np.random.default_rng(seed)
+    for weight in model.weights:
+        if "kernel" in weight.name:
+            value = weight.numpy()
+            noise = 1 + 0.01 * rng.standard_normal(value.shape)
+            weight.assign((value * noise).astype(value.dtype))
 applications.save_inference_model(model, {file_path!r}, settings=settings, class_num=751)
 """
     subprocess.run([sys.executable, "-c", script], check=True, cwd=REPOSITORY)

@@ -59,7 +59,9 @@ def model_files(backbone: str, height: int, width: int, *, flipping: bool) -> tu
     h5 = os.path.join(folder, "inference_model.h5")
     if not os.path.isfile(h5):
         os.makedirs(folder, exist_ok=True)
-        write_untrained_inference_model(h5, backbone=backbone, height=height, width=width)
+        write_untrained_inference_model(
+            h5, backbone=backbone, height=height, width=width, distinct_weights=True
+        )
     onnx = os.path.join(folder, f"model_{'flip' if flipping else 'noflip'}.onnx")
     if not os.path.isfile(onnx):
         command = [sys.executable, "export.py", "--model_file_path", h5, "--output_path", onnx]

@@ -43,7 +43,9 @@ print(len(paths) / (time.perf_counter() - start))
 def build_model(folder: str, backbone: str, height: int, width: int) -> tuple[str, str]:
     """(inference_model.h5, model.onnx) of an untrained FlipReID model."""
     h5, onnx = f"{folder}/inference_model.h5", f"{folder}/model.onnx"
-    write_untrained_inference_model(h5, backbone=backbone, height=height, width=width)
+    write_untrained_inference_model(
+        h5, backbone=backbone, height=height, width=width, distinct_weights=True
+    )
     export = [sys.executable, "export.py", "--model_file_path", h5, "--output_path", onnx]
     subprocess.run(export, check=True, cwd=REPOSITORY, capture_output=True)
     return h5, onnx
