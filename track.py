@@ -28,7 +28,7 @@ from absl import app, flags
 from tracking.frames import AnnotatedOutput, FrameSource, FrameSourceError
 from tracking.mot_files import MotFileError, read_detections, write_tracks
 from tracking.track_frames import track_frames
-from tracking.trackers import TRACKERS, TrackerSetupError, make_tracker
+from tracking.trackers import TRACKERS, TrackerSetupError, can_use_appearance, make_tracker
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("source", None, "A video file, or a folder of frames (e.g. MOT's img1/).")
@@ -84,7 +84,7 @@ def main(_) -> None:
             "--output_folder_path, or move that folder away, so that nothing is overwritten."
         )
     use_appearance = FLAGS.use_appearance
-    if not TRACKERS[FLAGS.tracker][2] and not FLAGS["use_appearance"].present:
+    if not can_use_appearance(FLAGS.tracker) and not FLAGS["use_appearance"].present:
         use_appearance = False  # bytetrack, ocsort: by motion only, unless asked otherwise
     try:
         source = FrameSource(FLAGS.source)

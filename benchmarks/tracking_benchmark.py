@@ -25,8 +25,7 @@ from tracking.frames import FrameSource
 from tracking.mot_files import read_detections, write_tracks
 from tracking.scene import SceneSettings, generate_sequence, write_sequence
 from tracking.track_frames import track_frames
-from tracking.trackers import TRACKERS as TRACKER_KINDS
-from tracking.trackers import make_tracker
+from tracking.trackers import can_use_appearance, make_tracker
 
 # Trackers and whether they also run by motion only; each with appearance runs with each model.
 TRACKERS = (
@@ -44,7 +43,7 @@ def cases(models: dict) -> list[tuple[str, str]]:
     chosen = []
     for tracker_name, by_motion in TRACKERS:
         chosen += [(tracker_name, "none")] if by_motion else []
-        if TRACKER_KINDS[tracker_name][2]:  # it can use appearance
+        if can_use_appearance(tracker_name):
             chosen += [(tracker_name, model) for model in models]
     return chosen
 

@@ -35,6 +35,11 @@ ALWAYS_WITH_APPEARANCE = (
 GATE_RATE = "1e-2"
 
 
+def can_use_appearance(name: str) -> bool:
+    """Whether the tracker `name` (a TRACKERS key) can use a ReID model's embeddings."""
+    return TRACKERS[name][2]
+
+
 class TrackerSetupError(Exception):
     """A tracker that cannot be set up as asked; the message says what to do."""
 
@@ -83,12 +88,12 @@ def make_tracker(
 
     appearance_threshold: the gate's cosine distance (None: the model's, else BoxMOT's default).
     """
-    class_name, gate_parameter, can_use_appearance = TRACKERS[name]
+    class_name, gate_parameter, _ = TRACKERS[name]
     options = {}
-    if use_appearance and not can_use_appearance:
+    if use_appearance and not can_use_appearance(name):
         raise TrackerSetupError(
             f"{name} tracks by motion only; for appearance choose one of "
-            f"{', '.join(tracker for tracker, (_, _, can) in TRACKERS.items() if can)}, or "
+            f"{', '.join(tracker for tracker in TRACKERS if can_use_appearance(tracker))}, or "
             "give --nouse_appearance."
         )
     if not use_appearance and name in ALWAYS_WITH_APPEARANCE:
@@ -104,12 +109,12 @@ def make_tracker(
             )
         description = reid_model_description(model_file_path)
         options.update(reid_weights=model_file_path, device="cpu", half=False)
-        if can_use_appearance and name not in ALWAYS_WITH_APPEARANCE:
+        if can_use_appearance(name) and name not in ALWAYS_WITH_APPEARANCE:
             options["use_embeddings"] = True
         gate = appearance_threshold if appearance_threshold is not None else model_gate(description)
         if gate_parameter is not None and gate is not None:
             options[gate_parameter] = gate
-    elif can_use_appearance:
+    elif can_use_appearance(name):
         options["use_embeddings"] = False
     if name in ("botsort", "bytetrack"):
         options["frame_rate"] = int(round(frame_rate))
