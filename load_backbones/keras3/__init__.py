@@ -9,15 +9,18 @@ imagenet_h5.py: tf2cv's weights files read by name with h5py.
 Imports no Keras 2 and no tf2cv model code.
 """
 
-from .imagenet_h5 import load_tf2cv_weights, read_tf2cv_features
+from .imagenet_h5 import block_weights, load_tf2cv_weights, read_tf2cv_features, weight_key
 from .normalization import BatchNormalization, InstanceNormalization
-from .resnet_family import ARCHITECTURES, build_backbone_blocks
+from .resnet_family import ARCHITECTURES, TF2CV_BLOCK_NAMES, build_backbone_blocks
 
 __all__ = [
     "ARCHITECTURES",
     "BatchNormalization",
+    "block_weights",
     "build_backbone_blocks",
     "InstanceNormalization",
     "load_tf2cv_weights",
     "read_tf2cv_features",
+    "TF2CV_BLOCK_NAMES",
+    "weight_key",
 ]

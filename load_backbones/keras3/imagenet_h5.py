@@ -12,6 +12,7 @@ import keras
 import numpy as np
 
 from ..errors import BackboneError
+from .resnet_family import TF2CV_BLOCK_NAMES
 
 
 def weight_key(path_elements: list[str]) -> str:
@@ -46,22 +47,22 @@ def read_tf2cv_features(weights_file_path: str) -> dict[str, np.ndarray]:
     return arrays
 
 
-def block_weights(blocks: list[keras.Model]) -> dict[str, keras.Variable]:
-    """{key: variable} of the blocks, keys as in read_tf2cv_features."""
-    variables = {}
-    for block in blocks:
-        for layer in block.layers:
-            for variable in layer.weights:
-                elements = [block.name, *layer.name.split("."), variable.name]
-                variables[weight_key(elements)] = variable
-    return variables
+def block_weights(block: keras.Model, tf2cv_block_name: str) -> dict[str, keras.Variable]:
+    """{key: variable} of a block of resnet_family.py (tf2cv's block tf2cv_block_name, e.g.
+    "stage4", whatever the block's own name), keys as in read_tf2cv_features."""
+    return {
+        weight_key([tf2cv_block_name, *layer.name.split("."), variable.name]): variable
+        for layer in block.layers
+        for variable in layer.weights
+    }
 
 
 def load_tf2cv_weights(
     blocks: list[keras.Model], weights_file_path: str, *, backbone_model_name: str
 ) -> None:
-    """Assign every weight of the blocks from a tf2cv weights file; all of them must be there
-    with the same shape (the last stage's stride does not change its weights)."""
+    """Assign every weight of the blocks [stem, stage1, ..., stage4] from a tf2cv weights file;
+    all of them must be there with the same shape (the last stage's stride does not change its
+    weights)."""
     try:
         arrays = read_tf2cv_features(weights_file_path)
     except (OSError, KeyError) as error:
@@ -70,7 +71,9 @@ def load_tf2cv_weights(
             f"{error}. Expected a tf2cv weights file (HDF5 with a 'features' group); remove a "
             "broken copy and retry, or pass --nouse_pretrained_backbone to train from scratch."
         ) from error
-    variables = block_weights(blocks)
+    variables = {}
+    for block, tf2cv_block_name in zip(blocks, TF2CV_BLOCK_NAMES, strict=True):
+        variables.update(block_weights(block, tf2cv_block_name))
     missing = sorted(set(variables) - set(arrays))
     mismatched = [
         f"{key}: file {arrays[key].shape}, network {tuple(variable.shape)}"

@@ -21,7 +21,8 @@ register = keras.saving.register_keras_serializable(package="flipreid")
 class BatchNormalization(keras.layers.BatchNormalization):
     """keras.layers.BatchNormalization with the fused kernel's moving-variance update.
 
-    Defaults are tf2cv's (MXNet's): momentum 0.9, epsilon 1e-5, channels last.
+    Defaults are tf2cv's (MXNet's): momentum 0.9, epsilon 1e-5, channels last. Inputs that are
+    not images (batch, C) take Keras 2's unfused path, as Keras 2 did.
     """
 
     def __init__(self, momentum: float = 0.9, epsilon: float = 1e-5, **kwargs):
@@ -72,18 +73,25 @@ class BatchNormalization(keras.layers.BatchNormalization):
         return ops.cast(outputs, self.compute_dtype)
 
     def _ops_call(self, inputs, *, update_statistics: bool):
+        """Keras 2's unfused path (tf.nn.moments, tf.nn.batch_normalization, moving averages
+        updated as v -= (v - value) * (1 - momentum)), which it took for inputs that are not
+        images (the classification heads' BN); for images on other backends than TensorFlow,
+        the fused kernel's update (sample variance, v = (1 - f) v + f value)."""
         inputs = ops.cast(inputs, "float32")
-        reduction_axes = tuple(range(len(inputs.shape) - 1))
         if update_statistics:
-            mean = ops.mean(inputs, axis=reduction_axes)
-            variance = ops.mean(ops.square(inputs - ops.stop_gradient(mean)), axis=reduction_axes)
-            sample_size = ops.cast(ops.size(inputs) // ops.size(mean), "float32")
-            sample_variance = variance * sample_size / (sample_size - 1.0)
-            factor = 1.0 - self.momentum
-            self.moving_mean.assign(self.moving_mean * (1.0 - factor) + mean * factor)
-            self.moving_variance.assign(
-                self.moving_variance * (1.0 - factor) + sample_variance * factor
-            )
+            reduction_axes = list(range(len(inputs.shape) - 1))
+            mean, variance = ops.moments(inputs, axes=reduction_axes)
+            decay = 1.0 - self.momentum
+            if len(inputs.shape) == 4:
+                sample_size = ops.cast(ops.size(inputs) // ops.size(mean), "float32")
+                sample_variance = variance * (sample_size / (sample_size - 1.0))
+                self.moving_mean.assign(self.moving_mean * (1.0 - decay) + mean * decay)
+                self.moving_variance.assign(
+                    self.moving_variance * (1.0 - decay) + sample_variance * decay
+                )
+            else:
+                self.moving_mean.assign_sub((self.moving_mean - mean) * decay)
+                self.moving_variance.assign_sub((self.moving_variance - variance) * decay)
         else:
             mean, variance = self.moving_mean, self.moving_variance
         outputs = ops.batch_normalization(

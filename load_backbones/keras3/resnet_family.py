@@ -24,6 +24,7 @@ from keras import layers, ops
 
 from .normalization import BatchNormalization, InstanceNormalization
 
+TF2CV_BLOCK_NAMES = ("init_block", "stage1", "stage2", "stage3", "stage4")
 STAGE_WIDTHS = (64, 128, 256, 512)  # output channels per stage, before the bottleneck factor
 BOTTLENECK_FACTOR = 4
 
@@ -56,6 +57,7 @@ def build_backbone_blocks(
     *,
     image_size: tuple[int, int],
     last_stride_one: bool = True,
+    block_names: tuple[str, ...] = TF2CV_BLOCK_NAMES,
 ) -> list[keras.Model]:
     """[stem, stage1, stage2, stage3, stage4] as functional models, each fed the previous one's
     output; float32 (batch, H, W, 3) ImageNet-normalised images in, no final pooling.
@@ -65,16 +67,17 @@ def build_backbone_blocks(
         image_size: (height, width) of the images, e.g. (384, 128): ResNeSt's ceil-mode pooling
             pads by the static size, as tf2cv's does.
         last_stride_one: the last stage keeps the resolution (24x8 for a 384x128 input).
+        block_names: the models' names (the layers inside keep tf2cv's paths either way).
     """
     architecture = ARCHITECTURES[backbone_model_name]
     images = keras.Input(shape=(*image_size, 3), name="images")
     stem_output = (stem_resnesta if architecture.family == "resnesta" else stem_resnet)(
         images, architecture.stem_channels
     )
-    blocks = [keras.Model(images, stem_output, name="init_block")]
+    blocks = [keras.Model(images, stem_output, name=block_names[0])]
     in_channels = architecture.stem_channels
     for stage_index, unit_num in enumerate(architecture.units_per_stage):
-        stage_name = f"stage{stage_index + 1}"
+        stage_name = block_names[stage_index + 1]
         out_channels = STAGE_WIDTHS[stage_index] * (
             BOTTLENECK_FACTOR if architecture.bottleneck else 1
         )

@@ -1,0 +1,223 @@
+"""The FlipReID network (Ni and Rahtu, EUVIP 2021) in Keras 3, on the backbones of
+load_backbones/keras3: the network of applications/model.py, layer for layer and name for name.
+
+    training_model, inference_model = init_model(
+        ModelSettings(backbone_model_name="resnet50", use_horizontal_flipping_inside_model=True),
+        class_num=751,
+    )
+
+image -> preprocessing -> stem -> stages 1-3 -+- global stage 4 -> pool -> clip
+                                              +- regional stage 4 -> stripes -> conv -> pool -> clip
+Each embedding gets a BN -> Dense -> softmax head. With use_horizontal_flipping_inside_model the
+training model runs the batch and its mirror through the same weights and its embeddings are
+the means (the flipping loss is one of the model's losses).
+"""
+
+from dataclasses import dataclass
+
+import keras
+
+from load_backbones.keras3 import (
+    BatchNormalization,
+    build_backbone_blocks,
+    load_tf2cv_weights,
+)
+from settings import POOLING_MODES, ModelSettings
+
+from .layers import (
+    ClipValues,
+    FlipAverage,
+    GeneralizedMeanPooling,
+    HorizontalFlip,
+    HorizontalStripes,
+    TorchPreprocessing,
+)
+
+TRUNK_BLOCK_NAMES = ("stem", "stage1", "stage2", "stage3")
+
+
+@dataclass(frozen=True)
+class Branches:
+    """The layers after the shared trunk, created once and called on the image and its mirror."""
+
+    global_stage: keras.Model
+    global_pooling: keras.layers.Layer
+    regional_stage: keras.Model
+    stripes: HorizontalStripes
+    region_convolutions: list[keras.layers.Conv2D]
+    region_poolings: list[keras.layers.Layer]
+    clip: ClipValues
+
+
+def init_model(
+    settings: ModelSettings,
+    *,
+    class_num: int,
+    use_pretrained_backbone: bool = True,
+    pretrained_backbone_weights_file_path: str = "",
+    freeze_backbone: bool = False,
+) -> tuple[keras.Model, keras.Model]:
+    """(training_model, inference_model) sharing their weights.
+
+    inference_model: (batch, H, W, 3) 0..255 -> [global embedding, region 1, ..., region n].
+    training_model: the same input -> embeddings + class probabilities (one head each); with
+    settings.use_horizontal_flipping_inside_model, every embedding is the mean of the image's
+    and its mirror's, and the flipping loss is in training_model.losses after a call.
+    """
+    trunk, last_stages = load_trunk(
+        settings,
+        use_pretrained_backbone=use_pretrained_backbone,
+        pretrained_backbone_weights_file_path=pretrained_backbone_weights_file_path,
+    )
+    images = keras.Input(shape=settings.input_shape, name="image")
+    feature_map = apply_layers(trunk, images)
+    branches = build_branches(settings, last_stages)
+    embeddings = embed(feature_map, branches)
+    inference_model = keras.Model(images, embeddings, name="inference_model")
+    if settings.use_horizontal_flipping_inside_model:
+        # The mirror's pass waits for the image's embeddings, so that every BatchNormalization
+        # statistic is updated with the image's batch first, then the mirror's (2021 release).
+        mirrored_images = HorizontalFlip(name="mirror")([images, *embeddings])
+        mirrored_embeddings = embed(apply_layers(trunk, mirrored_images), branches)
+        embeddings = FlipAverage(name="flip_average")([embeddings, mirrored_embeddings])
+    head_names = ["global", *[f"region{i}" for i in range(1, settings.region_num + 1)]]
+    probabilities = [
+        classification_head(embedding, name=name, class_num=class_num)
+        for embedding, name in zip(embeddings, head_names, strict=True)
+    ]
+    embeddings = [
+        keras.layers.Activation("linear", dtype="float32", name=f"{name}_embedding")(embedding)
+        for embedding, name in zip(embeddings, head_names, strict=True)
+    ]
+    training_model = keras.Model(images, embeddings + probabilities, name="training_model")
+    set_backbone_trainable(training_model, not freeze_backbone)
+    return training_model, inference_model
+
+
+def load_trunk(
+    settings: ModelSettings,
+    *,
+    use_pretrained_backbone: bool,
+    pretrained_backbone_weights_file_path: str,
+) -> tuple[list[keras.layers.Layer], tuple[keras.Model, keras.Model]]:
+    """([preprocessing, stem, stage1, ...], (global last stage, regional last stage)); both last
+    stages start from the same weights (ImageNet's, or the global one's random ones)."""
+    image_size = (settings.image_height, settings.image_width)
+    *shared_blocks, global_stage = build_backbone_blocks(
+        settings.backbone_model_name,
+        image_size=image_size,
+        block_names=(*TRUNK_BLOCK_NAMES, "global_stage"),
+    )
+    regional_stage = build_backbone_blocks(
+        settings.backbone_model_name,
+        image_size=image_size,
+        block_names=(
+            "regional_stem",
+            "regional_stage1",
+            "regional_stage2",
+            "regional_stage3",
+            "regional_stage",
+        ),
+    )[-1]
+    if use_pretrained_backbone:
+        from load_backbones import cached_weights_file_path
+
+        weights_file_path = pretrained_backbone_weights_file_path or cached_weights_file_path(
+            settings.backbone_model_name
+        )
+        load_tf2cv_weights(
+            [*shared_blocks, global_stage],
+            weights_file_path,
+            backbone_model_name=settings.backbone_model_name,
+        )
+    regional_stage.set_weights(global_stage.get_weights())
+    return [TorchPreprocessing(name="preprocessing"), *shared_blocks], (
+        global_stage,
+        regional_stage,
+    )
+
+
+def build_branches(
+    settings: ModelSettings, last_stages: tuple[keras.Model, keras.Model]
+) -> Branches:
+    """The global branch (stage, pooling) and the regional one (stage, stripes, then a 3x3
+    convolution with C / region_num filters and a pooling per stripe); one clip for all."""
+    global_stage, regional_stage = last_stages
+    channel_num = regional_stage.output.shape[-1]
+    return Branches(
+        global_stage=global_stage,
+        global_pooling=make_pooling(settings.pooling_mode, name="global_pooling"),
+        regional_stage=regional_stage,
+        stripes=HorizontalStripes(settings.region_num, name="stripes"),
+        region_convolutions=[
+            keras.layers.Conv2D(
+                channel_num // settings.region_num,
+                3,
+                padding="same",
+                activation="relu",
+                name=f"region{index}_conv",
+            )
+            for index in range(1, settings.region_num + 1)
+        ],
+        region_poolings=[
+            make_pooling(settings.pooling_mode, name=f"region{index}_pooling")
+            for index in range(1, settings.region_num + 1)
+        ],
+        clip=ClipValues(settings.min_value, settings.max_value, name="clip"),
+    )
+
+
+def apply_layers(layers: list[keras.layers.Layer], inputs):
+    for layer in layers:
+        inputs = layer(inputs)
+    return inputs
+
+
+def embed(feature_map, branches: Branches) -> list:
+    """The trunk's feature map -> [global embedding, region 1, ..., region n], each
+    (batch, channels)."""
+    embeddings = [branches.clip(branches.global_pooling(branches.global_stage(feature_map)))]
+    stripes = branches.stripes(branches.regional_stage(feature_map))
+    for stripe, convolution, pooling in zip(
+        stripes, branches.region_convolutions, branches.region_poolings, strict=True
+    ):
+        embeddings.append(branches.clip(pooling(convolution(stripe))))
+    return embeddings
+
+
+def classification_head(embedding, *, name: str, class_num: int):
+    """BatchNormalization (Keras 2's defaults: momentum 0.99) -> Dense without bias (normal
+    init, stddev 0.001) -> softmax, in float32 under any precision policy."""
+    features = BatchNormalization(momentum=0.99, epsilon=2e-5, dtype="float32", name=f"{name}_bn")(
+        embedding
+    )
+    logits = keras.layers.Dense(
+        class_num,
+        use_bias=False,
+        dtype="float32",
+        name=f"{name}_classifier",
+        kernel_initializer=keras.initializers.RandomNormal(stddev=0.001),
+    )(features)
+    return keras.layers.Activation("softmax", dtype="float32", name=f"{name}_probability")(logits)
+
+
+def make_pooling(pooling_mode: str, *, name: str) -> keras.layers.Layer:
+    if pooling_mode == "GeM":
+        return GeneralizedMeanPooling(name=name)
+    if pooling_mode == "Average":
+        return keras.layers.GlobalAveragePooling2D(name=name)
+    if pooling_mode == "Max":
+        return keras.layers.GlobalMaxPooling2D(name=name)
+    raise ValueError(f"Unknown pooling_mode {pooling_mode!r}; expected one of {POOLING_MODES}.")
+
+
+def backbone_blocks(model: keras.Model) -> list[keras.Model]:
+    """The backbone's blocks in a FlipReID model: the shared trunk and both last-stage copies."""
+    names = (*TRUNK_BLOCK_NAMES, "global_stage", "regional_stage")
+    return [layer for layer in model.layers if layer.name in names]
+
+
+def set_backbone_trainable(model: keras.Model, trainable: bool) -> None:
+    """Freeze or unfreeze every backbone block (both last-stage copies too)."""
+    for block in backbone_blocks(model):
+        block.trainable = trainable
