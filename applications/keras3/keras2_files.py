@@ -12,6 +12,7 @@ import keras
 import numpy as np
 
 from load_backbones.keras3 import block_weights, weight_key
+from load_backbones.keras3.imagenet_h5 import string_list_attribute
 
 from ..weights_files import WeightsFileError
 
@@ -25,18 +26,14 @@ TF2CV_NAME_OF_BLOCK = {
 }
 
 
-def decode(value) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def read_keras2_weights(file_path: str) -> dict[tuple[str, str], np.ndarray]:
     """{(layer name, weight key): array} of a Keras 2 weights file of this project."""
     arrays = {}
     with h5py.File(file_path, "r") as weights_file:
         root = weights_file["model_weights"] if "model_weights" in weights_file else weights_file
-        for layer_name in map(decode, root.attrs["layer_names"]):
+        for layer_name in string_list_attribute(root, "layer_names"):
             group = root[layer_name]
-            for weight_name in map(decode, group.attrs["weight_names"]):
+            for weight_name in string_list_attribute(group, "weight_names"):
                 elements = weight_name.removesuffix(":0").split("/")
                 key = weight_key(elements) if layer_name in TF2CV_NAME_OF_BLOCK else elements[-1]
                 arrays[layer_name, key] = np.asarray(group[weight_name])

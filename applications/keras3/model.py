@@ -22,7 +22,7 @@ from load_backbones.keras3 import (
     build_backbone_blocks,
     load_tf2cv_weights,
 )
-from settings import POOLING_MODES, ModelSettings
+from settings import POOLING_MODES, ModelSettings, RegularizationSettings
 
 from .layers import (
     ClipValues,
@@ -32,6 +32,7 @@ from .layers import (
     HorizontalStripes,
     TorchPreprocessing,
 )
+from .training_model import TrainingModel
 
 TRUNK_BLOCK_NAMES = ("stem", "stage1", "stage2", "stage3")
 
@@ -55,8 +56,9 @@ def init_model(
     class_num: int,
     use_pretrained_backbone: bool = True,
     pretrained_backbone_weights_file_path: str = "",
+    regularization: RegularizationSettings | None = None,
     freeze_backbone: bool = False,
-) -> tuple[keras.Model, keras.Model]:
+) -> tuple[TrainingModel, keras.Model]:
     """(training_model, inference_model) sharing their weights.
 
     inference_model: (batch, H, W, 3) 0..255 -> [global embedding, region 1, ..., region n].
@@ -89,7 +91,12 @@ def init_model(
         keras.layers.Activation("linear", dtype="float32", name=f"{name}_embedding")(embedding)
         for embedding, name in zip(embeddings, head_names, strict=True)
     ]
-    training_model = keras.Model(images, embeddings + probabilities, name="training_model")
+    training_model = TrainingModel(
+        images,
+        embeddings + probabilities,
+        regularization=regularization or RegularizationSettings(0, 0, 0, 0),
+        name="training_model",
+    )
     set_backbone_trainable(training_model, not freeze_backbone)
     return training_model, inference_model
 
@@ -221,3 +228,32 @@ def set_backbone_trainable(model: keras.Model, trainable: bool) -> None:
     """Freeze or unfreeze every backbone block (both last-stage copies too)."""
     for block in backbone_blocks(model):
         block.trainable = trainable
+
+
+def make_optimizer(training_model: keras.Model) -> keras.optimizers.Optimizer:
+    """One Adam for the whole run, built over every variable that trains in either phase, with
+    loss scaling under the mixed_float16 policy: both phases use it, as in the 2021 release."""
+    optimizer = keras.optimizers.Adam()
+    states = [block.trainable for block in backbone_blocks(training_model)]
+    set_backbone_trainable(training_model, True)
+    optimizer.build(training_model.trainable_variables)
+    for block, state in zip(backbone_blocks(training_model), states, strict=True):
+        block.trainable = state
+    if keras.config.dtype_policy().name == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def compile_training_model(
+    training_model: TrainingModel,
+    *,
+    optimizer: keras.optimizers.Optimizer | None = None,
+    learning_rate: float | None = None,
+    jit_compile: bool = False,
+) -> None:
+    """Compile with `optimizer` (default: a new make_optimizer); the losses are the training
+    model's own (training_model.py). Compile again after freezing or unfreezing."""
+    optimizer = optimizer or make_optimizer(training_model)
+    if learning_rate is not None:
+        optimizer.learning_rate.assign(learning_rate)
+    training_model.compile(optimizer=optimizer, jit_compile=jit_compile)

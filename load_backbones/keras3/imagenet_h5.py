@@ -27,14 +27,29 @@ def weight_key(path_elements: list[str]) -> str:
     return "/".join(kept)
 
 
+def string_list_attribute(group: h5py.Group, name: str) -> list[str]:
+    """A list of names that Keras 2 stored as an HDF5 attribute: split into name0, name1, ...
+    when it exceeds HDF5's 64 kB limit on an attribute (ResNeSt-101's weight names do)."""
+    if name in group.attrs:
+        chunks = [group.attrs[name]]
+    else:
+        chunks = []
+        while f"{name}{len(chunks)}" in group.attrs:
+            chunks.append(group.attrs[f"{name}{len(chunks)}"])
+        if not chunks:
+            raise KeyError(f"no attribute {name!r} in {group.name!r}")
+    return [
+        value.decode() if isinstance(value, bytes) else str(value)
+        for chunk in chunks
+        for value in chunk
+    ]
+
+
 def read_tf2cv_features(weights_file_path: str) -> dict[str, np.ndarray]:
     """{key: array} of the "features" group of a tf2cv weights file (the classifier is left)."""
     with h5py.File(weights_file_path, "r") as weights_file:
         group = weights_file["features"]
-        names = [
-            name.decode() if isinstance(name, bytes) else name
-            for name in group.attrs["weight_names"]
-        ]
+        names = string_list_attribute(group, "weight_names")
         arrays = {}
         for name in names:
             key = weight_key(name.removesuffix(":0").split("/"))
