@@ -123,7 +123,7 @@ def describe_training_union(
     """Which datasets the run trains on: images and identities of each and of the union."""
     labels = dataset.training_labels
     what = " (with their query and gallery images: --combineall)" if combineall else ""
-    width = max(len("total"), *map(len, labels)) + 2
+    width = max(len(label) for label in ("total", *labels)) + 2
     lines = [
         f"Training on {len(labels)} dataset{'s' if len(labels) > 1 else ''}{what}, identities "
         "kept apart (renamed <dataset>_<number>):",

@@ -114,7 +114,6 @@ ILIDS = SplitDataset(
         "unpack it into --root_folder_path/ilids."
     ),
 )
-PRID2011_SHARED_IDENTITY_NUM = 200
 GRID_TRAINING_IDENTITY_NUM = 125
 
 
@@ -172,7 +171,7 @@ def read_image_folder(
 
 
 def require_identities(
-    dataset: SplitDataset, found: set[int], needed: list[int], where: str, source: str
+    dataset: SplitDataset, *, found: set[int], needed: list[int], where: str, source: str
 ) -> None:
     """The split names identities the copy lacks: it cannot be applied."""
     missing = sorted(set(needed) - found)
@@ -185,20 +184,26 @@ def require_identities(
         )
 
 
-def load_viper(root_folder_path: str, split_index: int) -> Frames:
-    dataset_folder_path = check_required_paths(root_folder_path, VIPER)
-    cameras = {}
-    for camera_ID, folder in ((1, "VIPeR/cam_a"), (2, "VIPeR/cam_b")):
-        cameras[camera_ID] = read_image_folder(dataset_folder_path, folder, VIPER, "000_45.bmp")
-    train_identities, test_identities = read_split("viper", split_index)
+def load_two_cameras(
+    root_folder_path: str, dataset: SplitDataset, *, split_index: int, example: str
+) -> Frames:
+    """VIPeR and PRID2011: the split's training people in both cameras; its test people seen
+    by the first camera (query) and the second (gallery), with the people only the second saw
+    (PRID2011's 201 to 749) in the gallery too."""
+    dataset_folder_path = check_required_paths(root_folder_path, dataset)
+    cameras = {
+        camera_ID: read_image_folder(dataset_folder_path, folder, dataset, example)
+        for camera_ID, folder in enumerate(dataset.image_folders, start=1)
+    }
+    file_stem = dataset.name.lower()
+    train_identities, test_identities = read_split(file_stem, split_index)
     for camera_ID, images in cameras.items():
-        found = {identity for _, identity, _ in images}
         require_identities(
-            VIPER,
-            found,
-            train_identities + test_identities,
-            f"cam_{'ab'[camera_ID - 1]}",
-            split_file_path("viper"),
+            dataset,
+            found={identity for _, identity, _ in images},
+            needed=train_identities + test_identities,
+            where=dataset.image_folders[camera_ID - 1],
+            source=split_file_path(file_stem),
         )
     train_set, test_set = set(train_identities), set(test_identities)
     records = {split: [] for split in ("train", "query", "gallery")}
@@ -206,43 +211,21 @@ def load_viper(root_folder_path: str, split_index: int) -> Frames:
         for path, identity, _ in images:
             if identity in train_set:
                 records["train"].append((path, identity, camera_ID))
-            elif identity in test_set:
+            elif identity in test_set or camera_ID == 2:
                 records["query" if camera_ID == 1 else "gallery"].append(
                     (path, identity, camera_ID)
                 )
     return tuple(make_frame(records[split]) for split in ("train", "query", "gallery"))
+
+
+def load_viper(root_folder_path: str, split_index: int) -> Frames:
+    return load_two_cameras(root_folder_path, VIPER, split_index=split_index, example="000_45.bmp")
 
 
 def load_prid2011(root_folder_path: str, split_index: int) -> Frames:
-    dataset_folder_path = check_required_paths(root_folder_path, PRID2011)
-    cameras = {
-        camera_ID: read_image_folder(
-            dataset_folder_path, f"prid_2011/single_shot/{folder}", PRID2011, "person_0001.png"
-        )
-        for camera_ID, folder in ((1, "cam_a"), (2, "cam_b"))
-    }
-    train_identities, test_identities = read_split("prid2011", split_index)
-    for camera_ID, images in cameras.items():
-        require_identities(
-            PRID2011,
-            {identity for _, identity, _ in images},
-            train_identities + test_identities,
-            f"cam_{'ab'[camera_ID - 1]}",
-            split_file_path("prid2011"),
-        )
-    train_set, test_set = set(train_identities), set(test_identities)
-    records = {split: [] for split in ("train", "query", "gallery")}
-    for camera_ID, images in cameras.items():
-        for path, identity, _ in images:
-            if identity in train_set:
-                records["train"].append((path, identity, camera_ID))
-            elif identity in test_set:
-                records["query" if camera_ID == 1 else "gallery"].append(
-                    (path, identity, camera_ID)
-                )
-            elif camera_ID == 2 and identity > PRID2011_SHARED_IDENTITY_NUM:
-                records["gallery"].append((path, identity, camera_ID))  # only cam_b saw them
-    return tuple(make_frame(records[split]) for split in ("train", "query", "gallery"))
+    return load_two_cameras(
+        root_folder_path, PRID2011, split_index=split_index, example="person_0001.png"
+    )
 
 
 def load_ilids(root_folder_path: str, split_index: int) -> Frames:
@@ -256,10 +239,10 @@ def load_ilids(root_folder_path: str, split_index: int) -> Frames:
         images_by_identity.setdefault(image[1], []).append(image)
     require_identities(
         ILIDS,
-        set(images_by_identity),
-        train_identities + test_identities,
-        "Persons",
-        split_file_path("ilids"),
+        found=set(images_by_identity),
+        needed=train_identities + test_identities,
+        where="Persons",
+        source=split_file_path("ilids"),
     )
     too_few = [i for i in test_identities if len(images_by_identity[i]) < 2]
     if too_few:
@@ -309,10 +292,10 @@ def load_grid(root_folder_path: str, split_index: int) -> Frames:
     train_identities = set(read_grid_training_identities(mat_file_path, split_index))
     require_identities(
         GRID,
-        {identity for _, identity, _ in probe},
-        sorted(train_identities),
-        "probe",
-        mat_file_path,
+        found={identity for _, identity, _ in probe},
+        needed=sorted(train_identities),
+        where="probe",
+        source=mat_file_path,
     )
     records = {split: [] for split in ("train", "query", "gallery")}
     for split, images in (("query", probe), ("gallery", gallery)):

@@ -8,8 +8,9 @@ import os
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
-from conftest import TINY_SYNTHETIC
+from conftest import SHRUNK, TINY_SYNTHETIC, run_solution
 from layout_copies import write_dukemtmc_reid
 from scipy.io import savemat
 
@@ -400,3 +401,50 @@ def test_one_dataset_per_batch_draws_each_batch_from_one_dataset():
         )
     with pytest.raises(SettingsError, match="names one"):
         DatasetSettings(dataset_name="Market1501", one_dataset_per_batch=True)
+
+
+def test_a_run_trains_on_two_datasets_and_tests_on_the_dg_targets(
+    two_dataset_root, stand_in_root, tmp_path
+):
+    """The one end-to-end run: Market1501 + DukeMTMC_reID, each batch from one of them, tested
+    on VIPeR and GRID (stand-ins in another root folder); one epoch of two steps."""
+    returncode, output = run_solution(
+        [
+            *SHRUNK,
+            "--dataset_name",
+            "Market1501,DukeMTMC_reID",
+            "--one_dataset_per_batch",
+            "--root_folder_path",
+            two_dataset_root,
+            "--testing_dataset_names",
+            f"VIPeR@{stand_in_root},GRID@{stand_in_root}",
+            "--split_index",
+            "1",
+            "--testing_size",
+            "8",  # people per test set: the features of a few dozen images
+            "--freeze_backbone_for_N_epochs",
+            "0",
+            "--epoch_num",
+            "1",
+            "--steps_per_epoch",
+            "2",
+            "--output_folder_path",
+            str(tmp_path),
+        ]
+    )
+    assert returncode == 0, output[-3000:]
+    market = plain_training_records(two_dataset_root, "Market1501")
+    duke = plain_training_records(two_dataset_root, "DukeMTMC_reID")
+    identity_num = len({i for _, i, _ in market}) + len({i for _, i, _ in duke})
+    (total,) = [line.split() for line in output.splitlines() if line.startswith("total")]
+    assert total == ["total", str(len(market) + len(duke)), str(identity_num)]
+    folder = tmp_path / "Market1501+DukeMTMC_reID_resnet18"
+    results = pd.read_csv(folder / "results.csv")
+    assert results[["dataset", "distances"]].values.tolist() == [
+        ["VIPeR_split1", "plain"],
+        ["GRID_split1", "plain"],
+    ]
+    assert results["mAP_fraction"].between(0, 1).all()
+    description = json.loads((folder / "inference_model.json").read_text())
+    assert description["training_datasets"] == ["Market1501", "DukeMTMC_reID"]
+    assert description["class_num"] == identity_num  # one head row per person of both
