@@ -34,12 +34,15 @@ def load_dataset(
     synthetic: SyntheticSettings,
     workers: int,
     whole_test_set: bool = False,
+    split_index: int | None = None,
 ):
-    """(train_df, query_df, gallery_df, encoders) of one dataset: unreadable images left out,
-    the test set reduced to --testing_size (unless whole_test_set: --combineall trains on
-    all of it); prints the statistics."""
+    """(train_df, query_df, gallery_df, encoders) of one dataset (of a dataset with fixed
+    splits: split split_index, default --split_index): unreadable images left out, the test
+    set reduced to --testing_size (unless whole_test_set: --combineall trains on all of it);
+    prints the statistics."""
+    split_index = dataset.split_index if split_index is None else split_index
     train_df, query_df, gallery_df, encoders = load_accumulated_info_of_dataset(
-        root, name, synthetic=synthetic, split_index=dataset.split_index
+        root, name, synthetic=synthetic, split_index=split_index
     )
     train_df, query_df, gallery_df = (
         drop_unreadable_images(frame, split_name, workers=workers)
@@ -50,7 +53,7 @@ def load_dataset(
             query_df, gallery_df, dataset.testing_size, seed=0
         )
     statistics = describe_dataset(train_df, query_df, gallery_df)
-    print(f"{dataset.label_of(name)}:\n{statistics}", flush=True)
+    print(f"{dataset.label_of(name, split_index)}:\n{statistics}", flush=True)
     return train_df, query_df, gallery_df, encoders
 
 
@@ -160,6 +163,7 @@ def load_testing_sets(
                 dataset=dataset,
                 synthetic=synthetic,
                 workers=workers,
+                split_index=source.split_index,
             )
         caution = camera_caution(source.label, query_df, gallery_df)
         if caution:

@@ -2,6 +2,7 @@
 dataset flags, checked as they are built."""
 
 import os
+import re
 from dataclasses import dataclass
 
 from .checks import (
@@ -30,6 +31,10 @@ SPLIT_DATASET_NAMES = ("VIPeR", "GRID", "PRID2011", "iLIDS")
 SPLIT_NUM = 10
 # Datasets without a test set: training only.
 TRAINING_ONLY_DATASET_NAMES = ("CUHK_SYSU",)
+# In --testing_dataset_names: VIPeR_split3 (split 3), VIPeR_split0-9 (each of the ten).
+SPLIT_ENTRY = re.compile(
+    rf"^(?P<name>{'|'.join(SPLIT_DATASET_NAMES)})_split(?P<first>\d)(?:-(?P<last>\d))?$"
+)
 
 
 @dataclass(frozen=True)
@@ -38,12 +43,15 @@ class DatasetSettings:
     names are the flags.
 
     dataset_name: one name of DATASET_NAMES or the path of a .csv file, or several of them
-    separated by commas (Market1501,DukeMTMC_reID): the run trains on their union, each
+    separated by commas or "+" (Market1501,DukeMTMC_reID or Market1501+DukeMTMC_reID, the form
+    for sweep.py's --grid, where commas separate values): the run trains on their union, each
     dataset's identities kept apart (relabelled with the dataset's name).
     testing_dataset_names: the datasets to evaluate on (default: the training datasets that
     have a test set), each a name of DATASET_NAMES or the path of a .csv file, optionally with
-    "@" and another root folder (Market1501@/data/other); the best model is chosen by the
-    first training dataset's mAP when it is one of them, else by the first.
+    "@" and another root folder (Market1501@/data/other); a dataset with fixed splits tests on
+    split --split_index, or on the one named (VIPeR_split3), or on each of several
+    (VIPeR_split0-9); the best model is chosen by the first training dataset's mAP when it is
+    one of them, else by the first.
     combineall: train on the training datasets' query and gallery images too (their test
     identities become training identities), as torchreid's combineall; such a dataset cannot
     also be a test dataset of the run.
@@ -124,19 +132,21 @@ class DatasetSettings:
     @property
     def training_dataset_names(self) -> tuple[str, ...]:
         """The names in --dataset_name, in order."""
-        return tuple(name.strip() for name in self.dataset_name.split(",") if name.strip())
+        return tuple(name.strip() for name in re.split("[,+]", self.dataset_name) if name.strip())
 
     @property
     def training_labels(self) -> tuple[str, ...]:
         """The training datasets' labels (with the split of a split dataset: VIPeR_split0)."""
         return tuple(self.label_of(name) for name in self.training_dataset_names)
 
-    def label_of(self, dataset_name: str) -> str:
+    def label_of(self, dataset_name: str, split_index: int | None = None) -> str:
         """A dataset's name in folder names, log entries and results: the file name of a CSV
-        file; VIPeR_split3 for split 3 of a dataset with fixed splits."""
+        file; VIPeR_split3 for split 3 (default: --split_index) of a dataset with fixed
+        splits."""
         label = dataset_label(dataset_name)
         if dataset_name in SPLIT_DATASET_NAMES:
-            label = f"{label}_split{self.split_index}"
+            split = self.split_index if split_index is None else split_index
+            label = f"{label}_split{split}"
         return label
 
     @property
@@ -155,13 +165,26 @@ class DatasetSettings:
         sources = []
         for entry in entries:
             name, separator, root = entry.partition("@")
-            sources.append(
-                TestingSource(
-                    label=self.label_of(name),
-                    dataset_name=name,
-                    root_folder_path=root if separator else self.root_folder_path,
+            split_indexes = [self.split_index]
+            named_split = SPLIT_ENTRY.match(name)
+            if named_split:
+                name, first = named_split["name"], int(named_split["first"])
+                last = int(named_split["last"] or first)
+                split_indexes = list(range(first, last + 1))
+                if not split_indexes:
+                    raise SettingsError(
+                        f"--testing_dataset_names: {entry!r} names no split; write the first "
+                        "split before the last (VIPeR_split0-9)."
+                    )
+            for split_index in split_indexes:
+                sources.append(
+                    TestingSource(
+                        label=self.label_of(name, split_index),
+                        dataset_name=name,
+                        root_folder_path=root if separator else self.root_folder_path,
+                        split_index=split_index,
+                    )
                 )
-            )
         return sources
 
     @property
@@ -183,12 +206,20 @@ class TestingSource:
     label: str
     dataset_name: str
     root_folder_path: str
+    split_index: int = 0  # of a dataset with fixed splits
 
     def is_training_dataset(self, settings: DatasetSettings) -> bool:
-        """One of the run's training datasets (the same name in the same root folder)."""
-        return self.dataset_name in settings.training_dataset_names and os.path.abspath(
-            os.path.expanduser(self.root_folder_path)
-        ) == os.path.abspath(os.path.expanduser(settings.root_folder_path))
+        """One of the run's training datasets (the same name, in the same root folder, with the
+        same split)."""
+        return (
+            self.dataset_name in settings.training_dataset_names
+            and os.path.abspath(os.path.expanduser(self.root_folder_path))
+            == os.path.abspath(os.path.expanduser(settings.root_folder_path))
+            and (
+                self.dataset_name not in SPLIT_DATASET_NAMES
+                or self.split_index == settings.split_index
+            )
+        )
 
 
 def dataset_label(dataset_name: str) -> str:

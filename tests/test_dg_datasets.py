@@ -222,9 +222,27 @@ def test_shipped_splits_are_the_drawn_ones_and_sound(file_stem):
         assert all_people == set(range(1, 201))
 
 
-def test_split_index_is_checked():
+def test_split_index_is_checked_and_test_sets_can_name_their_splits():
     with pytest.raises(SettingsError, match="--split_index must be between 0 and 9"):
         DatasetSettings(split_index=10)
+    settings = DatasetSettings(
+        dataset_name="Market1501+DukeMTMC_reID",  # "+" as "," (for sweep.py's --grid values)
+        testing_dataset_names=("VIPeR_split7-9", "GRID", "iLIDS_split2@/elsewhere"),
+        split_index=4,
+    )
+    assert settings.training_dataset_names == ("Market1501", "DukeMTMC_reID")
+    assert [(s.label, s.dataset_name, s.split_index) for s in settings.testing_sources] == [
+        ("VIPeR_split7", "VIPeR", 7),
+        ("VIPeR_split8", "VIPeR", 8),
+        ("VIPeR_split9", "VIPeR", 9),
+        ("GRID_split4", "GRID", 4),  # --split_index
+        ("iLIDS_split2", "iLIDS", 2),
+    ]
+    with pytest.raises(SettingsError, match="first split before the last"):
+        DatasetSettings(testing_dataset_names=("VIPeR_split5-2",))
+    trained_on_split_4 = DatasetSettings(dataset_name="VIPeR", split_index=4)
+    assert [s.label for s in trained_on_split_4.testing_sources] == ["VIPeR_split4"]
+    assert trained_on_split_4.label == "VIPeR_split4"
 
 
 # Training on several datasets.
@@ -407,7 +425,8 @@ def test_a_run_trains_on_two_datasets_and_tests_on_the_dg_targets(
     two_dataset_root, stand_in_root, tmp_path
 ):
     """The one end-to-end run: Market1501 + DukeMTMC_reID, each batch from one of them, tested
-    on VIPeR and GRID (stand-ins in another root folder); one epoch of two steps."""
+    on VIPeR (split 1) and on two splits of GRID (stand-ins in another root folder); one epoch
+    of two steps."""
     returncode, output = run_solution(
         [
             *SHRUNK,
@@ -417,7 +436,7 @@ def test_a_run_trains_on_two_datasets_and_tests_on_the_dg_targets(
             "--root_folder_path",
             two_dataset_root,
             "--testing_dataset_names",
-            f"VIPeR@{stand_in_root},GRID@{stand_in_root}",
+            f"VIPeR@{stand_in_root},GRID_split3-4@{stand_in_root}",
             "--split_index",
             "1",
             "--testing_size",
@@ -442,7 +461,8 @@ def test_a_run_trains_on_two_datasets_and_tests_on_the_dg_targets(
     results = pd.read_csv(folder / "results.csv")
     assert results[["dataset", "distances"]].values.tolist() == [
         ["VIPeR_split1", "plain"],
-        ["GRID_split1", "plain"],
+        ["GRID_split3", "plain"],
+        ["GRID_split4", "plain"],
     ]
     assert results["mAP_fraction"].between(0, 1).all()
     description = json.loads((folder / "inference_model.json").read_text())
