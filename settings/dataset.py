@@ -131,8 +131,13 @@ class DatasetSettings:
 
     @property
     def training_dataset_names(self) -> tuple[str, ...]:
-        """The names in --dataset_name, in order."""
-        return tuple(name.strip() for name in re.split("[,+]", self.dataset_name) if name.strip())
+        """The names in --dataset_name, in order (a CSV file whose path holds "," or "+",
+        my+data.csv, stays one name)."""
+        names = [name.strip() for name in re.split("[,+]", self.dataset_name) if name.strip()]
+        whole = self.dataset_name.strip()
+        if len(names) > 1 and is_dataset_name(whole) and not all(map(is_dataset_name, names)):
+            return (whole,)
+        return tuple(names)
 
     @property
     def training_labels(self) -> tuple[str, ...]:
@@ -227,8 +232,13 @@ def dataset_label(dataset_name: str) -> str:
     return os.path.splitext(os.path.basename(dataset_name))[0]
 
 
+def is_dataset_name(dataset_name: str) -> bool:
+    """A name of DATASET_NAMES or the path of a .csv file."""
+    return dataset_name in DATASET_NAMES or dataset_name.lower().endswith(".csv")
+
+
 def check_dataset_name(dataset_name: str, *, flag: str) -> None:
-    if dataset_name in DATASET_NAMES or dataset_name.lower().endswith(".csv"):
+    if is_dataset_name(dataset_name):
         return
     raise SettingsError(
         f"Unknown dataset_name {dataset_name!r} in {flag}: expected one of "

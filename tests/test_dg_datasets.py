@@ -231,6 +231,11 @@ def test_split_index_is_checked_and_test_sets_can_name_their_splits():
         split_index=4,
     )
     assert settings.training_dataset_names == ("Market1501", "DukeMTMC_reID")
+    for path in ("data/my+set.csv", "a,b.csv"):  # one CSV file whose name holds a separator
+        assert DatasetSettings(dataset_name=path).training_dataset_names == (path,)
+    assert DatasetSettings(dataset_name="a.csv+b.csv").training_dataset_names == ("a.csv", "b.csv")
+    with pytest.raises(SettingsError, match="Unknown dataset_name 'Duke' in --dataset_name"):
+        DatasetSettings(dataset_name="Market1501,Duke")
     assert [(s.label, s.dataset_name, s.split_index) for s in settings.testing_sources] == [
         ("VIPeR_split7", "VIPeR", 7),
         ("VIPeR_split8", "VIPeR", 8),
