@@ -164,9 +164,11 @@ flags.DEFINE_float(
 flags.DEFINE_list(
     "testing_dataset_names",
     list(DATASET.testing_dataset_names),
-    "Datasets to evaluate on (default: the training dataset): names as --dataset_name, or .csv "
-    "paths, each optionally with @ and another root folder (Market1501@/data/other). The best "
-    "model is chosen by the training dataset's mAP if it is named, else by the first's.",
+    "Datasets to evaluate on (default: the training datasets): names as --dataset_name, or .csv "
+    "paths, each optionally with @ and another root folder (Market1501@/data/other); a split "
+    "of VIPeR, GRID, PRID2011 or iLIDS as VIPeR_split3, several as VIPeR_split0-9 (default: "
+    "--split_index). The best model is chosen by the first training dataset's mAP if it is "
+    "named, else by the first's.",
 )
 flags.DEFINE_integer(
     "evaluate_testing_every_N_epochs",
