@@ -470,6 +470,8 @@ def test_a_run_trains_on_two_datasets_and_tests_on_the_dg_targets(
         ["GRID_split4", "plain"],
     ]
     assert results["mAP_fraction"].between(0, 1).all()
+    summary = json.loads((folder / "results.json").read_text())
+    assert summary["trained_on"] == ["Market1501", "DukeMTMC_reID"]
     description = json.loads((folder / "inference_model.json").read_text())
     assert description["training_datasets"] == ["Market1501", "DukeMTMC_reID"]
     assert description["class_num"] == identity_num  # one head row per person of both

@@ -202,6 +202,7 @@ def train_or_evaluate(
         images_per_step=settings.sampling.batch_size,
         resume_command=command,
         jit_compile=settings.devices.jit_compile,
+        trained_on=list(settings.dataset.training_labels),
     )
     finish_training(
         settings,
