@@ -3,17 +3,15 @@ with SPLIT_SEED by draw_splits() below and shipped as datasets/splits/<name>.jso
 fresh clones test on the same people. (GRID's 10 splits come with the dataset, in its
 features_and_partitions.mat.) Imports no TensorFlow.
 
-    python -m datasets.fixed_splits           # writes datasets/splits/*.json (they are shipped)
-    python -m datasets.fixed_splits --check   # says whether the shipped files are those drawn
+    python -m datasets.draw_splits           # writes datasets/splits/*.json (they are shipped)
+    python -m datasets.draw_splits --check   # says whether the shipped files are those drawn
 
 A file holds {"dataset", "seed", "splits": [{"train": [identity, ...], "test": [...]}, x 10]},
 identities as the numbers in the dataset's file names, sorted within each list.
 """
 
-import argparse
 import json
 import os
-import sys
 
 import numpy as np
 
@@ -113,32 +111,3 @@ def read_split(file_stem: str, split_index: int) -> tuple[list[int], list[int]]:
     with open(split_file_path(file_stem)) as split_file:
         split = json.load(split_file)["splits"][split_index]
     return split["train"], split["test"]
-
-
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="compare, write nothing")
-    arguments = parser.parse_args(argv)
-    differing = []
-    for file_stem in SPLIT_DATASETS:
-        text = format_split_file(draw_splits(file_stem))
-        path = split_file_path(file_stem)
-        if arguments.check:
-            with open(path) as split_file:
-                if split_file.read() != text:
-                    differing.append(path)
-            continue
-        from atomic_files import write_atomically
-
-        write_atomically(path, text)
-        print(f"Wrote {path}")
-    if differing:
-        print(f"Differ from the drawn splits: {', '.join(differing)}")
-        return 1
-    if arguments.check:
-        print("The shipped split files are those drawn with SPLIT_SEED.")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
