@@ -61,7 +61,25 @@ flags.DEFINE_string(
     "dataset_name",
     DATASET.dataset_name,
     "Market1501, DukeMTMC_reID, MSMT17 (version 2), MSMT17_V1, CUHK03_NP_labeled, "
-    "CUHK03_NP_detected, Synthetic, CSV, or the path of a .csv file.",
+    "CUHK03_NP_detected, VIPeR, GRID, PRID2011, iLIDS, CUHK02, CUHK_SYSU, Synthetic, CSV, or "
+    "the path of a .csv file; several, comma-separated, train on their union (each dataset's "
+    "identities kept apart).",
+)
+flags.DEFINE_bool(
+    "combineall",
+    DATASET.combineall,
+    "Train on the training datasets' query and gallery images too (their test identities "
+    "become training identities); test on other datasets (--testing_dataset_names).",
+)
+flags.DEFINE_bool(
+    "one_dataset_per_batch",
+    DATASET.one_dataset_per_batch,
+    "With several training datasets: draw all identities of each batch from one of them.",
+)
+flags.DEFINE_integer(
+    "split_index",
+    DATASET.split_index,
+    "Which of the 10 fixed train/test splits of VIPeR, GRID, PRID2011 and iLIDS (0 to 9).",
 )
 flags.DEFINE_integer(
     "synthetic_train_identity_num",
@@ -146,9 +164,11 @@ flags.DEFINE_float(
 flags.DEFINE_list(
     "testing_dataset_names",
     list(DATASET.testing_dataset_names),
-    "Datasets to evaluate on (default: the training dataset): names as --dataset_name, or .csv "
-    "paths, each optionally with @ and another root folder (Market1501@/data/other). The best "
-    "model is chosen by the training dataset's mAP if it is named, else by the first's.",
+    "Datasets to evaluate on (default: the training datasets): names as --dataset_name, or .csv "
+    "paths, each optionally with @ and another root folder (Market1501@/data/other); a split "
+    "of VIPeR, GRID, PRID2011 or iLIDS as VIPeR_split3, several as VIPeR_split0-9 (default: "
+    "--split_index). The best model is chosen by the first training dataset's mAP if it is "
+    "named, else by the first's.",
 )
 flags.DEFINE_integer(
     "evaluate_testing_every_N_epochs",

@@ -62,12 +62,15 @@ class HistoryWriter(tf.keras.callbacks.Callback):
         *,
         testing_sets: list[TestingSetName] = (),
         watched: str = "test_mAP",
+        trained_on: list[str] | None = None,
     ):
         """records: the HistoryLogger's list; testing_sets: the test datasets' names and log
-        prefixes; watched: the log entry the best model is chosen by."""
+        prefixes; watched: the log entry the best model is chosen by; trained_on: the training
+        datasets, for results.json."""
         super().__init__()
         self.output_folder_path, self.records = output_folder_path, records
         self.testing_sets, self.watched = list(testing_sets), watched
+        self.trained_on = trained_on
 
     def on_epoch_end(self, epoch, logs=None):
         self.write()
@@ -109,6 +112,7 @@ class HistoryWriter(tf.keras.callbacks.Callback):
             self.output_folder_path,
             result_rows(self.records, testing_sets=self.testing_sets),
             watched=self.watched,
+            trained_on=self.trained_on,
         )
         self.plot(history)
 

@@ -60,10 +60,17 @@ def result_rows(records: list[dict], *, testing_sets: list[TestingSetName]) -> l
     return rows
 
 
-def write_results(output_folder_path: str, rows: list[dict], *, watched: str) -> None:
+def write_results(
+    output_folder_path: str,
+    rows: list[dict],
+    *,
+    watched: str,
+    trained_on: list[str] | None = None,
+) -> None:
     """results.csv and results.json; watched: the log entry the best model is chosen by (e.g.
     test_mAP), whose best row (the first with the largest value, after training began) results.json
-    names."""
+    names; trained_on: the run's training datasets, which results.json names (None: unknown, as
+    for a weights file evaluated)."""
     if not rows:
         return
     write_atomically(
@@ -75,6 +82,7 @@ def write_results(output_folder_path: str, rows: list[dict], *, watched: str) ->
     last_epoch = rows[-1]["epoch"]
     summary = {
         "units": "fractions (0.8 means 80%)",
+        **({} if trained_on is None else {"trained_on": list(trained_on)}),
         "watched": watched,
         "best": None if best is None else without_entry(best),
         "last": [without_entry(row) for row in rows if row["epoch"] == last_epoch],

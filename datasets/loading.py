@@ -10,8 +10,10 @@ from settings import DATASET_NAMES, SyntheticSettings
 
 from .common import DatasetError
 from .csv_dataset import load_csv_dataset
+from .cuhk_training_sets import load_cuhk02, load_cuhk_sysu
 from .folder_datasets import FOLDER_DATASETS, MARKET1501, FolderDataset, load_folder_dataset
 from .msmt17 import MSMT17_VERSIONS, load_msmt17
+from .split_datasets import SPLIT_LOADERS
 from .synthetic import generate_synthetic_dataset
 
 
@@ -35,6 +37,7 @@ def load_accumulated_info_of_dataset(
     dataset_name: str,
     *,
     synthetic: SyntheticSettings | None = None,
+    split_index: int = 0,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, LabelEncoder]]:
     """Load one dataset by name.
 
@@ -43,6 +46,7 @@ def load_accumulated_info_of_dataset(
             folder with dataset.csv; for Synthetic: where the generated tree is written).
         dataset_name: one of DATASET_NAMES, or the path of a .csv file.
         synthetic: the sizes and seed of the Synthetic dataset (default: SyntheticSettings()).
+        split_index: which of the 10 splits of VIPeR, GRID, PRID2011 and iLIDS (0 to 9).
     Returns:
         (train_df, query_df, gallery_df, attribute_name_to_label_encoder_dict): three frames with
         the columns image_file_path, identity_ID, camera_ID, junk images (identity -1) already
@@ -51,7 +55,7 @@ def load_accumulated_info_of_dataset(
     root_folder_path = os.path.abspath(os.path.expanduser(root_folder_path))
     try:
         train_df, query_df, gallery_df = load_frames(
-            root_folder_path, dataset_name, synthetic=synthetic
+            root_folder_path, dataset_name, synthetic=synthetic, split_index=split_index
         )
     except PermissionError as error:
         raise DatasetError(
@@ -64,12 +68,25 @@ def load_accumulated_info_of_dataset(
     return train_df, query_df, gallery_df, {"identity_ID": label_encoder}
 
 
-def load_frames(root_folder_path: str, dataset_name: str, *, synthetic: SyntheticSettings | None):
-    """(train_df, query_df, gallery_df) of one dataset by name."""
+def load_frames(
+    root_folder_path: str,
+    dataset_name: str,
+    *,
+    synthetic: SyntheticSettings | None,
+    split_index: int = 0,
+):
+    """(train_df, query_df, gallery_df) of one dataset by name (a new layout: a branch here,
+    a loader module beside this one)."""
     if dataset_name in FOLDER_DATASETS:
         frames = load_folder_dataset(root_folder_path, FOLDER_DATASETS[dataset_name])
     elif dataset_name in MSMT17_VERSIONS:
         frames = load_msmt17(root_folder_path, MSMT17_VERSIONS[dataset_name])
+    elif dataset_name in SPLIT_LOADERS:
+        frames = SPLIT_LOADERS[dataset_name](root_folder_path, split_index)
+    elif dataset_name == "CUHK02":
+        frames = load_cuhk02(root_folder_path)
+    elif dataset_name == "CUHK_SYSU":
+        frames = load_cuhk_sysu(root_folder_path)
     elif dataset_name == "Synthetic":
         synthetic_root_path = generate_synthetic_dataset(
             root_folder_path, synthetic or SyntheticSettings()

@@ -64,12 +64,16 @@ def replica_slices(
     first_step: int,
     share: ReplicaShare,
     draw_augmentation,
+    dataset_of_rows: np.ndarray | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(rows, augmentation parameters) of each of the share's replica slices of each global
     batch from batch first_step on. An image's parameters come from draw_augmentation(rng) with
     rng seeded by (seed, element number), where the element number counts images over the
-    whole run: the same whatever the replica count or where the run started."""
-    batches = iterate_identity_batches(identity_labels, sampling, seed=seed)
+    whole run: the same whatever the replica count or where the run started. dataset_of_rows:
+    draw each batch from one training dataset (datasets.sampling)."""
+    batches = iterate_identity_batches(
+        identity_labels, sampling, seed=seed, dataset_of_rows=dataset_of_rows
+    )
     slice_size = sampling.batch_size // share.replica_num
     for step, rows in enumerate(itertools.islice(batches, first_step, None), start=first_step):
         for replica_id in share.replica_ids:
@@ -94,6 +98,7 @@ def build_training_dataset(
     seed: int = 0,
     first_step: int = 0,
     share: ReplicaShare = ReplicaShare(),
+    dataset_of_rows: np.ndarray | None = None,
 ) -> tf.data.Dataset:
     """Endless (images, targets) batches for the training model, from batch `first_step` of the
     run's stream on; with several replicas, this pipeline's slices of each batch (`share`).
@@ -101,6 +106,8 @@ def build_training_dataset(
     The stream is a function of the seed alone: batch n (from 0 over the whole run) holds the
     same images with the same augmentation whether the run starts at 0 or resumes at n, and
     whatever the number of devices, which makes a resumed run exactly an uninterrupted one.
+    dataset_of_rows: each image's training dataset, to draw each batch from one of them
+    (--one_dataset_per_batch); None draws identities from the union.
 
     images: (P * K / replica_num, H, W, 3) uint8, with image_size = (H, W). targets: one per
     model output, in output_names order: the identity labels for "*_embedding" outputs (triplet
@@ -120,6 +127,7 @@ def build_training_dataset(
             draw_augmentation=functools.partial(
                 sample_augmentation, image_size=image_size, settings=augmentation
             ),
+            dataset_of_rows=dataset_of_rows,
         ),
         output_signature=(
             tf.TensorSpec([slice_size], tf.int64),

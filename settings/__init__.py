@@ -18,6 +18,9 @@ from .checks import (
 )
 from .dataset import (
     DATASET_NAMES,
+    SPLIT_DATASET_NAMES,
+    SPLIT_NUM,
+    TRAINING_ONLY_DATASET_NAMES,
     DatasetSettings,
     SyntheticSettings,
     TestingSource,
@@ -45,6 +48,9 @@ __all__ = [
     "check_batch_split",
     "check_testing_size",
     "DATASET_NAMES",
+    "SPLIT_DATASET_NAMES",
+    "SPLIT_NUM",
+    "TRAINING_ONLY_DATASET_NAMES",
     "dataset_label",
     "DatasetSettings",
     "DeviceSettings",

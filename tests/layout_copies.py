@@ -82,3 +82,24 @@ def write_msmt17(root: str, market_folder: str, version: int) -> None:
     for name, lines in lists.items():
         with open(os.path.join(base, name), "w") as list_file:
             list_file.write("\n".join(lines) + "\n")
+
+
+def write_dukemtmc_reid(root: str, market_folder: str) -> None:
+    """root/DukeMTMC-reID/{bounding_box_train,query,bounding_box_test}/0001_c2_f0046182.jpg:
+    the Market tree's people (distractors 0000 kept in the gallery, junk left out) under
+    DukeMTMC-reID's file names: identity, camera, frame."""
+    frame = 46182
+    for folder in SPLITS.values():
+        target = os.path.join(root, "DukeMTMC-reID", folder)
+        os.makedirs(target, exist_ok=True)
+        for name in sorted(os.listdir(os.path.join(market_folder, folder))):
+            match = MARKET_NAME.match(name)
+            if not match or int(match["identity"]) < 0:
+                continue
+            frame += 1
+            duke_name = f"{int(match['identity']):04d}_c{match['camera']}_f{frame:07d}.jpg"
+            with (
+                open(os.path.join(market_folder, folder, name), "rb") as source,
+                open(os.path.join(target, duke_name), "wb") as copy,
+            ):
+                copy.write(source.read())

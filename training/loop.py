@@ -78,6 +78,7 @@ def train(
     images_per_step: int,
     resume_command: str,
     jit_compile: bool = False,
+    trained_on: list[str] | None = None,
 ) -> str:
     """Train both phases, or what is left of them after `resume_point`; returns the weights
     file, which holds the weights with the best test mAP (or the last weights without a test
@@ -86,7 +87,8 @@ def train(
     strategy: the one the model was built under. datasets_from_step(first_step=n, share=s): the
     training batches from batch n of the run on, the slices `s` of each (one input pipeline's
     replicas). evaluators: one per test dataset, the watched one (log entries test_*) first;
-    testing_set_names: their labels and log prefixes (for results.csv). run_state: where the
+    testing_set_names: their labels and log prefixes (for results.csv); trained_on: the
+    training datasets' labels (for results.json). run_state: where the
     checkpoints go; resume_point: the checkpoint to continue from (RunState.find_resume_point),
     None for a new run. dataset_fingerprint: saved in each checkpoint (check_same_dataset
     compares it at a resume). Raises callbacks.RunInterrupted after a SIGTERM or Ctrl-C (the
@@ -135,6 +137,7 @@ def train(
             images_per_step=images_per_step,
             resume_command=resume_command,
             dataset_fingerprint=dataset_fingerprint,
+            trained_on=trained_on,
         )
         if baseline is not None:  # TensorBoard's step 0; the files come with the first epoch's
             for callback in epoch_callbacks:
@@ -202,6 +205,7 @@ def build_callbacks(
     images_per_step: int,
     resume_command: str,
     dataset_fingerprint: dict | None = None,
+    trained_on: list[str] | None = None,
 ) -> list[tf.keras.callbacks.Callback]:
     """In the order they run at an epoch's end: the divergence check first (nothing sees a NaN
     step); then what adds to the logs; the record of the epoch; the checkpoint, which holds that
@@ -244,6 +248,7 @@ def build_callbacks(
             history_logger.records,
             testing_sets=testing_set_names,
             watched=evaluation.monitor,
+            trained_on=trained_on,
         ),
         callbacks.TensorBoardLogger(
             os.path.join(output_folder_path, "tensorboard"), steps_per_epoch=steps_per_epoch

@@ -31,7 +31,11 @@ from callbacks.results import (
 )
 from datasets import DatasetError
 from deployment import best_same_person_thresholds
-from datasets.run_datasets import TestingSet, load_dataset, load_testing_sets
+from datasets.run_datasets import (
+    TestingSet,
+    load_testing_sets,
+    load_training_datasets,
+)
 from datasets.sampling import TooFewIdentitiesError, check_enough_identities
 from load_backbones import BackboneError
 from settings import Settings, SettingsError, check_batch_split
@@ -150,6 +154,7 @@ class RunData:
     testing_sets: list[TestingSet]
     class_num: int  # identities of the classifier heads
     fingerprint: dict | None  # of every split, for a resumed run to check (None: evaluation)
+    dataset_of_rows: object | None = None  # each training image's dataset, with several
 
 
 def train_or_evaluate(
@@ -197,6 +202,7 @@ def train_or_evaluate(
         images_per_step=settings.sampling.batch_size,
         resume_command=command,
         jit_compile=settings.devices.jit_compile,
+        trained_on=list(settings.dataset.training_labels),
     )
     finish_training(
         settings,
@@ -209,20 +215,18 @@ def train_or_evaluate(
 
 
 def load_run_data(settings: Settings) -> RunData:
-    """The training dataset (in evaluation-only mode only its test set, if tested on) and the
-    test sets; stops before the model is built if there are too few identities for P x K."""
+    """The training datasets (in evaluation-only mode only their test sets, if tested on) and
+    the test sets; stops before the model is built if there are too few identities for P x K."""
     evaluation_only = settings.run.evaluation_only
     sources = dict(
         dataset=settings.dataset, synthetic=settings.synthetic, workers=settings.run.workers
     )
-    train_df = encoders = None
+    training = None
     evaluating_elsewhere = evaluation_only and settings.dataset.testing_dataset_names
-    if not evaluating_elsewhere:  # the training dataset (in evaluation-only mode, its test set)
-        train_df, query_df, gallery_df, encoders = load_dataset(
-            settings.dataset.dataset_name, settings.dataset.root_folder_path, **sources
-        )
+    if not evaluating_elsewhere:  # the training datasets (in evaluation-only mode, their tests)
+        training = load_training_datasets(**sources)
     testing_sets = load_testing_sets(
-        **sources, training_test_set=None if evaluating_elsewhere else (query_df, gallery_df)
+        **sources, training_test_sets=None if training is None else training.test_sets
     )
     if evaluation_only:  # the heads are those of the file; an inference model has none
         description = applications.describe_model_file(settings.run.pretrained_model_file_path)
@@ -233,20 +237,27 @@ def load_run_data(settings: Settings) -> RunData:
             class_num=description.class_num or 1,
             fingerprint=None,
         )
-    check_enough_identities(train_df["identity_ID"].to_numpy(), settings.sampling)
+    train_df = training.train_df
+    dataset_of_rows = training.dataset_of_rows if settings.dataset.one_dataset_per_batch else None
+    check_enough_identities(
+        training.identity_encoder.transform(train_df["identity_ID"]),
+        settings.sampling,
+        dataset_of_rows=dataset_of_rows,
+        dataset_names=settings.dataset.training_labels,
+    )
     test_splits = {}
     for testing_set in testing_sets:
         test_splits[f"{testing_set.label} query"] = testing_set.query_df
         test_splits[f"{testing_set.label} gallery"] = testing_set.gallery_df
     fingerprint = datasets.dataset_fingerprint({"train": train_df, **test_splits})
-    identity_encoder = encoders["identity_ID"]
-    class_num = len(identity_encoder.classes_)
+    class_num = len(training.identity_encoder.classes_)
     return RunData(
         train_df=train_df,
-        identity_encoder=identity_encoder,
+        identity_encoder=training.identity_encoder,
         testing_sets=testing_sets,
         class_num=class_num,
         fingerprint=fingerprint,
+        dataset_of_rows=dataset_of_rows,
     )
 
 
@@ -287,6 +298,7 @@ def training_inputs(settings: Settings, data: RunData, *, output_names: list[str
         augmentation=settings.augmentation,
         workers=settings.run.workers,
         seed=settings.synthetic.seed,
+        dataset_of_rows=data.dataset_of_rows,
     )
 
 
@@ -342,7 +354,11 @@ def finish_training(
         inference_model_path,
         settings=settings.model,
         class_num=class_num,
-        more_description={} if thresholds is None else thresholds.to_description(),
+        more_description={
+            "training_datasets": list(settings.dataset.training_labels),
+            "combineall": settings.dataset.combineall,
+            **({} if thresholds is None else thresholds.to_description()),
+        },
     )
     write_finished_mark(output_folder_path)
     kept, removed_bytes = run_state.prune(settings.training.checkpoints_kept_after_training)
