@@ -61,7 +61,20 @@ flags.DEFINE_string(
     "dataset_name",
     DATASET.dataset_name,
     "Market1501, DukeMTMC_reID, MSMT17 (version 2), MSMT17_V1, CUHK03_NP_labeled, "
-    "CUHK03_NP_detected, Synthetic, CSV, or the path of a .csv file.",
+    "CUHK03_NP_detected, Synthetic, CSV, or the path of a .csv file; video: MARS, iLIDS_VID, "
+    "PRID2011, DukeMTMC_VideoReID (docs/video.md).",
+)
+# Video datasets (docs/video.md)
+flags.DEFINE_integer(
+    "video_split_index",
+    DATASET.video_split_index,
+    "iLIDS_VID and PRID2011: which of their ten train/test splits (0 to 9).",
+)
+flags.DEFINE_integer(
+    "sequence_length",
+    EVALUATION.sequence_length,
+    "Video datasets: frames per tracklet, spread evenly over it, whose mean embedding is the "
+    "tracklet's in evaluation (0: every frame).",
 )
 flags.DEFINE_integer(
     "synthetic_train_identity_num",

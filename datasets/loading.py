@@ -13,6 +13,7 @@ from .csv_dataset import load_csv_dataset
 from .folder_datasets import FOLDER_DATASETS, MARKET1501, FolderDataset, load_folder_dataset
 from .msmt17 import MSMT17_VERSIONS, load_msmt17
 from .synthetic import generate_synthetic_dataset
+from .video import VIDEO_DATASET_NAMES, load_video_dataset
 
 
 def camera_caution(label: str, query_df: pd.DataFrame, gallery_df: pd.DataFrame) -> str | None:
@@ -35,6 +36,7 @@ def load_accumulated_info_of_dataset(
     dataset_name: str,
     *,
     synthetic: SyntheticSettings | None = None,
+    video_split_index: int = 0,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, LabelEncoder]]:
     """Load one dataset by name.
 
@@ -43,15 +45,17 @@ def load_accumulated_info_of_dataset(
             folder with dataset.csv; for Synthetic: where the generated tree is written).
         dataset_name: one of DATASET_NAMES, or the path of a .csv file.
         synthetic: the sizes and seed of the Synthetic dataset (default: SyntheticSettings()).
+        video_split_index: which of the ten splits of iLIDS_VID and PRID2011.
     Returns:
         (train_df, query_df, gallery_df, attribute_name_to_label_encoder_dict): three frames with
         the columns image_file_path, identity_ID, camera_ID, junk images (identity -1) already
         dropped; the dict maps "identity_ID" to a LabelEncoder fitted on the training identities.
+        A video dataset's frames (one row per frame) have a fourth column, tracklet_ID.
     """
     root_folder_path = os.path.abspath(os.path.expanduser(root_folder_path))
     try:
         train_df, query_df, gallery_df = load_frames(
-            root_folder_path, dataset_name, synthetic=synthetic
+            root_folder_path, dataset_name, synthetic=synthetic, video_split_index=video_split_index
         )
     except PermissionError as error:
         raise DatasetError(
@@ -64,9 +68,17 @@ def load_accumulated_info_of_dataset(
     return train_df, query_df, gallery_df, {"identity_ID": label_encoder}
 
 
-def load_frames(root_folder_path: str, dataset_name: str, *, synthetic: SyntheticSettings | None):
+def load_frames(
+    root_folder_path: str,
+    dataset_name: str,
+    *,
+    synthetic: SyntheticSettings | None,
+    video_split_index: int = 0,
+):
     """(train_df, query_df, gallery_df) of one dataset by name."""
-    if dataset_name in FOLDER_DATASETS:
+    if dataset_name in VIDEO_DATASET_NAMES:
+        frames = load_video_dataset(root_folder_path, dataset_name, split_index=video_split_index)
+    elif dataset_name in FOLDER_DATASETS:
         frames = load_folder_dataset(root_folder_path, FOLDER_DATASETS[dataset_name])
     elif dataset_name in MSMT17_VERSIONS:
         frames = load_msmt17(root_folder_path, MSMT17_VERSIONS[dataset_name])

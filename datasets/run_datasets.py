@@ -33,7 +33,7 @@ def load_dataset(
     """(train_df, query_df, gallery_df, encoders) of one dataset: unreadable images left out,
     the test set reduced to --testing_size; prints the statistics."""
     train_df, query_df, gallery_df, encoders = load_accumulated_info_of_dataset(
-        root, name, synthetic=synthetic
+        root, name, synthetic=synthetic, video_split_index=dataset.video_split_index
     )
     train_df, query_df, gallery_df = (
         drop_unreadable_images(frame, split_name, workers=workers)

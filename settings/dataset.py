@@ -18,6 +18,11 @@ DATASET_NAMES = (
     "CUHK03_NP_detected",
     "Synthetic",
     "CSV",
+    # video (datasets/video/): frames of tracklets, evaluated a tracklet at a time
+    "MARS",
+    "iLIDS_VID",
+    "PRID2011",
+    "DukeMTMC_VideoReID",
 )
 
 
@@ -36,9 +41,15 @@ class DatasetSettings:
     dataset_name: str = "Market1501"
     testing_size: float = 1.0
     testing_dataset_names: tuple[str, ...] = ()
+    video_split_index: int = 0  # iLIDS_VID and PRID2011: which of their ten splits (0 to 9)
 
     def __post_init__(self):
         check_testing_size(self.testing_size)
+        if not 0 <= self.video_split_index <= 9:
+            raise SettingsError(
+                "--video_split_index must be 0 to 9 (iLIDS_VID and PRID2011 have ten splits); "
+                f"got {self.video_split_index}."
+            )
         object.__setattr__(self, "testing_dataset_names", tuple(self.testing_dataset_names))
         check_dataset_name(self.dataset_name, flag="--dataset_name")
         for source in self.testing_sources:

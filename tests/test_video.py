@@ -98,9 +98,7 @@ def test_ilids_vid_splits_come_from_its_own_split_file(standins):
         standins, "ilids-vid", "train-test people splits", "train_test_splits_ilidsvid.mat"
     )
     order = loadmat(splits_file)["ls_set"][3].astype(int)
-    people = sorted(
-        os.listdir(os.path.join(standins, "ilids-vid", "i-LIDS-VID", "sequences", "cam1"))
-    )
+    people = sorted(os.listdir(os.path.join(standins, "ilids-vid", "i-LIDS-VID/sequences/cam1")))
     expected_test = {int(people[position - 1][len("person") :]) for position in order[:6]}
     _, query_df, _ = load_video_dataset(standins, "iLIDS_VID", split_index=3)
     assert set(query_df["identity_ID"]) == expected_test
@@ -306,3 +304,100 @@ def test_video_modules_import_no_tensorflow():
     )
     assert output.returncode == 0, output.stderr[-2000:]
     assert output.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_the_evaluator_embeds_a_tracklet_as_the_mean_of_its_frames_flip_averaged(standins):
+    """callbacks/evaluator.py on MARS's stand-in with a small model whose embedding changes
+    under mirroring: each query tracklet's feature is the mean, over its evenly sampled frames,
+    of the mean of the frame's and its mirror's embeddings, computed here frame by frame."""
+    import legacy_keras  # noqa: F401, I001
+    import tensorflow as tf
+
+    from callbacks import Evaluator
+    from datasets.image_files import read_image
+    from settings import EvaluationSettings
+
+    inputs = tf.keras.Input((64, 32, 3))
+    flat = tf.keras.layers.Flatten()(tf.keras.layers.AveragePooling2D(8)(inputs))
+    outputs = [
+        tf.keras.layers.Dense(3, kernel_initializer=tf.keras.initializers.RandomNormal(seed=1))(
+            flat
+        )
+    ]
+    model = tf.keras.Model(inputs, outputs)
+    _, query_df, gallery_df = load_video_dataset(standins, "MARS")
+    evaluator = Evaluator(
+        model,
+        query_df=query_df,
+        gallery_df=gallery_df,
+        settings=EvaluationSettings(use_horizontal_flipping_in_evaluation=True, sequence_length=2),
+        output_folder_path=standins,
+        workers=1,
+    )
+    features, image_num = evaluator.embed("query")
+    tracklet_IDs = query_df["tracklet_ID"].unique()
+    assert features.shape == (len(tracklet_IDs), 3) and image_num == 2 * len(tracklet_IDs)
+    assert evaluator.query_df["tracklet_ID"].tolist() == tracklet_IDs.tolist()
+    for row, tracklet_ID in enumerate(tracklet_IDs):
+        paths = query_df.loc[query_df["tracklet_ID"] == tracklet_ID, "image_file_path"].tolist()
+        frame_embeddings = []
+        for path in (paths[0], paths[-1]):  # 2 frames spread evenly: the first and the last
+            image = read_image(path, 64, 32).astype(np.float32)
+            both = model.predict(np.stack([image, image[:, ::-1]]), verbose=0)
+            frame_embeddings.append((both[0] + both[1]) / 2)
+        np.testing.assert_allclose(
+            features[row], np.mean(frame_embeddings, axis=0), rtol=1e-5, atol=1e-6
+        )
+        assert evaluator.query_df["image_file_path"][row] == paths[0]
+    flipped_only = model.predict(read_image(paths[0], 64, 32)[None].astype(np.float32), verbose=0)
+    assert not np.allclose(flipped_only[0], frame_embeddings[0], atol=1e-4)  # flipping matters
+
+
+@pytest.mark.slow
+def test_solution_trains_on_mars_frames_and_evaluates_on_tracklets(standins, tmp_path):
+    from conftest import SHRUNK, run_solution
+
+    returncode, output = run_solution(
+        [
+            "--dataset_name",
+            "MARS",
+            "--root_folder_path",
+            standins,
+            *SHRUNK,
+            "--freeze_backbone_for_N_epochs",
+            "0",
+            "--epoch_num",
+            "1",
+            "--steps_per_epoch",
+            "1",
+            "--evaluate_testing_every_N_epochs",
+            "1",
+            # the cheaper training graph: the wiring of frames and tracklets is the same
+            "--nouse_horizontal_flipping_inside_model",
+            "--use_horizontal_flipping_in_evaluation",
+            "--sequence_length",
+            "4",
+            "--save_data_to_disk",
+            "--output_folder_path",
+            str(tmp_path),
+        ]
+    )
+    assert returncode == 0, output[-3000:]
+    _, query_df, gallery_df = load_video_dataset(standins, "MARS")
+    query_num, gallery_num = query_df["tracklet_ID"].nunique(), gallery_df["tracklet_ID"].nunique()
+    sampled_num = sum(
+        min(4, count)
+        for frame in (query_df, gallery_df)
+        for count in frame.groupby("tracklet_ID").size()
+    )
+    assert (
+        f"features of {sampled_num} images pooled into {query_num + gallery_num} tracklets"
+        in output
+    )
+    run_folder = tmp_path / "MARS_resnet18"
+    features = np.load(run_folder / "features_epoch_1.npz")
+    assert features["query_features"].shape == (query_num, 512 + 256 + 256)
+    assert len(features["gallery_features"]) == gallery_num
+    assert (features["gallery_identity_IDs"] != -1).all()
+    history = (run_folder / "history.csv").read_text()
+    assert "test_mAP_fraction" in history and (run_folder / "inference_model.h5").is_file()

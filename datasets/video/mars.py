@@ -85,13 +85,14 @@ def load_mars(root_folder_path: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.Dat
         )
     train_names = read_names(os.path.join(info_folder_path, "train_name.txt"))
     test_names = read_names(os.path.join(info_folder_path, "test_name.txt"))
-    train_df = tracklet_frames(
-        train_tracks, np.arange(len(train_tracks)), train_names, folder_path, "bbox_train"
-    )
+    train = dict(names=train_names, folder_path=folder_path, split_folder="bbox_train")
+    test = dict(names=test_names, folder_path=folder_path, split_folder="bbox_test")
+    train_df = tracklet_frames(train_tracks, np.arange(len(train_tracks)), **train)
+    # A distractor or junk query (none in the release) would have no true match to find.
     query_rows = query_rows[test_tracks[query_rows, 2] > DISTRACTOR_IDENTITY_ID]
-    query_df = tracklet_frames(test_tracks, query_rows, test_names, folder_path, "bbox_test")
+    query_df = tracklet_frames(test_tracks, query_rows, **test)
     gallery_rows = np.flatnonzero(test_tracks[:, 2] != JUNK_IDENTITY_ID)
-    gallery_df = tracklet_frames(test_tracks, gallery_rows, test_names, folder_path, "bbox_test")
+    gallery_df = tracklet_frames(test_tracks, gallery_rows, **test)
     for split_name, frame in (("train", train_df), ("query", query_df), ("gallery", gallery_df)):
         require_first_frame(frame, split_name)
         warn_if_tracklet_count_differs(
@@ -129,7 +130,7 @@ def read_names(file_path: str) -> list[str]:
 
 
 def tracklet_frames(
-    tracks: np.ndarray, rows: np.ndarray, names: list[str], folder_path: str, split_folder: str
+    tracks: np.ndarray, rows: np.ndarray, *, names: list[str], folder_path: str, split_folder: str
 ) -> pd.DataFrame:
     """The frames of the tracklets at `rows` (junk rows of a training table are left out),
     each frame's name checked against its row's identity and camera."""

@@ -107,14 +107,8 @@ def write_ilids_vid(folder_path: str, seed: int = 0) -> None:
         for camera in (1, 2):
             for frame in range(int(rng.integers(3, 6))):
                 name = f"cam{camera}_person{person:03d}_{100 + 7 * frame:05d}.png"
-                path = os.path.join(
-                    folder_path,
-                    "i-LIDS-VID",
-                    "sequences",
-                    f"cam{camera}",
-                    f"person{person:03d}",
-                    name,
-                )
+                sequence = f"i-LIDS-VID/sequences/cam{camera}/person{person:03d}"
+                path = os.path.join(folder_path, sequence, name)
                 writer.write(path, int(person), camera)
     orders = np.array([rng.permutation(len(people)) + 1 for _ in range(10)], dtype=np.float64)
     splits_path = os.path.join(folder_path, "train-test people splits")
@@ -130,14 +124,8 @@ def write_prid2011(folder_path: str, seed: int = 0) -> None:
     for camera, last_person in (("a", 202), ("b", 204)):
         for person in range(1, last_person + 1):
             for frame in (1, 2):
-                path = os.path.join(
-                    folder_path,
-                    "prid_2011",
-                    "multi_shot",
-                    f"cam_{camera}",
-                    f"person_{person:04d}",
-                    f"{frame:04d}.png",
-                )
+                sequence = f"prid_2011/multi_shot/cam_{camera}/person_{person:04d}"
+                path = os.path.join(folder_path, sequence, f"{frame:04d}.png")
                 writer.write(path, person, 1 if camera == "a" else 2)
 
 
@@ -160,7 +148,7 @@ def write_dukemtmc_video(folder_path: str, seed: int = 0) -> None:
         for frame in range(first_frame, first_frame + int(rng.integers(3, 6))):
             name = f"{identity:04d}_C{camera}_F{frame:04d}_X{int(rng.integers(10000, 99999))}.jpg"
             writer.write(
-                os.path.join(base, split, f"{identity:04d}", f"{number:04d}", name),
+                os.path.join(base, split, f"{identity:04d}/{number:04d}", name),
                 identity,
                 camera,
             )
