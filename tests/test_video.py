@@ -401,3 +401,29 @@ def test_solution_trains_on_mars_frames_and_evaluates_on_tracklets(standins, tmp
     assert (features["gallery_identity_IDs"] != -1).all()
     history = (run_folder / "history.csv").read_text()
     assert "test_mAP_fraction" in history and (run_folder / "inference_model.h5").is_file()
+
+
+def test_testing_size_keeps_or_drops_a_distractor_tracklet_whole():
+    import pandas as pd
+
+    from datasets import select_testing_subset
+
+    rows = [
+        (
+            f"{identity}_{tracklet}_{frame}.jpg",
+            identity,
+            1 + tracklet % 2,
+            100 * identity + tracklet,
+        )
+        for identity in (0, 1, 2, 3, 4)
+        for tracklet in range(8 if identity == 0 else 2)
+        for frame in range(5)
+    ]
+    gallery_df = pd.DataFrame(
+        rows, columns=["image_file_path", "identity_ID", "camera_ID", "tracklet_ID"]
+    )
+    query_df = gallery_df[gallery_df["identity_ID"] > 0].reset_index(drop=True)
+    _, kept = select_testing_subset(query_df, gallery_df, 0.5, seed=0)
+    frames_per_kept_tracklet = kept.groupby("tracklet_ID").size()
+    assert (frames_per_kept_tracklet == 5).all(), frames_per_kept_tracklet.to_dict()
+    assert kept["identity_ID"].nunique() >= 2 and (kept["identity_ID"] == 0).any()
