@@ -131,11 +131,10 @@ class Evaluator(tf.keras.callbacks.Callback):
             features = self.extract_features(frame_df["image_file_path"])
             return features, len(features)
         sampled = self.sampled_tracklets[split]
-        frame_features = self.extract_features(sampled.frame_paths)
-        pooled = evaluation.pool_tracklet_features(
-            frame_features, sampled.frame_tracklet_rows, len(sampled.tracklets)
-        )
-        return pooled, len(frame_features)
+        pooler = evaluation.TrackletPooler(sampled.frame_tracklet_rows, len(sampled.tracklets))
+        for frame_features in self.extract_features.iterate_batches(sampled.frame_paths):
+            pooler.add(frame_features)  # the frames' features are never all held
+        return pooler.result(), len(sampled.frame_paths)
 
     def write_ranked_lists(self, metrics, query_features, gallery_features, labels) -> None:
         """Pictures of the ranked_list_num worst and best queries by average precision (plain

@@ -12,7 +12,13 @@ from .evaluate import (
 from .metrics import RankingMetrics, compute_CMC_mAP, compute_ranking_metrics, ranked_gallery
 from .query_expansion import expand_queries
 from .re_ranking import re_ranking, re_ranking_from_features
-from .tracklets import SampledTracklets, has_tracklets, pool_tracklet_features, sample_tracklets
+from .tracklets import (
+    SampledTracklets,
+    TrackletPooler,
+    has_tracklets,
+    pool_tracklet_features,
+    sample_tracklets,
+)
 from .verification import FALSE_POSITIVE_RATES, VerificationAccumulator, VerificationMetrics
 
 __all__ = [
@@ -22,6 +28,7 @@ __all__ = [
     "VerificationMetrics",
     "RankingMetrics",
     "SampledTracklets",
+    "TrackletPooler",
     "compute_CMC_mAP",
     "compute_distance_matrix",
     "compute_ranking_metrics",

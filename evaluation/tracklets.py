@@ -6,6 +6,9 @@ ECCV 2016, pools frame features by averaging). Imports no TensorFlow.
     query_features = pool_tracklet_features(frame_features, sampled.frame_tracklet_rows)
     sampled.tracklets  # one row per tracklet: identity_ID, camera_ID, ... for evaluate_features
 
+TrackletPooler does the same a batch of frames at a time (callbacks/evaluator.py), so that the
+features of all of a test set's frames are never held at once.
+
 A tracklet of more than sequence_length frames is represented by sequence_length frames spread
 evenly over it, the first and the last included; a shorter one by all its frames (none is
 repeated, so every frame weighs the same in the mean); sequence_length 0 takes every frame.
@@ -80,6 +83,47 @@ def sample_tracklets(frame_df: pd.DataFrame, sequence_length: int) -> SampledTra
     )
 
 
+class TrackletPooler:
+    """The mean feature of each tracklet, from its frames' features given a batch at a time (so
+    that a video test set's frame features are never all held: MARS has 681,089 test frames)."""
+
+    def __init__(self, frame_tracklet_rows: np.ndarray, tracklet_num: int | None = None):
+        """frame_tracklet_rows: (frame_num,) the tracklet (0..tracklet_num-1) of each frame, in
+        the order the frames' features will come; every tracklet needs a frame. tracklet_num:
+        default 1 + the largest row."""
+        self.frame_tracklet_rows = np.asarray(frame_tracklet_rows, dtype=np.int64)
+        if tracklet_num is None:
+            rows = self.frame_tracklet_rows
+            tracklet_num = int(rows.max()) + 1 if len(rows) else 0
+        self.counts = np.bincount(self.frame_tracklet_rows, minlength=tracklet_num)
+        if len(self.counts) > tracklet_num or (self.counts == 0).any():
+            raise ValueError("Every tracklet needs at least one frame, and no frame another row.")
+        self.sums: np.ndarray | None = None  # (tracklet_num, dimension) float64
+        self.done = 0  # frames added
+
+    def add(self, frame_features: np.ndarray) -> None:
+        """The features (n, dimension) of the next n frames."""
+        frame_features = np.asarray(frame_features, dtype=np.float64)
+        rows = self.frame_tracklet_rows[self.done : self.done + len(frame_features)]
+        if len(rows) != len(frame_features):
+            raise ValueError(
+                f"{self.done + len(frame_features)} frame features given for "
+                f"{len(self.frame_tracklet_rows)} frames."
+            )
+        if self.sums is None:
+            self.sums = np.zeros((len(self.counts), frame_features.shape[1]), dtype=np.float64)
+        np.add.at(self.sums, rows, frame_features)
+        self.done += len(frame_features)
+
+    def result(self) -> np.ndarray:
+        """(tracklet_num, dimension) float32 means, once every frame was added."""
+        if self.done != len(self.frame_tracklet_rows) or self.sums is None:
+            raise ValueError(
+                f"{self.done} of {len(self.frame_tracklet_rows)} frame features were added."
+            )
+        return (self.sums / self.counts[:, None]).astype(np.float32)
+
+
 def pool_tracklet_features(
     frame_features: np.ndarray, frame_tracklet_rows: np.ndarray, tracklet_num: int | None = None
 ) -> np.ndarray:
@@ -90,17 +134,10 @@ def pool_tracklet_features(
         frame_tracklet_rows: (frame_num,) the tracklet of each frame, 0..tracklet_num-1.
         tracklet_num: default: 1 + the largest row; every tracklet needs a frame.
     """
-    frame_features = np.asarray(frame_features, dtype=np.float64)
-    frame_tracklet_rows = np.asarray(frame_tracklet_rows, dtype=np.int64)
     if len(frame_features) != len(frame_tracklet_rows):
         raise ValueError(
             f"{len(frame_features)} frame features but {len(frame_tracklet_rows)} tracklet rows."
         )
-    if tracklet_num is None:
-        tracklet_num = int(frame_tracklet_rows.max()) + 1 if len(frame_tracklet_rows) else 0
-    counts = np.bincount(frame_tracklet_rows, minlength=tracklet_num)
-    if len(counts) > tracklet_num or (counts == 0).any():
-        raise ValueError("Every tracklet needs at least one frame, and no frame another row.")
-    sums = np.zeros((tracklet_num, frame_features.shape[1]), dtype=np.float64)
-    np.add.at(sums, frame_tracklet_rows, frame_features)
-    return (sums / counts[:, None]).astype(np.float32)
+    pooler = TrackletPooler(frame_tracklet_rows, tracklet_num)
+    pooler.add(frame_features)
+    return pooler.result()

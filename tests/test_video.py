@@ -21,7 +21,12 @@ from datasets.video.standins import (
     write_standins,
 )
 from evaluation import evaluate_features
-from evaluation.tracklets import evenly_spaced_positions, pool_tracklet_features, sample_tracklets
+from evaluation.tracklets import (
+    TrackletPooler,
+    evenly_spaced_positions,
+    pool_tracklet_features,
+    sample_tracklets,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::datasets.common.DatasetCountWarning")
 
@@ -292,6 +297,15 @@ def test_pooling_is_the_mean_of_each_tracklets_frames():
     np.testing.assert_allclose(pooled, [[4 / 3, 2], [5, 5]])
     with pytest.raises(ValueError, match="at least one frame"):
         pool_tracklet_features(frame_features, np.array([0, 0, 2, 0]))
+    pooler = TrackletPooler(np.array([0, 0, 1, 0]))
+    pooler.add(frame_features[:1])
+    with pytest.raises(ValueError, match="1 of 4 frame features were added"):
+        pooler.result()
+    pooler.add(frame_features[1:3])
+    pooler.add(frame_features[3:])  # batches that end inside a tracklet
+    np.testing.assert_allclose(pooler.result(), [[4 / 3, 2], [5, 5]])
+    with pytest.raises(ValueError, match="5 frame features given for 4 frames"):
+        pooler.add(frame_features[:1])
 
 
 def test_video_modules_import_no_tensorflow():
@@ -333,6 +347,7 @@ def test_the_evaluator_embeds_a_tracklet_as_the_mean_of_its_frames_flip_averaged
         settings=EvaluationSettings(use_horizontal_flipping_in_evaluation=True, sequence_length=2),
         output_folder_path=standins,
         workers=1,
+        batch_size=3,  # batches that end inside tracklets
     )
     features, image_num = evaluator.embed("query")
     tracklet_IDs = query_df["tracklet_ID"].unique()
