@@ -442,3 +442,19 @@ def test_testing_size_keeps_or_drops_a_distractor_tracklet_whole():
     frames_per_kept_tracklet = kept.groupby("tracklet_ID").size()
     assert (frames_per_kept_tracklet == 5).all(), frames_per_kept_tracklet.to_dict()
     assert kept["identity_ID"].nunique() >= 2 and (kept["identity_ID"] == 0).any()
+
+
+def test_the_shipped_prid2011_splits_are_those_the_script_draws():
+    import json
+
+    from datasets.video.draw_prid2011_splits import draw_splits
+    from datasets.video.two_cameras import PRID2011_SPLITS_PATH
+
+    with open(PRID2011_SPLITS_PATH) as splits_file:
+        shipped = json.load(splits_file)
+    assert shipped == draw_splits() and len(shipped["splits"]) == 10
+    everyone = {f"person_{number:04d}" for number in range(1, 201)}
+    for split in shipped["splits"]:
+        assert len(split["train"]) == len(split["test"]) == 100
+        assert set(split["train"]) | set(split["test"]) == everyone
+    assert len({tuple(split["test"]) for split in shipped["splits"]}) == 10

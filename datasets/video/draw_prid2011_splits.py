@@ -38,6 +38,19 @@ def draw_splits() -> dict:
     }
 
 
+def to_text(content: dict) -> str:
+    """JSON with one line per split and list, so that a diff shows which split changed."""
+    lines = [f"  {json.dumps(key)}: {json.dumps(value)}," for key, value in content.items()]
+    splits = ",\n".join(
+        "    {\n"
+        + ",\n".join(f"      {json.dumps(k)}: {json.dumps(v)}" for k, v in split.items())
+        + "\n    }"
+        for split in content["splits"]
+    )
+    lines[-1] = f'  "splits": [\n{splits}\n  ]'
+    return "{\n" + "\n".join(lines) + "\n}\n"
+
+
 if __name__ == "__main__":
-    write_atomically(PRID2011_SPLITS_PATH, json.dumps(draw_splits(), indent=1) + "\n")
+    write_atomically(PRID2011_SPLITS_PATH, to_text(draw_splits()))
     print(f"Wrote {PRID2011_SPLITS_PATH}")
