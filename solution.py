@@ -62,7 +62,8 @@ flags.DEFINE_string(
     DATASET.dataset_name,
     "Market1501, DukeMTMC_reID, MSMT17 (version 2), MSMT17_V1, CUHK03_NP_labeled, "
     "CUHK03_NP_detected, VIPeR, GRID, PRID2011, iLIDS, CUHK02, CUHK_SYSU, Synthetic, CSV, or "
-    "the path of a .csv file; several, comma-separated, train on their union (each dataset's "
+    "the path of a .csv file; video: MARS, iLIDS_VID, PRID2011_video, DukeMTMC_VideoReID "
+    "(docs/video.md); several, comma-separated, train on their union (each dataset's "
     "identities kept apart).",
 )
 flags.DEFINE_bool(
@@ -79,7 +80,15 @@ flags.DEFINE_bool(
 flags.DEFINE_integer(
     "split_index",
     DATASET.split_index,
-    "Which of the 10 fixed train/test splits of VIPeR, GRID, PRID2011 and iLIDS (0 to 9).",
+    "Which of the 10 fixed train/test splits of VIPeR, GRID, PRID2011, iLIDS, iLIDS_VID and "
+    "PRID2011_video (0 to 9).",
+)
+# Video datasets (docs/video.md)
+flags.DEFINE_integer(
+    "sequence_length",
+    EVALUATION.sequence_length,
+    "Video datasets: frames per tracklet, spread evenly over it, whose mean embedding is the "
+    "tracklet's in evaluation (0: every frame).",
 )
 flags.DEFINE_integer(
     "synthetic_train_identity_num",

@@ -1,6 +1,8 @@
 """Embeddings of image files with an inference model: the concatenation of its embeddings, or
 with flipping the mean of the image's and its mirror's (FlipReID's test-time embedding)."""
 
+from collections.abc import Iterator
+
 import numpy as np
 import tensorflow as tf
 
@@ -52,6 +54,15 @@ class FeatureExtractor:
     def __call__(self, image_file_paths) -> np.ndarray:
         """Prints a progress line (images done, images per second, time left) now and then
         while it works (progress_lines.py), so that a long extraction says how far it is."""
+        batches = list(self.iterate_batches(image_file_paths))
+        dimension = sum(output.shape[-1] for output in self.inference_model.outputs)
+        if not batches:
+            return np.zeros((0, dimension), np.float32)
+        return np.concatenate(batches).astype(np.float32)
+
+    def iterate_batches(self, image_file_paths) -> Iterator[np.ndarray]:
+        """The features of the files a batch at a time, in order (with the progress lines), for
+        a caller that reduces them as they come (tracklet means on video datasets)."""
         image_file_paths = list(image_file_paths)
         dataset = build_evaluation_dataset(
             image_file_paths,
@@ -59,13 +70,10 @@ class FeatureExtractor:
             batch_size=self.batch_size,
             workers=self.workers,
         )
-        batches, done = [], 0
+        done = 0
         progress = ExtractionProgress(len(image_file_paths))
         for images in dataset:
-            batches.append(self.embed(images).numpy())
-            done += len(batches[-1])
+            features = self.embed(images).numpy()
+            done += len(features)
             progress.update(done)
-        dimension = sum(output.shape[-1] for output in self.inference_model.outputs)
-        if not batches:
-            return np.zeros((0, dimension), np.float32)
-        return np.concatenate(batches).astype(np.float32)
+            yield features

@@ -39,6 +39,16 @@ class Evaluator(tf.keras.callbacks.Callback):
         super().__init__()
         self.inference_model = inference_model
         self.query_df, self.gallery_df = query_df, gallery_df
+        # Video datasets: the frames to embed per tracklet; query_df and gallery_df become one
+        # row per tracklet (its first frame's path stands for it in pictures and .npz files).
+        self.sampled_tracklets = None
+        if evaluation.has_tracklets(query_df):
+            self.sampled_tracklets = {
+                split: evaluation.sample_tracklets(frame_df, settings.sequence_length)
+                for split, frame_df in (("query", query_df), ("gallery", gallery_df))
+            }
+            self.query_df = self.sampled_tracklets["query"].tracklets
+            self.gallery_df = self.sampled_tracklets["gallery"].tracklets
         self.dataset_label, self.log_prefix = dataset_label, log_prefix
         self.settings, self.phases = settings, phases
         self.output_folder_path = output_folder_path
@@ -65,10 +75,11 @@ class Evaluator(tf.keras.callbacks.Callback):
         the ranked lists (settings.ranked_list_num). With --save_data_to_disk the features go
         to features_<file_tag>.npz (file_tag defaults to the description)."""
         start = time.perf_counter()
-        query_features = self.extract_features(self.query_df["image_file_path"])
-        gallery_features = self.extract_features(self.gallery_df["image_file_path"])
+        (query_features, query_image_num), (gallery_features, gallery_image_num) = (
+            self.embed(split) for split in ("query", "gallery")
+        )
         feature_seconds = time.perf_counter() - start
-        image_num = len(query_features) + len(gallery_features)
+        image_num = query_image_num + gallery_image_num
         labels = {
             "q_pids": self.query_df["identity_ID"].to_numpy(),
             "g_pids": self.gallery_df["identity_ID"].to_numpy(),
@@ -91,8 +102,13 @@ class Evaluator(tf.keras.callbacks.Callback):
         metric_seconds = time.perf_counter() - start
         flip_note = ", flip-averaged" if self.settings.use_horizontal_flipping_in_evaluation else ""
         on = f" on {self.dataset_label}" if self.dataset_label else ""
+        of_tracklets = (
+            f" pooled into {len(query_features) + len(gallery_features)} tracklets"
+            if self.sampled_tracklets
+            else ""
+        )
         print(
-            f"\nEvaluation {description}{on}: features of {image_num} images in "
+            f"\nEvaluation {description}{on}: features of {image_num} images{of_tracklets} in "
             f"{feature_seconds:.1f} s ({image_num / max(feature_seconds, 1e-9):.0f} images/s"
             f"{flip_note}), metrics in {metric_seconds:.1f} s\n"
             f"{evaluation.format_results_table(results)}",
@@ -105,6 +121,20 @@ class Evaluator(tf.keras.callbacks.Callback):
                 results.ranking["plain"], query_features, gallery_features, labels
             )
         return evaluation.metrics_to_logs(results, prefix=self.log_prefix)
+
+    def embed(self, split: str) -> tuple[np.ndarray, int]:
+        """(features of the query or gallery rows, images embedded): for a video dataset one
+        row per tracklet, the mean of its sampled frames' embeddings (each flip-averaged when
+        asked), evaluation/tracklets.py."""
+        if self.sampled_tracklets is None:
+            frame_df = self.query_df if split == "query" else self.gallery_df
+            features = self.extract_features(frame_df["image_file_path"])
+            return features, len(features)
+        sampled = self.sampled_tracklets[split]
+        pooler = evaluation.TrackletPooler(sampled.frame_tracklet_rows, len(sampled.tracklets))
+        for frame_features in self.extract_features.iterate_batches(sampled.frame_paths):
+            pooler.add(frame_features)  # the frames' features are never all held
+        return pooler.result(), len(sampled.frame_paths)
 
     def write_ranked_lists(self, metrics, query_features, gallery_features, labels) -> None:
         """Pictures of the ranked_list_num worst and best queries by average precision (plain

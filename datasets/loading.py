@@ -15,6 +15,7 @@ from .folder_datasets import FOLDER_DATASETS, MARKET1501, FolderDataset, load_fo
 from .msmt17 import MSMT17_VERSIONS, load_msmt17
 from .split_datasets import SPLIT_LOADERS
 from .synthetic import generate_synthetic_dataset
+from .video import VIDEO_DATASET_NAMES, load_video_dataset
 
 
 def camera_caution(label: str, query_df: pd.DataFrame, gallery_df: pd.DataFrame) -> str | None:
@@ -46,11 +47,13 @@ def load_accumulated_info_of_dataset(
             folder with dataset.csv; for Synthetic: where the generated tree is written).
         dataset_name: one of DATASET_NAMES, or the path of a .csv file.
         synthetic: the sizes and seed of the Synthetic dataset (default: SyntheticSettings()).
-        split_index: which of the 10 splits of VIPeR, GRID, PRID2011 and iLIDS (0 to 9).
+        split_index: which of the 10 splits of VIPeR, GRID, PRID2011, iLIDS,
+            iLIDS_VID and PRID2011_video (0 to 9).
     Returns:
         (train_df, query_df, gallery_df, attribute_name_to_label_encoder_dict): three frames with
         the columns image_file_path, identity_ID, camera_ID, junk images (identity -1) already
         dropped; the dict maps "identity_ID" to a LabelEncoder fitted on the training identities.
+        A video dataset's frames (one row per frame) have a fourth column, tracklet_ID.
     """
     root_folder_path = os.path.abspath(os.path.expanduser(root_folder_path))
     try:
@@ -77,7 +80,9 @@ def load_frames(
 ):
     """(train_df, query_df, gallery_df) of one dataset by name (a new layout: a branch here,
     a loader module beside this one)."""
-    if dataset_name in FOLDER_DATASETS:
+    if dataset_name in VIDEO_DATASET_NAMES:
+        frames = load_video_dataset(root_folder_path, dataset_name, split_index=split_index)
+    elif dataset_name in FOLDER_DATASETS:
         frames = load_folder_dataset(root_folder_path, FOLDER_DATASETS[dataset_name])
     elif dataset_name in MSMT17_VERSIONS:
         frames = load_msmt17(root_folder_path, MSMT17_VERSIONS[dataset_name])

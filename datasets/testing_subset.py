@@ -20,7 +20,8 @@ def select_testing_subset(
     Returns:
         (query_df, gallery_df) holding all images of the chosen identities. The identities are
         drawn from those of query and gallery together; distractor images (identity 0) are not
-        one identity but clutter, so the same fraction of them is kept.
+        one identity but clutter, so the same fraction of them is kept (of a video dataset's
+        frames, the same fraction of the distractor tracklets, each whole).
     """
     check_testing_size(testing_size)
     if testing_size == 1:
@@ -37,6 +38,11 @@ def select_testing_subset(
     kept_identity_IDs = rng.choice(identity_IDs, size=kept_identity_num, replace=False)
     is_distractor = gallery_df["identity_ID"].to_numpy() == DISTRACTOR_IDENTITY_ID
     keep_distractor = rng.random(len(gallery_df)) < distractor_fraction
+    if "tracklet_ID" in gallery_df.columns:  # video: a distractor tracklet is kept whole or not
+        tracklet_IDs = gallery_df["tracklet_ID"].to_numpy()
+        unique_IDs, first_rows = np.unique(tracklet_IDs, return_index=True)
+        kept_IDs = unique_IDs[keep_distractor[first_rows]]
+        keep_distractor = np.isin(tracklet_IDs, kept_IDs)
     kept_query_df = query_df[query_df["identity_ID"].isin(kept_identity_IDs)]
     kept_gallery_df = gallery_df[
         gallery_df["identity_ID"].isin(kept_identity_IDs) | (is_distractor & keep_distractor)

@@ -25,6 +25,11 @@ DATASET_NAMES = (
     "iLIDS",
     "CUHK02",
     "CUHK_SYSU",
+    # video (datasets/video/): frames of tracklets, evaluated a tracklet at a time
+    "MARS",
+    "iLIDS_VID",
+    "PRID2011_video",
+    "DukeMTMC_VideoReID",
 )
 # The small domain-generalisation test sets: 10 fixed train/test splits each, --split_index.
 SPLIT_DATASET_NAMES = ("VIPeR", "GRID", "PRID2011", "iLIDS")

@@ -25,6 +25,9 @@ class EvaluationSettings:
     # the "same person?" mark for ranked lists: this share of the top-10 results it marks must
     # be the same person (evaluation/top_of_list.py)
     same_person_precision: float = 0.95
+    # video datasets: frames per tracklet, spread evenly over it, whose mean embedding is the
+    # tracklet's (0: every frame; evaluation/tracklets.py)
+    sequence_length: int = 15
 
     def __post_init__(self):
         require_at_least(
@@ -33,6 +36,7 @@ class EvaluationSettings:
             ranked_list_num=0,
             query_expansion_k=1,
             query_expansion_alpha=0,
+            sequence_length=0,
         )
         require_fraction(self, "same_person_precision")
 
