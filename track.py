@@ -141,6 +141,12 @@ def main(_) -> None:
             )
     except (FrameSourceError, AnnotationError, OSError) as error:
         sys.exit(f"Error: {error} {save_partial_tracks(output_folder_path, rows, write_tracks)}")
+    if source.read_num < source.frame_num:
+        print(
+            f"Warning: {FLAGS.source} announces {source.frame_num:,} frames and OpenCV decoded "
+            f"{source.read_num:,} (a video cut short or damaged): the tracks end at frame "
+            f"{source.read_num:,}."
+        )
     finish(output_folder_path, rows, annotated_path=getattr(annotated, "path", None))
 
 

@@ -165,3 +165,43 @@ def test_drawn_images_are_written_whole_and_checked(tmp_path, monkeypatch):
             annotated.write(5, frames_of(1)[0], [])
     monkeypatch.undo()
     assert sorted(os.listdir(path)) == ["000001.jpg", "000002.jpg", "000003.jpg"]
+
+
+def test_a_video_cut_short_says_how_many_frames_it_gave(tmp_path):
+    """A cut video announces its frame count in the header and ends early without an error:
+    FrameSource.read_num says how many frames were read, for track.py's warning."""
+    path = str(tmp_path / "clip.avi")
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"MJPG"), 25, (64, 48))
+    for frame in frames_of(10):
+        writer.write(frame)
+    writer.release()
+    with open(path, "rb") as video_file:
+        data = video_file.read()
+    with open(path, "wb") as video_file:
+        video_file.write(data[: len(data) // 2])
+    source = FrameSource(path)
+    indices = [index for index, _ in source]
+    assert source.frame_num == 10 and indices == list(range(1, len(indices) + 1))
+    assert source.read_num == len(indices) < 10
+
+
+def test_the_output_folder_is_checked_and_only_our_temporaries_removed(tmp_path, monkeypatch):
+    from tracking import output_folder
+    from tracking.output_folder import OutputFolderError, prepare_output_folder
+
+    folder = tmp_path / "tracks"
+    (folder / "annotated").mkdir(parents=True)
+    ours = [folder / ".tracks.ab12cd34.tmp.txt", folder / "annotated" / ".000003.zz99yy88.tmp.jpg"]
+    others = [folder / ".notes.ab12cd34.tmp.txt", folder / "annotated" / "000003.jpg"]
+    for path in ours + others:
+        path.write_text("x")
+    removed = prepare_output_folder(str(folder), annotated_name="annotated")
+    assert sorted(removed) == sorted(str(path) for path in ours)
+    assert all(path.exists() for path in others) and not any(path.exists() for path in ours)
+
+    def refused(*_, **__):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(output_folder.tempfile, "mkstemp", refused)  # what a non-root user meets
+    with pytest.raises(OutputFolderError, match="permission denied"):
+        prepare_output_folder(str(tmp_path / "other"), annotated_name=None)

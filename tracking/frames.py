@@ -77,19 +77,22 @@ class FrameSource:
         return frame
 
     def __iter__(self):
+        """(index, frame) pairs; read_num counts the frames read so far (a cut video ends
+        before the frame count its header announces, without an error)."""
+        self.read_num = 0
         if not self.is_video:
             for index, image_path in enumerate(self.image_paths, start=1):
                 yield index, self.read_image(image_path, index=index)
+                self.read_num = index
             return
         capture = cv2.VideoCapture(self.path)
         try:
-            index = 0
             while True:
                 success, frame = capture.read()
                 if not success:
                     return
-                index += 1
-                yield index, frame
+                self.read_num += 1
+                yield self.read_num, frame
         finally:
             capture.release()
 
