@@ -87,7 +87,9 @@ def check_appearance_threshold(appearance_threshold: float | None) -> None:
         )
 
 
-def appearance_caution(name: str, *, model_file_path: str | None, use_appearance: bool):
+def appearance_caution(
+    name: str, *, model_file_path: str | None, use_appearance: bool
+) -> str | None:
     """A warning for a tracker and model that docs/tracking.md measured to go badly together,
     or None: StrongSORT with an uncentred export."""
     if name != "strongsort" or not use_appearance or model_file_path is None:
@@ -97,8 +99,8 @@ def appearance_caution(name: str, *, model_file_path: str | None, use_appearance
     return (
         f"Warning: {model_file_path} is an uncentred export (its description names no "
         "--center_on_images_path), and StrongSORT gates the cosine distance of such embeddings "
-        "badly: on docs/tracking.md's generated benchmark the same trained model tracked with "
-        f"IDF1 {STRONGSORT_IDF1['uncentred']} uncentred against {STRONGSORT_IDF1['centred']} "
+        "badly: docs/tracking.md's generated benchmark measured the demo's trained model with it "
+        f"at IDF1 {STRONGSORT_IDF1['uncentred']} uncentred against {STRONGSORT_IDF1['centred']} "
         "centred. Export it with export.py --center_on_images_path (your training images), or "
         "use botsort or deepsort."
     )
