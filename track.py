@@ -14,21 +14,39 @@ uncentred model is its own "same person?" distance at false positive rate 1e-2 u
 --appearance_threshold says otherwise (tracking/trackers.py says why). Writes, into
 the output folder: tracks.txt (MOT rows: frame, track, left, top, width, height, score, -1, -1,
 -1; score the detection's) and annotated.mp4 for a video, annotated/ (one JPEG per frame) for a
-folder, each track's box drawn with its number. Imports no TensorFlow.
+folder, each track's box drawn with its number; tracks.txt last, so that it marks a finished
+run. Inputs, flags and the output folder are checked before the first frame; a run stopped by an
+error while tracking (an unreadable frame, a full disk) keeps its tracks as tracks.partial.txt,
+and the same command run again removes what a killed run left. Imports no TensorFlow.
 """
 
 import command_line  # noqa: I001  (first: a Python without the project's packages is told what to do)
 
+import contextlib
 import importlib.util
 import os
 import sys
 
 from absl import app, flags
 
-from tracking.frames import AnnotatedOutput, FrameSource, FrameSourceError
+from tracking.frames import AnnotatedOutput, AnnotationError, FrameSource, FrameSourceError
 from tracking.mot_files import MotFileError, read_detections, write_tracks
+from tracking.output_folder import (
+    PARTIAL_TRACKS_NAME,
+    TRACKS_NAME,
+    OutputFolderError,
+    prepare_output_folder,
+    save_partial_tracks,
+)
 from tracking.track_frames import track_frames
-from tracking.trackers import TRACKERS, TrackerSetupError, can_use_appearance, make_tracker
+from tracking.trackers import (
+    TRACKERS,
+    TrackerSetupError,
+    appearance_caution,
+    can_use_appearance,
+    check_appearance_threshold,
+    make_tracker,
+)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("source", None, "A video file, or a folder of frames (e.g. MOT's img1/).")
@@ -77,17 +95,17 @@ def main(_) -> None:
     for name in ("source", "detections_path"):
         if getattr(FLAGS, name) is None:
             sys.exit(f"Error: give --{name} (python track.py --help says what each flag takes).")
-    tracks_path = os.path.join(FLAGS.output_folder_path, "tracks.txt")
-    if os.path.exists(tracks_path):
-        sys.exit(
-            f"Error: {tracks_path} exists (an earlier run's tracks); choose another "
-            "--output_folder_path, or move that folder away, so that nothing is overwritten."
-        )
     use_appearance = FLAGS.use_appearance
     if not can_use_appearance(FLAGS.tracker) and not FLAGS["use_appearance"].present:
         use_appearance = False  # bytetrack, ocsort: by motion only, unless asked otherwise
-    try:
+    output_folder_path = FLAGS.output_folder_path
+    try:  # everything checked before the first frame is tracked
+        check_appearance_threshold(FLAGS.appearance_threshold)
         source = FrameSource(FLAGS.source)
+        annotated_name = None
+        if FLAGS.annotate:
+            annotated_name = "annotated.mp4" if source.is_video else "annotated"
+        removed = prepare_output_folder(output_folder_path, annotated_name=annotated_name)
         detections = read_detections(FLAGS.detections_path)
         check_frames(detections, source)
         tracker = make_tracker(
@@ -97,31 +115,56 @@ def main(_) -> None:
             appearance_threshold=FLAGS.appearance_threshold,
             frame_rate=source.frame_rate,
         )
-        os.makedirs(FLAGS.output_folder_path, exist_ok=True)
-        annotated = None
-        if FLAGS.annotate:
-            name = "annotated.mp4" if source.is_video else "annotated"
-            annotated = AnnotatedOutput(
-                os.path.join(FLAGS.output_folder_path, name),
-                frame_rate=source.frame_rate,
-                frame_size=source.first_frame.shape[:2],
-            )
-    except (FrameSourceError, MotFileError, TrackerSetupError) as error:
+        caution = appearance_caution(
+            FLAGS.tracker, model_file_path=FLAGS.model_file_path, use_appearance=use_appearance
+        )
+    except (FrameSourceError, MotFileError, TrackerSetupError, OutputFolderError) as error:
         sys.exit(f"Error: {error}")
+    for path in removed:
+        print(f"Removed {path}, the temporary of a write an earlier run did not finish.")
+    if caution is not None:
+        print(caution)
     appearance = "with appearance" if use_appearance else "by motion only"
     print(f"Tracking {source.frame_num:,} frames of {FLAGS.source}: {FLAGS.tracker}, {appearance}")
-    try:
-        rows = track_frames(
-            source, detections, tracker, frame_num=source.frame_num, annotated=annotated
+    rows = []
+    annotated = contextlib.nullcontext()
+    if annotated_name is not None:
+        annotated = AnnotatedOutput(
+            os.path.join(output_folder_path, annotated_name),
+            frame_rate=source.frame_rate,
+            frame_size=source.first_frame.shape[:2],
         )
-    finally:
-        if annotated is not None:
-            annotated.close()
-    write_tracks(tracks_path, rows)
+    try:
+        with annotated as output:
+            track_frames(
+                source, detections, tracker, frame_num=source.frame_num, annotated=output, rows=rows
+            )
+    except (FrameSourceError, AnnotationError, OSError) as error:
+        sys.exit(f"Error: {error} {save_partial_tracks(output_folder_path, rows, write_tracks)}")
+    if source.read_num < source.frame_num:
+        print(
+            f"Warning: {FLAGS.source} announces {source.frame_num:,} frames and OpenCV decoded "
+            f"{source.read_num:,} (a video cut short or damaged): the tracks end at frame "
+            f"{source.read_num:,}."
+        )
+    finish(output_folder_path, rows, annotated_path=getattr(annotated, "path", None))
+
+
+def finish(output_folder_path: str, rows: list, *, annotated_path: str | None) -> None:
+    """Write tracks.txt, the mark of a finished run, last; say what was written."""
+    tracks_path = os.path.join(output_folder_path, TRACKS_NAME)
+    try:
+        write_tracks(tracks_path, rows)
+    except OSError as error:
+        sys.exit(f"Error: {error}")
     track_num = len({row[1] for row in rows})
     print(f"{len(rows):,} boxes in {track_num} tracks: {tracks_path}")
-    if annotated is not None:
-        print(f"Drawn: {annotated.path}")
+    if annotated_path is not None:
+        print(f"Drawn: {annotated_path}")
+    partial_path = os.path.join(output_folder_path, PARTIAL_TRACKS_NAME)
+    if os.path.isfile(partial_path):
+        os.remove(partial_path)
+        print(f"Removed {partial_path}, an earlier run's: {TRACKS_NAME} holds all the tracks.")
 
 
 def check_frames(detections: dict, source: FrameSource) -> None:

@@ -4,6 +4,7 @@ environment's Python, as a user makes one: an untrained FlipReID model exported 
 --layout tracker (benchmarks/untrained_tracker_model.py)."""
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -19,12 +20,14 @@ TRAINING_PYTHON = os.environ.get(
     "FLIPREID_TRAINING_PYTHON", os.path.join(REPOSITORY, ".venv", "bin", "python")
 )
 SHORT_SCENE = SceneSettings(frame_num=60, person_num=6, seed=3)
+TINY_FRAME_NUM = 8
 
 
-def run_program(arguments: list[str], *, python: str = sys.executable):
-    """(exit status, stdout and stderr together) of one of the project's programs."""
+def run_program(arguments: list[str], *, python: str = sys.executable, **options):
+    """(exit status, stdout and stderr together) of one of the project's programs; options:
+    subprocess.run's (env, preexec_fn)."""
     completed = subprocess.run(
-        [python, *arguments], cwd=REPOSITORY, capture_output=True, text=True, timeout=900
+        [python, *arguments], cwd=REPOSITORY, capture_output=True, text=True, timeout=900, **options
     )
     return completed.returncode, completed.stdout + completed.stderr
 
@@ -51,3 +54,24 @@ def short_sequence(tmp_path_factory) -> str:
     path = str(tmp_path_factory.mktemp("sequences") / "short")
     write_sequence(path, generate_sequence(SHORT_SCENE))
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_sequence(short_sequence, tmp_path_factory) -> str:
+    """Frames 31 to 38 of the short sequence (four or five people in each) as a sequence of
+    their own, frames numbered from 1: what a test of track.py's input and output needs."""
+    path = tmp_path_factory.mktemp("sequences") / "tiny"
+    (path / "img1").mkdir(parents=True)
+    (path / "det").mkdir()
+    for index in range(1, TINY_FRAME_NUM + 1):
+        shutil.copyfile(
+            os.path.join(short_sequence, "img1", f"{index + 30:06d}.jpg"),
+            path / "img1" / f"{index:06d}.jpg",
+        )
+    with open(os.path.join(short_sequence, "det", "det.txt")) as detections_file:
+        lines = [line.split(",", 1) for line in detections_file if line.strip()]
+    with open(path / "det" / "det.txt", "w") as detections_file:
+        for frame, rest in lines:
+            if 30 < int(frame) <= 30 + TINY_FRAME_NUM:
+                detections_file.write(f"{int(frame) - 30},{rest}")
+    return str(path)

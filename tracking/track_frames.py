@@ -8,10 +8,14 @@ from progress_lines import ExtractionProgress
 PERSON_CLASS = 0  # the class column BoxMOT's trackers take (COCO's person)
 
 
-def track_frames(frames, detections: dict, tracker, *, frame_num: int, annotated=None) -> list:
+def track_frames(
+    frames, detections: dict, tracker, *, frame_num: int, annotated=None, rows=None
+) -> list:
     """(frame, track, left, top, width, height, score) rows of every frame of frames, an iterable
-    of (index from 1, BGR image); detections: frame -> (n, 5) x1 y1 x2 y2 score."""
-    rows, progress = [], ExtractionProgress(frame_num, task="tracking", noun="frames")
+    of (index from 1, BGR image); detections: frame -> (n, 5) x1 y1 x2 y2 score. rows: a list
+    the rows are added to frame by frame (what an error stops keeps the frames before it)."""
+    rows = [] if rows is None else rows
+    progress = ExtractionProgress(frame_num, task="tracking", noun="frames")
     for index, frame in frames:
         boxes = detections.get(index)
         if boxes is None:

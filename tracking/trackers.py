@@ -11,9 +11,9 @@ export.py --center_on_images_path spreads its distances over 0..2 and carries no
 BoxMOT's own gates apply.
 """
 
-import numpy as np
+import math
 
-from deployment.onnx_model import PIXELS, TRACKER, OnnxModelError, read_description
+import numpy as np
 
 # name: (BoxMOT's class, its appearance gate's parameter or None, whether it can use appearance);
 # deepsort is deep-sort-realtime's DeepSort (DeepSortRealtime below), given this project's
@@ -33,6 +33,8 @@ ALWAYS_WITH_APPEARANCE = (
     "deepsort",
 )  # DeepSORT's cascade: no mode without embeddings
 GATE_RATE = "1e-2"
+# docs/tracking.md's benchmark, the trained model with StrongSORT: IDF1 uncentred and centred.
+STRONGSORT_IDF1 = {"uncentred": 37.0, "centred": 76.7}
 
 
 def can_use_appearance(name: str) -> bool:
@@ -46,6 +48,10 @@ class TrackerSetupError(Exception):
 
 def reid_model_description(model_file_path: str) -> dict:
     """The description export.py wrote beside the model, checked to be of the tracker layout."""
+    # Here, not at the top: deployment/ loads datasets/ (pandas, scikit-learn), seconds that a
+    # run stopped by a bad flag or file before the model should not wait.
+    from deployment.onnx_model import PIXELS, TRACKER, OnnxModelError, read_description
+
     if model_file_path.endswith((".h5", ".keras")):
         raise TrackerSetupError(
             f"{model_file_path!r} is a Keras weights file; trackers load an ONNX model. Export "
@@ -66,6 +72,38 @@ def reid_model_description(model_file_path: str) -> dict:
             "--layout tracker --output_path ./exported/tracker_model.onnx"
         )
     return description
+
+
+def check_appearance_threshold(appearance_threshold: float | None) -> None:
+    """A gate must be a cosine distance: finite, in 0..2 (None: the default gate)."""
+    if appearance_threshold is None:
+        return
+    if not math.isfinite(appearance_threshold) or not 0 <= appearance_threshold <= 2:
+        raise TrackerSetupError(
+            f"--appearance_threshold is {appearance_threshold:g}; it is a cosine distance, a "
+            "finite number in 0..2 (0: identical embeddings only, 2: opposite ones too; BoxMOT's "
+            "defaults are 0.2 and 0.25). Give such a number, or leave the flag out for the "
+            "model's own gate."
+        )
+
+
+def appearance_caution(
+    name: str, *, model_file_path: str | None, use_appearance: bool
+) -> str | None:
+    """A warning for a tracker and model that docs/tracking.md measured to go badly together,
+    or None: StrongSORT with an uncentred export."""
+    if name != "strongsort" or not use_appearance or model_file_path is None:
+        return None
+    if "centered_on" in reid_model_description(model_file_path):
+        return None
+    return (
+        f"Warning: {model_file_path} is an uncentred export (its description names no "
+        "--center_on_images_path), and StrongSORT gates the cosine distance of such embeddings "
+        "badly: docs/tracking.md's generated benchmark measured the demo's trained model with it "
+        f"at IDF1 {STRONGSORT_IDF1['uncentred']} uncentred against {STRONGSORT_IDF1['centred']} "
+        "centred. Export it with export.py --center_on_images_path (your training images), or "
+        "use botsort or deepsort."
+    )
 
 
 def model_gate(description: dict) -> float | None:
@@ -89,6 +127,7 @@ def make_tracker(
     appearance_threshold: the gate's cosine distance (None: the model's, else BoxMOT's default).
     """
     class_name, gate_parameter, _ = TRACKERS[name]
+    check_appearance_threshold(appearance_threshold)
     options = {}
     if use_appearance and not can_use_appearance(name):
         raise TrackerSetupError(
