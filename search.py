@@ -25,7 +25,6 @@ inside the functions that build and run the model), so --help and a misspelt fla
 
 import command_line  # noqa: I001  (first: a Python without the project's packages is told what to do)
 
-import contextlib
 import hashlib
 import io
 import json
@@ -42,7 +41,16 @@ from absl import app, flags, logging
 
 import evaluation
 import visualization
-from atomic_files import TEMPORARY_NAME, WriteError, atomic_folder, write_atomically
+from atomic_files import (
+    InUseError,
+    WriteError,
+    WriterLock,
+    atomic_folder,
+    raise_explained,
+    remove_leftovers_of,
+    write_atomically,
+)
+from crash_points import crash_point
 from datasets.common import IMAGE_EXTENSIONS
 from datasets.image_files import find_readable_images
 from deployment import SamePersonThresholds, ThresholdError, thresholds_of_run_folder
@@ -99,6 +107,10 @@ flags.DEFINE_string(
 # (0000_000_01_0303morning_0015_0.jpg: identity, index, camera).
 MARKET_FILE_NAME = re.compile(r"^(?P<identity_ID>-1|\d+)_c(?P<camera_ID>\d+)")
 MSMT17_FILE_NAME = re.compile(r"^(?P<identity_ID>\d+)_\d+_(?P<camera_ID>\d+)_")
+# What a search writes into its output folder (under temporary names first), and its lock.
+RANKED_LISTS_FOLDER, RANKED_LISTS_CSV, INDEX_HTML = "ranked_lists", "ranked_lists.csv", "index.html"
+GALLERY_CACHE_NAME = re.compile(r"^gallery_features_[0-9a-f]{16}\.npz$")
+LOCK_FILE_NAME = ".search.lock"
 
 
 class SearchError(Exception):
@@ -133,14 +145,68 @@ def main(argv):
         logging.set_verbosity(logging.WARNING)
     try:
         search()
-    except (SearchError, OnnxModelError, ThresholdError, WriteError) as error:
+    except (SearchError, OnnxModelError, ThresholdError, WriteError, InUseError) as error:
         sys.exit(f"\nError: {error}")
 
 
 def search() -> None:
+    """Take the output folder, finish what a killed search left in it, then search."""
     for name in ("model_file_path", "query_path", "gallery_path"):
         if not FLAGS[name].value:
             raise SearchError(f"--{name} is needed; see python3 search.py --help.")
+    lock = take_output_folder(FLAGS.output_folder_path)
+    try:
+        search_into_taken_folder()
+    finally:
+        lock.release()
+
+
+def take_output_folder(folder_path: str) -> WriterLock:
+    """The output folder's lock (one search at a time writes a folder), the temporary files of
+    its killed writes removed, and a swap of results that a killed search began, finished."""
+    try:
+        os.makedirs(folder_path, exist_ok=True)
+    except OSError as error:
+        raise_explained(error, os.path.join(folder_path, INDEX_HTML))
+    if not os.path.isdir(folder_path):
+        raise SearchError(f"--output_folder_path {folder_path!r} is a file, not a folder.")
+    lock = WriterLock.acquire(
+        os.path.join(folder_path, LOCK_FILE_NAME),
+        what=f"The output folder {folder_path}",
+        advice="Two searches into one folder would mix their ranked lists, so this one stops "
+        "without changing anything. Wait for that search to end (or stop it), or choose another "
+        "--output_folder_path.",
+        flag="--output_folder_path",
+    )
+    removed = remove_leftovers_of(folder_path, is_search_file)
+    if removed:
+        print(
+            f"Removed {len(removed)} temporary file(s) that an interrupted search left: "
+            + ", ".join(os.path.basename(path) for path in removed),
+            flush=True,
+        )
+    finish_swap(folder_path)
+    return lock
+
+
+def is_search_file(name: str) -> bool:
+    """Whether a file or folder of this name in the output folder is one a search writes."""
+    return name in (RANKED_LISTS_CSV, INDEX_HTML, f"{RANKED_LISTS_FOLDER}.new") or bool(
+        GALLERY_CACHE_NAME.match(name)
+    )
+
+
+def search_into_taken_folder() -> None:
+    print(
+        f"Loading the model {FLAGS.model_file_path} ("
+        + (
+            "ONNX Runtime"
+            if FLAGS.model_file_path.lower().endswith(".onnx")
+            else "TensorFlow: importing it takes several seconds"
+        )
+        + ")",
+        flush=True,
+    )
     model = load_search_model(FLAGS.model_file_path)
     for name, value in (("image_height", model.image_height), ("image_width", model.image_width)):
         if FLAGS[name].value is not None and FLAGS[name].value != value:
@@ -153,19 +219,21 @@ def search() -> None:
     if FLAGS.same_person_calibration_path:
         thresholds = calibration_thresholds(FLAGS.same_person_calibration_path)
     same_person = chosen_threshold(thresholds)
+    print("Reading the query and gallery images", flush=True)
     queries = readable_only(read_images(FLAGS.query_path, role="query"), role="query")
     gallery = readable_only(read_images(FLAGS.gallery_path, role="gallery"), role="gallery")
     flipping = FLAGS.use_horizontal_flipping_in_evaluation
     if flipping is None:
         flipping = model.flipping_default
-    os.makedirs(FLAGS.output_folder_path, exist_ok=True)
     gallery_features = cached_gallery_features(
         lambda paths: model.extract(paths, flipping), gallery, flipping=flipping
     )
+    print(f"Embedding {len(queries.paths):,} query images", flush=True)
     query_features = model.extract(queries.paths, flipping)
     cosine_distances = evaluation.compute_distance_matrix(query_features, gallery_features)
     distances = cosine_distances
     if FLAGS.use_re_ranking:
+        print("Re-ranking", flush=True)
         distances = evaluation.re_ranking_from_features(query_features, gallery_features)
     described = describe_search(
         model,
@@ -226,7 +294,7 @@ def load_search_model(model_file_path: str) -> SearchModel:
         onnx_model = OnnxModel(model_file_path)
         description = onnx_model.description
         return SearchModel(
-            name=f"{description['backbone_model_name']}, {onnx_model.image_height}x"
+            name=f"{description.get('backbone_model_name', 'a model')}, {onnx_model.image_height}x"
             f"{onnx_model.image_width}, ONNX Runtime",
             image_height=onnx_model.image_height,
             image_width=onnx_model.image_width,
@@ -253,6 +321,11 @@ def load_keras_search_model(model_file_path: str) -> SearchModel:
         thresholds = applications.same_person_thresholds_of_file(model_file_path)
     except applications.WeightsFileError as error:
         raise SearchError(str(error)) from error
+    except ThresholdError as error:
+        raise SearchError(
+            f'The "same person?" thresholds of {model_file_path!r} are damaged: {error}. Put '
+            "back the .json that training wrote beside it, or give another model."
+        ) from None
     extractors = {}
 
     def extract(paths: list[str], flipping: bool) -> np.ndarray:
@@ -287,7 +360,13 @@ def calibration_thresholds(folder_path: str) -> SamePersonThresholds:
             "of an evaluation (e.g. ./evaluation_only/CSV_resnet50, the folder its results.csv "
             "is in)."
         )
-    thresholds = thresholds_of_run_folder(folder_path)
+    try:
+        thresholds = thresholds_of_run_folder(folder_path)
+    except ThresholdError as error:
+        raise SearchError(
+            f"--same_person_calibration_path {folder_path!r} holds damaged results: {error}. Run "
+            "the --evaluation_only command again into a new folder and pass that folder."
+        ) from None
     if thresholds is None:
         raise SearchError(
             f'{folder_path!r} holds no evaluation with "same person?" thresholds (results.csv '
@@ -466,6 +545,7 @@ def cached_gallery_features(extract_features, gallery: Images, *, flipping: bool
                 f"{error}); the gallery's features are computed again and the cache rewritten.",
                 flush=True,
             )
+    print(f"Embedding {len(gallery.paths):,} gallery images", flush=True)
     features = extract_features(gallery.paths)
     content = io.BytesIO()
     np.savez(content, features=features, paths=np.array(gallery.paths))
@@ -486,6 +566,7 @@ def write_results(
     pictures replaced as a whole), and index.html, which states what was searched how
     (`described`); with `accepted`, each listed match's "same person?" answer (a column, a
     yellow dot). Prints rank-1 and mAP where the identities are known."""
+    print(f"Drawing {len(queries.paths):,} ranked lists", flush=True)
     gallery_identities = np.array(gallery.identity_IDs, dtype=object)
     gallery_cameras = np.array(gallery.camera_IDs, dtype=object)
     rows, pages, pictures = [], [], []
@@ -535,53 +616,69 @@ def write_results(
                 os.path.basename(query_path), f"ranked_lists/{picture_name}", query_path
             )
         )
-    folder_path = os.path.join(FLAGS.output_folder_path, "ranked_lists")
-    with replaced_folder(folder_path) as new_folder_path:
-        for picture_name, picture in pictures:
-            visualization.write_picture(os.path.join(new_folder_path, picture_name), picture)
-    csv_path = os.path.join(FLAGS.output_folder_path, "ranked_lists.csv")
-    write_atomically(csv_path, pd.DataFrame(rows).to_csv(index=False))
     accuracy = search_accuracy(queries, gallery, distances)
-    visualization.write_index_html(
-        os.path.join(FLAGS.output_folder_path, "index.html"),
-        pages,
-        heading=f"{len(queries.paths)} queries against {len(gallery.paths)} gallery images",
-        notes=[*described, *([accuracy] if accuracy else [])],
-        marks_same_person=accepted is not None,
-    )
+    output_folder = FLAGS.output_folder_path
+    with atomic_folder(os.path.join(output_folder, f"{RANKED_LISTS_FOLDER}.new")) as new_folder:
+        for picture_name, picture in pictures:
+            visualization.write_picture(os.path.join(new_folder, picture_name), picture)
+        write_atomically(
+            os.path.join(new_folder, f".{RANKED_LISTS_CSV}"), pd.DataFrame(rows).to_csv(index=False)
+        )
+        visualization.write_index_html(
+            os.path.join(new_folder, f".{INDEX_HTML}"),
+            pages,
+            heading=f"{len(queries.paths)} queries against {len(gallery.paths)} gallery images",
+            notes=[*described, *([accuracy] if accuracy else [])],
+            marks_same_person=accepted is not None,
+        )
+    finish_swap(output_folder)
     if accuracy:
         print(accuracy)
     print(
-        f"Ranked lists of {len(queries.paths)} queries: {csv_path} and "
-        f"{os.path.join(FLAGS.output_folder_path, 'index.html')}"
+        f"Ranked lists of {len(queries.paths)} queries: "
+        f"{os.path.join(output_folder, RANKED_LISTS_CSV)} and "
+        f"{os.path.join(output_folder, INDEX_HTML)}"
     )
 
 
-@contextlib.contextmanager
-def replaced_folder(folder_path: str):
-    """Yield a new temporary folder; on success it takes folder_path's place as a whole (the
-    old one, this program's earlier pictures, is removed after the swap). A swap or a write
-    that a killed search left unfinished is completed or cleared first."""
-    finish_swap(folder_path)
-    parent_path = os.path.dirname(os.path.abspath(folder_path))
-    partial_prefix = f".{os.path.basename(folder_path)}.new."
-    for name in os.listdir(parent_path):  # atomic_folder's temporary folders of a killed write
-        if name.startswith(partial_prefix) and TEMPORARY_NAME.match(name):
-            shutil.rmtree(os.path.join(parent_path, name), ignore_errors=True)
-    with atomic_folder(folder_path + ".new") as new_folder_path:
-        yield new_folder_path
-    finish_swap(folder_path)
+INTERRUPTED_PAGE = """<!DOCTYPE html>
+<html>
+<head><meta charset="utf-8"><title>An unfinished search</title></head>
+<body>
+<h1>A search into this folder was interrupted while it put its results in place</h1>
+<p>Until it is finished, ranked_lists.csv and the pictures in ranked_lists/ may come from two
+different searches. Run the same search.py command again: it finishes putting them in place
+first.</p>
+</body>
+</html>
+"""
 
 
-def finish_swap(folder_path: str) -> None:
-    """Put a whole folder_path.new (atomic_folder renames it only once complete) in the place
-    of folder_path, in steps that a crash at any point leaves for the next call to finish."""
+def finish_swap(output_folder: str) -> None:
+    """Put the results of a search in place as one: ranked_lists.new (whole: atomic_folder
+    renames it only once complete) holds the pictures, and the search's ranked_lists.csv and
+    index.html under hidden names. First index.html says that a swap is under way, then the
+    folders are swapped, then ranked_lists.csv and index.html are moved out: a crash at any step
+    leaves either one search's files or that page, and the next call finishes the steps left."""
+    folder_path = os.path.join(output_folder, RANKED_LISTS_FOLDER)
     new_folder_path, old_folder_path = folder_path + ".new", folder_path + ".old"
     if os.path.isdir(new_folder_path):
+        crash_point("search swap begins")
+        write_atomically(os.path.join(output_folder, INDEX_HTML), INTERRUPTED_PAGE)
         shutil.rmtree(old_folder_path, ignore_errors=True)
         if os.path.isdir(folder_path):
             os.rename(folder_path, old_folder_path)
+            crash_point("search swap renamed old folder")
         os.rename(new_folder_path, folder_path)
+        crash_point("search swap renamed new folder")
+    staged_csv = os.path.join(folder_path, f".{RANKED_LISTS_CSV}")
+    if os.path.isfile(staged_csv):
+        os.replace(staged_csv, os.path.join(output_folder, RANKED_LISTS_CSV))
+        crash_point("search swap renamed csv")
+    staged_index = os.path.join(folder_path, f".{INDEX_HTML}")
+    if os.path.isfile(staged_index):
+        os.replace(staged_index, os.path.join(output_folder, INDEX_HTML))
+        crash_point("search swap renamed index")
     shutil.rmtree(old_folder_path, ignore_errors=True)
 
 
