@@ -19,6 +19,9 @@ least 95% of the top-10 results it marked in that evaluation were the same perso
 gives its measured precision at each rank; --same_person_false_positive_rate marks by a
 threshold over all pairs instead.
 
+One search at a time writes an output folder (a lock in it); its three results are put in place
+as one, and a search killed while doing so is finished by the next (finish_swap).
+
 TensorFlow is imported only for a Keras weights file, once the flags are parsed (applications,
 inside the functions that build and run the model), so --help and a misspelt flag answer at once.
 """
@@ -562,10 +565,11 @@ def write_results(
     described: list[str],
     accepted: SamePersonMarks | None,
 ) -> None:
-    """ranked_lists.csv, a picture per query under ranked_lists/ (the previous search's
-    pictures replaced as a whole), and index.html, which states what was searched how
-    (`described`); with `accepted`, each listed match's "same person?" answer (a column, a
-    yellow dot). Prints rank-1 and mAP where the identities are known."""
+    """ranked_lists.csv, a picture per query under ranked_lists/ and index.html, which states
+    what was searched how (`described`), written together into ranked_lists.new and put in place
+    of the previous search's as one (finish_swap); with `accepted`, each listed match's "same
+    person?" answer (a column, a yellow dot). Prints rank-1 and mAP where the identities are
+    known."""
     print(f"Drawing {len(queries.paths):,} ranked lists", flush=True)
     gallery_identities = np.array(gallery.identity_IDs, dtype=object)
     gallery_cameras = np.array(gallery.camera_IDs, dtype=object)
