@@ -33,7 +33,10 @@ def without_tensorflow(folder) -> dict:
     return quiet_environment(PYTHONPATH=str(folder))
 
 
-def assert_one_error(returncode, output, *phrases):
+def assert_one_error(result, phrases):
+    """result: (exit status, output) of a program that must refuse with one Error paragraph
+    holding each of the phrases."""
+    returncode, output = result
     assert returncode == 1, output[-3000:]
     assert "Traceback" not in output, output[-3000:]
     message = output[output.index("Error: ") :]
@@ -114,7 +117,7 @@ def test_an_export_killed_between_its_renames_is_finished_by_the_same_command(
     (embeddings,) = session.run(None, {"images": np.zeros((2, 64, 32, 3), np.float32)})
     assert embeddings.shape == (2, description["embedding_dimension"])
 
-    assert_one_error(*again, "model.onnx' exists; nothing was changed")
+    assert_one_error(again, ["model.onnx' exists; nothing was changed"])
 
 
 def test_the_hidden_leftovers_of_an_earlier_kill_are_cleared_before_converting(
@@ -167,11 +170,11 @@ def test_an_undecided_export_is_cleared_and_a_users_description_never_taken(tmp_
     command = ["--model_file_path", str(tmp_path / "missing.h5")]
     command += ["--output_path", str(folder / "model.onnx")]
     environment = without_tensorflow(tmp_path / "no_tf")
-    assert_one_error(*run_export(command, environment=environment), "is not a file")
+    assert_one_error(run_export(command, environment=environment), ["is not a file"])
     assert os.listdir(folder) == []
     (folder / ".model.onnx.unchecked").write_bytes(b"maybe wrong")
     (folder / "model.json").write_text('{"mine": true}')
-    assert_one_error(*run_export(command, environment=environment), "model.json' exists")
+    assert_one_error(run_export(command, environment=environment), ["model.json' exists"])
     assert os.listdir(folder) == ["model.json"]
     assert (folder / "model.json").read_text() == '{"mine": true}'
 
@@ -192,9 +195,8 @@ def test_one_export_at_a_time_holds_an_output_path(tmp_path):
         lock.write(json.dumps({"pid": 4242, "host": "h", "started": "s", "command": "export.py"}))
         lock.flush()
         assert_one_error(
-            *run_export(command, environment=environment),
-            "is in use by another process (process 4242 on h",
-            "choose another --output_path",
+            run_export(command, environment=environment),
+            ["is in use by another process (process 4242 on h", "choose another --output_path"],
         )
         assert sorted(os.listdir(folder)) == sorted([*before, ".model.onnx.lock"])
     returncode, output = run_export(command, environment=environment)  # the lock file stays
@@ -210,9 +212,8 @@ def test_a_path_that_cannot_be_written_is_told_before_tensorflow_is_imported(tmp
     command = ["--model_file_path", str(model_file)]
     command += ["--output_path", str(tmp_path / "a_file" / "exported" / "model.onnx")]
     assert_one_error(
-        *run_export(command, environment=without_tensorflow(tmp_path / "no_tf")),
-        f"cannot be written: {tmp_path / 'a_file'} is a file, not a folder",
-        "--output_path",
+        run_export(command, environment=without_tensorflow(tmp_path / "no_tf")),
+        [f"cannot be written: {tmp_path / 'a_file'} is a file, not a folder", "--output_path"],
     )
 
 
@@ -255,10 +256,11 @@ def test_a_full_disk_names_the_users_path_its_flag_and_the_size_needed(
     )
     output = result.stdout
     assert_one_error(
-        result.returncode,
-        output,
-        f"Cannot write model.onnx into {folder}: no space left",
-        "point --output_path at a larger disk",
+        (result.returncode, output),
+        [
+            f"Cannot write model.onnx into {folder}: no space left",
+            "point --output_path at a larger disk",
+        ],
     )
     assert ".unchecked" not in output[output.index("Error: ") :]
     needed = re.search(r"it needed about ([0-9.]+) MB", output)

@@ -31,7 +31,10 @@ def run_search(arguments, *, environment=None):
     return process.returncode, output
 
 
-def assert_one_error(returncode, output, *phrases):
+def assert_one_error(result, phrases):
+    """result: (exit status, output) of a program that must refuse with one Error paragraph
+    holding each of the phrases."""
+    returncode, output = result
     assert returncode == 1, output[-3000:]
     assert "Traceback" not in output, output[-3000:]
     message = output[output.index("Error: ") :]
@@ -193,12 +196,14 @@ def test_one_search_at_a_time_writes_a_folder(model, images, tmp_path):
         lock.write(json.dumps({"pid": 4242, "host": "h", "started": "s", "command": "search.py"}))
         lock.flush()
         assert_one_error(
-            *run_search(
+            run_search(
                 ["--model_file_path", model, "--query_path", str(images["queries_b"])]
                 + ["--gallery_path", str(images["gallery"]), "--output_folder_path", str(folder)]
             ),
-            f"The output folder {folder} is in use by another process (process 4242 on h",
-            "choose another --output_folder_path",
+            [
+                f"The output folder {folder} is in use by another process (process 4242 on h",
+                "choose another --output_folder_path",
+            ],
         )
     assert os.listdir(folder) == [".search.lock"]
 
@@ -268,7 +273,7 @@ def test_damaged_model_files_and_calibration_folders_are_refused_in_one_line(
     }
     for name, process in processes.items():
         output, _ = process.communicate(timeout=600)
-        assert_one_error(process.returncode, output, *cases[name][2])
+        assert_one_error((process.returncode, output), cases[name][2])
 
 
 def write_calibration(folder, *, threshold: float) -> None:
