@@ -212,8 +212,9 @@ def test_damaged_model_files_and_calibration_folders_are_refused_in_one_line(
     model, images, tmp_path
 ):
     """A garbled, empty or truncated description, one of another shape, impossible thresholds
-    in it, a truncated model; a calibration folder whose results.json is garbage, empty or a
-    list, or whose results give a cosine distance of -5."""
+    in it, a truncated model, an export killed before its model was in place; a calibration
+    folder whose results.json is garbage, empty or a list, or whose results give a cosine
+    distance of -5."""
     cases = {}
     for name, content in {
         "garbled": '{"image_height": 64, "image_wid',
@@ -246,6 +247,15 @@ def test_damaged_model_files_and_calibration_folders_are_refused_in_one_line(
         str(folder / "model.onnx"),
         [],
         ["model.onnx' is damaged (ONNX Runtime cannot load it", "export the model again"],
+    )
+    folder = tmp_path / "unfinished_export"  # killed between export.py's two renames
+    folder.mkdir()
+    write_model(str(folder))
+    os.rename(folder / "model.onnx", folder / ".model.onnx.unchecked")
+    cases["unfinished export"] = (
+        str(folder / "model.onnx"),
+        [],
+        ["was stopped before it put the model in place", "Run the same export.py command again"],
     )
     for name, content in {"garbage": "not json {", "empty": "", "a list": "[]"}.items():
         run_folder = tmp_path / f"calibration_{name.replace(' ', '_')}"
