@@ -159,6 +159,22 @@ def test_every_decided_state_is_finished_without_tensorflow(tmp_path, staged):
     assert json.loads((folder / "model.json").read_text())["format"] == "onnx"
 
 
+def test_a_decided_saved_model_export_is_finished_as_a_folder(tmp_path):
+    model_file = tmp_path / "training_model.h5"
+    model_file.write_bytes(b"not read")
+    folder = tmp_path / "exported"
+    (folder / ".saved_model.unchecked" / "variables").mkdir(parents=True)
+    (folder / ".saved_model.unchecked" / "saved_model.pb").write_bytes(b"graph")
+    description = {"format": "saved_model", "layout": "pixels", "exported_from": str(model_file)}
+    (folder / ".saved_model.json.staged").write_text(json.dumps(description))
+    command = ["--model_file_path", str(model_file), "--format", "saved_model"]
+    command += ["--output_path", str(folder / "saved_model")]
+    returncode, output = run_export(command, environment=without_tensorflow(tmp_path / "no_tf"))
+    assert returncode == 0, output[-3000:]
+    assert sorted(os.listdir(folder)) == ["saved_model", "saved_model.json"]
+    assert sorted(os.listdir(folder / "saved_model")) == ["saved_model.pb", "variables"]
+
+
 def test_an_undecided_export_is_cleared_and_a_users_description_never_taken(tmp_path):
     """A model killed before its check ended has no staged description: it is removed, never
     put in place. A model.json of the user's beside such a model is not an export's
