@@ -9,16 +9,23 @@ folder, then renamed, so an interrupted run never leaves half a file. Imports no
 
 A write that fails for lack of space or permission raises WriteError, which says which file,
 which folder and what was missing; the temporary file is removed and the earlier file is left
-as it was. remove_leftovers() removes the temporary files of writes that a crash interrupted.
+as it was. remove_leftovers() removes the temporary files of writes that a crash interrupted;
+remove_leftovers_of() only those of the files one writer writes. WriterLock: one writer at a time
+for a file or folder (the operating system lets it go when the process ends).
 """
 
 import contextlib
 import errno
+import fcntl
+import json
 import os
 import re
 import shutil
+import socket
+import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 from crash_points import crash_point
 
@@ -35,21 +42,31 @@ FOLDER_MODE = 0o777 & ~current_umask()
 # Names of our temporary files and folders: ".<name>.<8 random characters>.tmp[.extension]" and
 # ".<name>.<8 random characters>.partial".
 TEMPORARY_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.(tmp(\.[A-Za-z0-9]+)?|partial)$")
+# The same names, with the name of the file (stem and extension) or folder they were to become.
+TEMPORARY_FILE_NAME = re.compile(
+    r"^\.(?P<stem>.+)\.[a-z0-9_]{8}\.tmp(?P<extension>\.[A-Za-z0-9]+)?$"
+)
+TEMPORARY_FOLDER_NAME = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}\.partial$")
 SPACE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 PERMISSION_ERRORS = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
 class WriteError(OSError):
     """A file or folder could not be written (no space, no permission); the message says which,
-    where, and what to do."""
+    where, and what to do. size: the bytes the write needed, if known."""
+
+    size: int | None = None
 
     def __str__(self) -> str:
         return self.strerror
 
 
-def explain_write_error(error: OSError, path: str, *, size: int | None = None) -> WriteError | None:
+def explain_write_error(
+    error: OSError, path: str, *, size: int | None = None, flag: str = "--output_folder_path"
+) -> WriteError | None:
     """A WriteError with a clear message for lack of space or permission, None for other
-    errors. size: the bytes the write needed (or had written when it failed), if known."""
+    errors. size: the bytes the write needed (or had written when it failed), if known; flag:
+    the program's flag that chooses where it writes."""
     folder_path = os.path.dirname(os.path.abspath(path))
     if error.errno in SPACE_ERRORS:
         free = free_bytes(folder_path)
@@ -58,7 +75,7 @@ def explain_write_error(error: OSError, path: str, *, size: int | None = None) -
             f"Cannot write {os.path.basename(path)} into {folder_path}: no space left on the "
             f"device ({format_bytes(free)} free{needed}). Nothing half-written was left behind "
             "and the earlier files are as they were. Free some space (or point "
-            "--output_folder_path at a larger disk) and run the same command again."
+            f"{flag} at a larger disk) and run the same command again."
         )
     elif error.errno in PERMISSION_ERRORS:
         blocked = existing_ancestor(path)
@@ -69,17 +86,21 @@ def explain_write_error(error: OSError, path: str, *, size: int | None = None) -
         )
         message = (
             f"Cannot write {path}: {reason}. Give the user write permission there, or choose "
-            "another --output_folder_path."
+            f"another {flag}."
         )
     else:
         return None
-    return WriteError(error.errno, message, path)
+    explained = WriteError(error.errno, message, path)
+    explained.size = size
+    return explained
 
 
-def raise_explained(error: OSError, path: str, *, size: int | None = None):
+def raise_explained(
+    error: OSError, path: str, *, size: int | None = None, flag: str = "--output_folder_path"
+):
     """Raise the WriteError that explains `error`, or `error` itself when it is neither lack of
     space nor of permission."""
-    explained = explain_write_error(error, path, size=size)
+    explained = explain_write_error(error, path, size=size, flag=flag)
     if explained is None:
         raise error
     raise explained from error
@@ -197,3 +218,108 @@ def remove_leftovers(folder_path: str) -> list[str]:
                     os.remove(os.path.join(current, name))
                 removed.append(os.path.join(current, name))
     return removed
+
+
+def temporary_target(name: str) -> str | None:
+    """The name of the file or folder a temporary of this module's was to become
+    (".model.a1b2c3d4.tmp.json" -> "model.json"), or None for any other name."""
+    if not TEMPORARY_NAME.match(name):
+        return None
+    file_match = TEMPORARY_FILE_NAME.match(name)
+    if file_match:
+        return file_match["stem"] + (file_match["extension"] or "")
+    return TEMPORARY_FOLDER_NAME.match(name)["name"]
+
+
+def remove_leftovers_of(folder_path: str, is_target: Callable[[str], bool]) -> list[str]:
+    """Remove from folder_path (not its subfolders) the temporary files and folders of
+    interrupted writes of the names is_target accepts: a writer clears its own writes only,
+    never another program's or a user's file. Returns their paths."""
+    removed = []
+    with contextlib.suppress(FileNotFoundError):
+        for name in sorted(os.listdir(folder_path)):
+            target = temporary_target(name)
+            if target is None or not is_target(target):
+                continue
+            path = os.path.join(folder_path, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path)
+            removed.append(path)
+    return removed
+
+
+class InUseError(Exception):
+    """Another process holds the WriterLock; the message says which and what to do."""
+
+
+class WriterLock:
+    """An exclusive lock (flock) on a hidden file, held while one process writes a file or a
+    folder: the operating system releases it when the process ends, however it ends, so a killed
+    writer never leaves it locked. The file keeps who holds it (pid, host, start, command)."""
+
+    def __init__(self, file_handle, lock_path: str):
+        self.file_handle = file_handle  # the lock lives as long as this stays open
+        self.lock_path = lock_path
+
+    @classmethod
+    def acquire(cls, lock_path: str, *, what: str, advice: str, flag: str) -> "WriterLock":
+        """Take the lock or raise InUseError ("{what} is in use by another process (...).
+        {advice}"); flag: the program's flag that chose the place (for WriteError)."""
+        while True:
+            try:
+                file_handle = open(lock_path, "a+")
+            except OSError as error:
+                raise_explained(error, lock_path, flag=flag)
+            try:
+                fcntl.flock(file_handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                file_handle.seek(0)
+                holder = describe_holder(file_handle.read())
+                file_handle.close()
+                message = f"{what} is in use by another process ({holder}). {advice}"
+                raise InUseError(message) from None
+            # A holder removes the file when it is done: a lock on a removed file is no lock.
+            try:
+                same_file = os.path.samestat(os.fstat(file_handle.fileno()), os.stat(lock_path))
+            except FileNotFoundError:
+                same_file = False
+            if same_file:
+                break
+            file_handle.close()
+        file_handle.seek(0)
+        file_handle.truncate()
+        file_handle.write(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                    "command": " ".join(sys.argv),
+                }
+            )
+        )
+        file_handle.flush()
+        return cls(file_handle, lock_path)
+
+    def release(self) -> None:
+        """Remove the lock file (while still holding it) and let go."""
+        if self.file_handle.closed:
+            return
+        with contextlib.suppress(OSError):
+            os.remove(self.lock_path)
+        self.file_handle.close()
+
+
+def describe_holder(text: str) -> str:
+    """Who holds a lock, from what its file says."""
+    try:
+        holder = json.loads(text)
+        return (
+            f"process {holder['pid']} on {holder['host']}, started {holder['started']}: "
+            f"{holder['command']}"
+        )
+    except (ValueError, KeyError, TypeError):
+        return "a process that has not yet written who it is"

@@ -12,21 +12,38 @@ mirror's embedding, FlipReID's test-time embedding, in the same call. Beside it 
 whether the mirror is averaged inside, the architecture, and the "same person?" thresholds of the
 evaluation the weights were chosen by. The export checks itself: it runs the exported model and
 the Keras model on the same images and fails if they differ by more than the stated bound.
+
+One export.py at a time writes an output path (a lock beside it); the model and its description
+are staged under hidden names and renamed into place once checked, so a search never takes half
+an export, and the same command finishes (or clears) what a killed export left.
 """
 
 import command_line  # noqa: I001  (first: a Python without the project's packages is told what to do)
 
+import contextlib
 import dataclasses
+import errno
 import json
 import os
 import shutil
 import sys
 import time
+from dataclasses import dataclass
 
 import numpy as np
 from absl import app, flags, logging
 
-from atomic_files import WriteError, write_atomically
+from atomic_files import (
+    InUseError,
+    WriteError,
+    WriterLock,
+    explain_write_error,
+    raise_explained,
+    remove_leftovers_of,
+    write_atomically,
+)
+from crash_points import crash_point
+from deployment import ThresholdError
 from deployment.onnx_model import LAYOUTS, PIXELS, TRACKER
 
 FLAGS = flags.FLAGS
@@ -75,95 +92,272 @@ PIXEL_DESCRIPTIONS = {
 
 
 class ExportUsageError(Exception):
-    """Flags or paths that cannot be used; the message says what to do."""
+    """Flags or paths that cannot be used, or a model that cannot be exported; the message says
+    what to do."""
+
+
+@dataclass(frozen=True)
+class ExportPaths:
+    """The files of one export: the model and its description, their hidden staging names, and
+    the lock. The model is written and checked under the hidden name `unchecked`; then its
+    description is written under the hidden name `staged_description` (the moment the export is
+    decided: only a checked model gets one); then the description and the model are renamed into
+    place, in that order. The same command finishes what a crash left after that moment."""
+
+    model: str  # model.onnx, or the SavedModel folder
+    description: str  # model.json beside it
+
+    @property
+    def unchecked(self) -> str:
+        folder_path, name = os.path.split(self.model)
+        return os.path.join(folder_path, f".{name}.unchecked")
+
+    @property
+    def staged_description(self) -> str:
+        folder_path, name = os.path.split(self.description)
+        return os.path.join(folder_path, f".{name}.staged")
+
+    @property
+    def lock(self) -> str:
+        folder_path, name = os.path.split(self.model)
+        return os.path.join(folder_path, f".{name}.lock")
+
+    def names(self) -> set[str]:
+        """The names this export writes (under temporary names first)."""
+        paths = (self.model, self.description, self.unchecked, self.staged_description)
+        return {os.path.basename(path) for path in paths}
 
 
 def main(argv):
     del argv
     if not FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)
-    import applications  # TensorFlow is imported here
-
     try:
         export()
-    except (
-        ExportUsageError,
-        applications.ExportError,
-        applications.WeightsFileError,
-        WriteError,
-    ) as error:
+    except (ExportUsageError, InUseError, WriteError) as error:
         sys.exit(f"\nError: {error}")
 
 
 def export() -> None:
-    """Export, check, and only then put the model and its description in place: an export
-    that fails its check is removed, never left where a search would take it."""
-    import applications
-
-    output_path, description_path = checked_paths()
-    inference_model, settings = applications.inference_model_of_file(FLAGS.model_file_path)
-    flipping = FLAGS.use_horizontal_flipping_in_evaluation
-    if flipping is None:
-        flipping = settings.use_horizontal_flipping_inside_model
-    folder_path, name = os.path.split(os.path.abspath(output_path))
-    os.makedirs(folder_path, exist_ok=True)
-    staging_path = os.path.join(folder_path, f".{name}.unchecked")
-    remove_path(staging_path)  # what an interrupted export of this path left
-    center, centering = None, {}
-    if FLAGS.center_on_images_path:
-        image_file_paths = centering_images(FLAGS.center_on_images_path)
-        print(f"Centring: the mean embedding of {len(image_file_paths):,} images")
-        center = applications.export.mean_embedding(
-            inference_model, image_file_paths, flip_averaged=flipping
-        )
-        centering = {
-            "centered_on": {
-                "images_path": os.path.abspath(FLAGS.center_on_images_path),
-                "image_num": len(image_file_paths),
-            }
-        }
+    """Check the flags and the output path, take the path's lock, finish or clear what an
+    interrupted export of it left; then (TensorFlow imported only now) export, check, and only
+    then put the model and its description in place: an export that fails its check is removed,
+    never left where a search would take it."""
+    paths = checked_export_paths()
+    lock = take_output_path(paths)
     try:
-        start = time.perf_counter()
-        if FLAGS.format == "onnx":
-            applications.export_onnx(
-                inference_model,
-                staging_path,
-                flip_averaged=flipping,
-                layout=FLAGS.layout,
-                center=center,
+        finished = finish_interrupted_export(paths)
+        if finished is not None:
+            print(f"Finished the export that an interrupted export.py left: {paths.model}")
+            if is_this_export(finished):
+                print(f"Written: {paths.model} and its description {paths.description}")
+                return
+        for path in (paths.model, paths.description):
+            if os.path.exists(path):
+                raise ExportUsageError(f"{path!r} exists; nothing was changed. Choose a new path.")
+        if not os.path.isfile(FLAGS.model_file_path):
+            raise ExportUsageError(
+                f"--model_file_path {FLAGS.model_file_path!r} is not a file; give a run's "
+                "inference_model.h5 (with its .json) or training_model.h5."
             )
-        else:
-            applications.export_saved_model(inference_model, staging_path, flip_averaged=flipping)
-        print(f"Exported in {time.perf_counter() - start:.1f} s")
-        embedding_dimension = check_export(
-            inference_model, staging_path, flip_averaged=flipping, center=center
-        )
-        thresholds = None
-        if center is None:
-            thresholds = applications.same_person_thresholds_of_file(FLAGS.model_file_path)
-        description = {
-            "format": FLAGS.format,
-            "input": applications.export.INPUT_NAME,
-            "output": applications.export.OUTPUT_NAME,
-            "layout": FLAGS.layout,
-            "pixels": PIXEL_DESCRIPTIONS[FLAGS.layout]
-            + "; read with OpenCV and resized with cv2.resize's bilinear default, the aspect "
-            "ratio not kept",
-            "input_mean": list(applications.export.IMAGENET_MEAN),
-            "input_std": list(applications.export.IMAGENET_STD),
-            "flip_averaged": flipping,
-            "embedding_dimension": embedding_dimension,
-            "exported_from": os.path.abspath(FLAGS.model_file_path),
-            **dataclasses.asdict(settings),
-            **centering,
-            **({} if thresholds is None else thresholds.to_description()),
-        }
-        write_atomically(description_path, json.dumps(description, indent=2) + "\n")
-        os.rename(staging_path, output_path)
+        with explained_write_errors(paths):
+            convert_check_and_place(paths)
     finally:
-        remove_path(staging_path)
+        lock.release()
+
+
+def checked_export_paths() -> ExportPaths:
+    """The export's paths from the flags; the output folder made if needed (no TensorFlow yet,
+    so that a wrong path is told at once, not after the conversion)."""
+    output_path, description_path = checked_paths()
+    paths = ExportPaths(os.path.abspath(output_path), os.path.abspath(description_path))
+    folder_path = os.path.dirname(paths.model)
+    blocked = folder_path
+    while not os.path.exists(blocked) and os.path.dirname(blocked) != blocked:
+        blocked = os.path.dirname(blocked)
+    if not os.path.isdir(blocked):
+        raise ExportUsageError(
+            f"--output_path {output_path!r} cannot be written: {blocked} is a file, not a folder. "
+            "Choose another --output_path."
+        )
+    try:
+        os.makedirs(folder_path, exist_ok=True)
+    except OSError as error:
+        raise_explained(error, paths.model, flag="--output_path")
+    if not os.access(folder_path, os.W_OK | os.X_OK):
+        raise_explained(
+            OSError(errno.EACCES, "Permission denied"), paths.model, flag="--output_path"
+        )
+    return paths
+
+
+def take_output_path(paths: ExportPaths) -> WriterLock:
+    """The lock of the output path (one export.py at a time writes it), and the temporary files
+    of this path's interrupted writes cleared."""
+    lock = WriterLock.acquire(
+        paths.lock,
+        what=f"--output_path {paths.model}",
+        advice="Two exports into one path would mix their models and descriptions, so this one "
+        "stops without changing anything. Wait for that export to end (or stop it), or choose "
+        "another --output_path.",
+        flag="--output_path",
+    )
+    removed = remove_leftovers_of(os.path.dirname(paths.model), paths.names().__contains__)
+    if removed:
+        print(
+            f"Removed {len(removed)} temporary file(s) that an interrupted export left: "
+            + ", ".join(os.path.basename(path) for path in removed)
+        )
+    return lock
+
+
+def finish_interrupted_export(paths: ExportPaths) -> dict | None:
+    """Complete an export that a crash stopped after it was decided (its description staged or
+    in place beside the checked model), and return that description; clear one stopped before
+    (None). Moves and removes only this program's hidden staging files. No TensorFlow."""
+    unchecked, staged = paths.unchecked, paths.staged_description
+    if os.path.exists(paths.model):  # in place: nothing of ours is pending
+        remove_path(unchecked)
+        remove_path(staged)
+        return None
+    decided = exported_description(staged) is not None
+    if os.path.exists(unchecked) and decided and not os.path.exists(paths.description):
+        crash_point("export renames description")
+        os.rename(staged, paths.description)
+    description = None
+    if os.path.exists(unchecked) and not os.path.exists(staged):
+        description = exported_description(paths.description)
+    if description is None:  # stopped before the check ended (or no export pending)
+        remove_path(unchecked)
+        remove_path(staged)
+        return None
+    crash_point("export renames model")
+    os.rename(unchecked, paths.model)
+    return description
+
+
+def exported_description(description_path: str) -> dict | None:
+    """The description export.py wrote at description_path, or None (missing, or a file of
+    another kind, which is never taken for one)."""
+    try:
+        with open(description_path) as description_file:
+            description = json.load(description_file)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(description, dict) or not {"format", "exported_from"} <= description.keys():
+        return None
+    return description
+
+
+def is_this_export(description: dict) -> bool:
+    """Whether a finished export's description is what these flags ask for."""
+    asked = {
+        "format": FLAGS.format,
+        "layout": FLAGS.layout,
+        "exported_from": os.path.abspath(FLAGS.model_file_path),
+    }
+    if FLAGS.use_horizontal_flipping_in_evaluation is not None:
+        asked["flip_averaged"] = FLAGS.use_horizontal_flipping_in_evaluation
+    centred = description.get("centered_on", {}).get("images_path")
+    wanted = FLAGS.center_on_images_path and os.path.abspath(FLAGS.center_on_images_path)
+    return all(description.get(key) == value for key, value in asked.items()) and (
+        centred == (wanted or None)
+    )
+
+
+@contextlib.contextmanager
+def explained_write_errors(paths: ExportPaths):
+    """A write that fails for lack of space or permission is told for the user's path and
+    --output_path, not the hidden file it was written under."""
+    try:
+        yield
+    except WriteError as error:
+        cause = error.__cause__ if isinstance(error.__cause__, OSError) else error
+        explained = explain_write_error(cause, paths.model, size=error.size, flag="--output_path")
+        raise (explained or error) from error
+
+
+def convert_check_and_place(paths: ExportPaths) -> None:
+    """Load the model (TensorFlow), export it to the hidden staging name, check it, stage its
+    description (the export is decided), then rename both into place."""
     print(
-        f"Written: {output_path} and its description {description_path}"
+        f"Loading {FLAGS.model_file_path} with TensorFlow (importing it takes several seconds)",
+        flush=True,
+    )
+    import applications  # TensorFlow is imported here
+
+    try:
+        inference_model, settings = applications.inference_model_of_file(FLAGS.model_file_path)
+        flipping = FLAGS.use_horizontal_flipping_in_evaluation
+        if flipping is None:
+            flipping = settings.use_horizontal_flipping_inside_model
+        center, centering = None, {}
+        if FLAGS.center_on_images_path:
+            image_file_paths = centering_images(FLAGS.center_on_images_path)
+            print(f"Centring: the mean embedding of {len(image_file_paths):,} images", flush=True)
+            center = applications.export.mean_embedding(
+                inference_model, image_file_paths, flip_averaged=flipping
+            )
+            centering = {
+                "centered_on": {
+                    "images_path": os.path.abspath(FLAGS.center_on_images_path),
+                    "image_num": len(image_file_paths),
+                }
+            }
+        try:
+            start = time.perf_counter()
+            if FLAGS.format == "onnx":
+                print(
+                    "Converting to ONNX with tf2onnx (about 10 s for a resnet18, a minute or more "
+                    "for a resnet50)",
+                    flush=True,
+                )
+                applications.export_onnx(
+                    inference_model,
+                    paths.unchecked,
+                    flip_averaged=flipping,
+                    layout=FLAGS.layout,
+                    center=center,
+                )
+            else:
+                print("Saving the SavedModel", flush=True)
+                applications.export_saved_model(
+                    inference_model, paths.unchecked, flip_averaged=flipping
+                )
+            print(f"Exported in {time.perf_counter() - start:.1f} s; checking it", flush=True)
+            embedding_dimension = check_export(
+                inference_model, paths.unchecked, flip_averaged=flipping, center=center
+            )
+            thresholds = None
+            if center is None:
+                thresholds = applications.same_person_thresholds_of_file(FLAGS.model_file_path)
+            description = {
+                "format": FLAGS.format,
+                "input": applications.export.INPUT_NAME,
+                "output": applications.export.OUTPUT_NAME,
+                "layout": FLAGS.layout,
+                "pixels": PIXEL_DESCRIPTIONS[FLAGS.layout]
+                + "; read with OpenCV and resized with cv2.resize's bilinear default, the aspect "
+                "ratio not kept",
+                "input_mean": list(applications.export.IMAGENET_MEAN),
+                "input_std": list(applications.export.IMAGENET_STD),
+                "flip_averaged": flipping,
+                "embedding_dimension": embedding_dimension,
+                "exported_from": os.path.abspath(FLAGS.model_file_path),
+                **dataclasses.asdict(settings),
+                **centering,
+                **({} if thresholds is None else thresholds.to_description()),
+            }
+            # The moment of truth: a staged description says that the model beside it passed.
+            write_atomically(paths.staged_description, json.dumps(description, indent=2) + "\n")
+        except BaseException:
+            remove_path(paths.unchecked)
+            raise
+    except (applications.ExportError, applications.WeightsFileError, ThresholdError) as error:
+        raise ExportUsageError(str(error)) from error
+    finish_interrupted_export(paths)
+    print(
+        f"Written: {paths.model} and its description {paths.description}"
         + (
             f" (with the same-person thresholds of the evaluation on {thresholds.dataset})"
             if thresholds
@@ -175,7 +369,7 @@ def export() -> None:
 
 
 def checked_paths() -> tuple[str, str]:
-    """(the export's path, its description's path), both new."""
+    """(the export's path, its description's path), as the flags give them."""
     for name in ("model_file_path", "output_path"):
         if not FLAGS[name].value:
             raise ExportUsageError(f"--{name} is needed; see python3 export.py --help.")
@@ -189,9 +383,6 @@ def checked_paths() -> tuple[str, str]:
     if FLAGS.format == "onnx" and not output_path.lower().endswith(".onnx"):
         raise ExportUsageError(f"--output_path {output_path!r} must end in .onnx for ONNX.")
     description_path = os.path.splitext(output_path)[0] + ".json"
-    for path in (output_path, description_path):
-        if os.path.exists(path):
-            raise ExportUsageError(f"{path!r} exists; nothing was changed. Choose a new path.")
     return output_path, description_path
 
 

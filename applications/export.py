@@ -16,7 +16,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from atomic_files import atomic_folder, atomic_output
+from atomic_files import atomic_folder, write_atomically
 from deployment.onnx_model import PIXELS, TRACKER, tracker_input
 from load_backbones.backbones import IMAGENET_MEAN, IMAGENET_STD
 
@@ -118,8 +118,7 @@ def export_onnx(
             f"tf2onnx {tf2onnx.__version__} could not convert the model: "
             f"{type(error).__name__}: {error}"
         ) from error
-    with atomic_output(file_path) as temporary_path, open(temporary_path, "wb") as onnx_file:
-        onnx_file.write(model_proto.SerializeToString())
+    write_atomically(file_path, model_proto.SerializeToString())  # a WriteError knows the size
 
 
 def export_saved_model(

@@ -41,18 +41,77 @@ def description_path_of(onnx_file_path: str) -> str:
 
 def read_description(file_path: str) -> dict:
     """The description export.py wrote beside an ONNX model (input size, layout, how it
-    embeds); OnnxModelError when the model or its description is missing."""
-    if not os.path.isfile(file_path):
-        raise OnnxModelError(f"The ONNX model {file_path!r} does not exist.")
+    embeds), checked; OnnxModelError when the model or its description is missing or damaged."""
     description_path = description_path_of(file_path)
+    if not os.path.isfile(file_path):
+        unfinished = os.path.join(
+            os.path.dirname(file_path), f".{os.path.basename(file_path)}.unchecked"
+        )
+        if os.path.exists(unfinished) and os.path.isfile(description_path):
+            raise OnnxModelError(
+                f"The ONNX model {file_path!r} does not exist yet: an export.py into this path "
+                "was stopped before it put the model in place. Run the same export.py command "
+                "again to finish it."
+            )
+        raise OnnxModelError(f"The ONNX model {file_path!r} does not exist.")
     if not os.path.isfile(description_path):
         raise OnnxModelError(
             f"{file_path!r} has no description beside it ({description_path!r}), which says "
             "its input size and how it embeds; export.py writes the two together. Export "
             "the model again, or put the .json back."
         )
-    with open(description_path) as description_file:
-        return json.load(description_file)
+    try:
+        with open(description_path, encoding="utf-8") as description_file:
+            description = json.load(description_file)
+    except ValueError as error:  # not JSON (JSONDecodeError), or not text (UnicodeDecodeError)
+        problem = f"it is not JSON ({error})"
+        raise OnnxModelError(damaged_message(description_path, problem)) from None
+    problem = description_problem(description)
+    if problem is not None:
+        raise OnnxModelError(damaged_message(description_path, problem))
+    return description
+
+
+def damaged_message(path: str, problem: str) -> str:
+    return (
+        f"{path!r} is damaged ({problem}): export the model again "
+        "(python3 export.py --model_file_path <the run's inference_model.h5> --output_path "
+        "<a new .onnx path>)."
+    )
+
+
+def description_problem(description) -> str | None:
+    """What makes a description unusable (None: nothing): the fields an ONNX model is run by."""
+    from .same_person import SamePersonThresholds, ThresholdError
+
+    if not isinstance(description, dict):
+        return f"it holds a JSON {type(description).__name__}, not the object export.py writes"
+    for name in ("image_height", "image_width", "embedding_dimension"):
+        value = description.get(name)
+        if name == "embedding_dimension" and value is None:
+            continue  # descriptions before it was kept
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            return f"{name} is {value!r}, not a positive whole number"
+    if not isinstance(description.get("flip_averaged"), bool):
+        return f"flip_averaged is {description.get('flip_averaged')!r}, not true or false"
+    layout = description.get("layout", PIXELS)
+    if layout not in LAYOUTS:
+        return f"layout is {layout!r}, not one of {', '.join(LAYOUTS)}"
+    if layout == TRACKER:
+        for name in ("input_mean", "input_std"):
+            value = description.get(name)
+            if not (
+                isinstance(value, list)
+                and len(value) == 3
+                and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+                and (name == "input_mean" or all(v > 0 for v in value))
+            ):
+                return f"{name} is {value!r}, not three numbers"
+    try:
+        SamePersonThresholds.from_description(description)
+    except ThresholdError as error:
+        return f"its same-person thresholds are unusable: {error}"
+    return None
 
 
 class OnnxModel:
@@ -71,9 +130,19 @@ class OnnxModel:
         self.description = read_description(file_path)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
-        self.session = onnxruntime.InferenceSession(
-            file_path, sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        try:
+            self.session = onnxruntime.InferenceSession(
+                file_path, sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:  # ONNX Runtime raises InvalidProtobuf, Fail, InvalidGraph...
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise OnnxModelError(
+                damaged_message(
+                    file_path,
+                    f"ONNX Runtime cannot load it ({type(error).__name__}: {first_line[:300]}); "
+                    "a truncated or overwritten file",
+                )
+            ) from None
         self.input_name = self.session.get_inputs()[0].name
         self.image_height = int(self.description["image_height"])
         self.image_width = int(self.description["image_width"])

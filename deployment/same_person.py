@@ -23,8 +23,30 @@ from settings.flag_files import parse_flag_lines
 DESCRIPTION_KEY = "same_person"
 
 
+# Cosine distances lie in 0..2; float rounding puts an image's distance to itself a little
+# below 0 (1 - cos with cos rounded above 1).
+DISTANCE_RANGE = (-1e-3, 2 + 1e-3)
+
+
 class ThresholdError(ValueError):
-    """A false positive rate the model's description has no threshold for."""
+    """A false positive rate the model's description has no threshold for, or thresholds that
+    cannot be (damaged: not numbers, distances outside 0..2, fractions outside 0..1)."""
+
+
+def check_distance(name: str, value) -> None:
+    low, high = DISTANCE_RANGE
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise ThresholdError(
+            f"{name} is {value!r}, which no cosine distance can be (they lie in 0..2)"
+        )
+
+
+def check_fraction(name: str, value) -> None:
+    """A fraction in 0..1, or None / NaN where nothing was measured."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ThresholdError(f"{name} is {value!r}, not a fraction between 0 and 1")
 
 
 @dataclass(frozen=True)
@@ -45,6 +67,30 @@ class SamePersonThresholds:
     top_k: int = TOP_K
     top_precision_at_rates: dict[str, float] | None = None  # {"1e-3": top-k precision}
 
+    def __post_init__(self):
+        """Refuse what no evaluation can have measured (ThresholdError says which value)."""
+        if not isinstance(self.thresholds, dict) or not self.thresholds:
+            raise ThresholdError(f"thresholds is {self.thresholds!r}, not {{rate: distance}}")
+        for label, value in self.thresholds.items():
+            check_distance(f"the threshold at FPR {label}", value)
+        if not isinstance(self.true_positive_rates, dict):
+            raise ThresholdError(f"true_positive_rates is {self.true_positive_rates!r}")
+        for label, value in self.true_positive_rates.items():
+            check_fraction(f"the true positive rate at FPR {label}", value)
+        check_fraction("roc_auc", self.roc_auc)
+        if self.mark_threshold is not None:
+            check_distance("the ranked-list mark's threshold", self.mark_threshold)
+            check_fraction("mark_precision_target", self.mark_precision_target)
+            check_fraction("mark_marked_fraction", self.mark_marked_fraction)
+            if not isinstance(self.mark_precision_at_ranks, list):
+                raise ThresholdError(
+                    f"mark_precision_at_ranks is {self.mark_precision_at_ranks!r}, not a list"
+                )
+            for rank, value in enumerate(self.mark_precision_at_ranks, start=1):
+                check_fraction(f"the mark's precision at rank {rank}", value)
+        for label, value in (self.top_precision_at_rates or {}).items():
+            check_fraction(f"the top-{self.top_k} precision at FPR {label}", value)
+
     def to_description(self) -> dict:
         return {DESCRIPTION_KEY: asdict(self)}
 
@@ -64,8 +110,17 @@ class SamePersonThresholds:
 
     @classmethod
     def from_description(cls, description: dict) -> "SamePersonThresholds | None":
+        """The thresholds a model's description keeps (None: it has none); ThresholdError when
+        its entry is damaged."""
         values = description.get(DESCRIPTION_KEY)
-        return None if values is None else cls(**values)
+        if values is None:
+            return None
+        if not isinstance(values, dict):
+            raise ThresholdError(f'its "{DESCRIPTION_KEY}" entry is {values!r}, not an object')
+        try:
+            return cls(**values)
+        except TypeError as error:  # missing or unknown fields
+            raise ThresholdError(f'its "{DESCRIPTION_KEY}" entry is damaged ({error})') from None
 
     def threshold_at(self, rate_label: str) -> float:
         if rate_label not in self.thresholds:
@@ -176,7 +231,17 @@ def thresholds_of_run_folder(output_folder_path: str) -> SamePersonThresholds | 
         with open(flags_path) as flags_file:
             flags = parse_flag_lines(flags_file.read())
     flipping = flags.get("use_horizontal_flipping_in_evaluation", "false") == "true"
-    return best_same_person_thresholds(output_folder_path, flip_averaged=flipping)
+    try:
+        return best_same_person_thresholds(output_folder_path, flip_averaged=flipping)
+    except ThresholdError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as error:
+        # json and pandas raise ValueErrors for garbage or an empty file; a list, or a row
+        # without the fields, raises the others.
+        raise ThresholdError(
+            f"results.json or results.csv in {output_folder_path} cannot be read "
+            f"({type(error).__name__}: {error})"
+        ) from None
 
 
 def finite_or_none(value) -> float | None:

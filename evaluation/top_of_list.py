@@ -14,10 +14,14 @@ r, over all lists, that show the query's identity.
 
 The threshold at precision p: sort every list entry by distance; among the cuts between two
 different distances (and after the last entry), take the largest one whose marked entries (those
-before the cut) are at least a fraction p of the query's identity; the threshold is the distance
-of the first entry after that cut (any value between the two distances marks the same entries),
-or just above the last entry's distance when every entry is marked. With no such cut it is the
-smallest distance, and nothing is marked.
+before the cut) are at least a fraction p of the query's identity; the threshold is halfway
+between the last marked distance and the first unmarked one. Any value between the two marks
+the same entries here, but a threshold placed on a measured distance lets the last bits of
+another runtime's arithmetic flip that entry's mark (ONNX Runtime computed 0.0015164017677307129
+where TensorFlow had 0.0015164613723754883, the threshold); halfway, only distances closer than
+that to each other can. When every entry is marked the threshold is as far above the largest
+distance (half the gap below it), and with no such cut as far below the smallest: nothing is
+marked.
 
     accumulator = TopOfListAccumulator(g_pids, g_camids)
     for rows, block in blocks(): accumulator.add(block, q_pids[rows], q_camids[rows])
@@ -32,6 +36,9 @@ from .metrics import ranked_gallery
 
 TOP_K = 10
 PRECISION_TARGET = 0.95  # default share of marked top-10 results that must be the same person
+# The gap assumed beyond a set of equal distances (cosine distances of float32 embeddings differ
+# between runtimes by about 1e-7).
+SMALLEST_GAP = 2e-6
 
 
 @dataclass(frozen=True)
@@ -136,9 +143,19 @@ def threshold_at_precision(distances: np.ndarray, correct: np.ndarray, target: f
     # A cut after entry i separates different distances (or follows the last entry).
     cut_allowed = np.append(values[1:] > values[:-1], True)
     good = np.flatnonzero(cut_allowed & (precision >= target))
-    if len(good) == 0:
-        return float(values[0])
+    distinct = np.unique(values)
+    if len(good) == 0:  # nothing marked: below the smallest distance
+        below = distinct[0] - (distinct[1] - distinct[0] if len(distinct) > 1 else SMALLEST_GAP)
+        return halfway(below, distinct[0])
     last = good[-1]
     if last + 1 < len(values):
-        return float(values[last + 1])
-    return float(np.nextafter(values[-1], np.inf))
+        return halfway(values[last], values[last + 1])
+    above = distinct[-1] + (distinct[-1] - distinct[-2] if len(distinct) > 1 else SMALLEST_GAP)
+    return halfway(distinct[-1], above)  # everything marked: above the largest distance
+
+
+def halfway(marked: float, unmarked: float) -> float:
+    """The threshold between the largest marked distance and the smallest unmarked one: their
+    midpoint, or the unmarked one where the two are adjacent floats."""
+    middle = (float(marked) + float(unmarked)) / 2
+    return middle if float(marked) < middle < float(unmarked) else float(unmarked)

@@ -15,6 +15,8 @@ from atomic_files import (
     atomic_output,
     explain_write_error,
     remove_leftovers,
+    remove_leftovers_of,
+    temporary_target,
     write_atomically,
 )
 
@@ -110,3 +112,27 @@ def test_crash_points_kill_at_the_named_instant_only():
             timeout=60,
         )
         assert (" ".join(result.stdout.split()), result.returncode) == (printed, status), spec
+
+
+def test_a_writer_removes_the_leftovers_of_its_own_files_only(tmp_path):
+    """remove_leftovers_of: the temporaries of the names a writer writes, in that folder alone;
+    another writer's temporaries, a user's look-alikes and subfolders stay."""
+    assert temporary_target(".model.a1b2c3d4.tmp.json") == "model.json"
+    assert temporary_target("..model.onnx.a1b2c3d4.tmp.unchecked") == ".model.onnx.unchecked"
+    assert temporary_target(".ranked_lists.new.abcdefgh.partial") == "ranked_lists.new"
+    assert temporary_target(".model.json") is None and temporary_target("x.tmp.json") is None
+    ours = [".index.a1b2c3d4.tmp.html", ".ranked_lists.q1w2e3r4.tmp.csv"]
+    others = [".other.a1b2c3d4.tmp.csv", "index.html", ".index.html", "notes.tmp"]
+    for name in ours + others:
+        (tmp_path / name).write_text("")
+    (tmp_path / ".ranked_lists.new.zzzzzzzz.partial").mkdir()
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / ".index.a1b2c3d4.tmp.html").write_text("")
+    removed = remove_leftovers_of(
+        str(tmp_path), {"index.html", "ranked_lists.csv", "ranked_lists.new"}.__contains__
+    )
+    assert sorted(os.path.basename(path) for path in removed) == sorted(
+        [*ours, ".ranked_lists.new.zzzzzzzz.partial"]
+    )
+    assert sorted(os.listdir(tmp_path)) == sorted([*others, "sub"])
+    assert os.listdir(tmp_path / "sub") == [".index.a1b2c3d4.tmp.html"]

@@ -12,6 +12,7 @@ PACKAGES = [
     "datasets",
     "evaluation",
     "image_augmentation",
+    "image_search",
     "load_backbones",
     "metric_learning",
     "regularizers",

@@ -579,8 +579,9 @@ def test_ranked_list_mark_matches_the_per_list_reference(seed):
         assert sum(found.marked_at_ranks) == 0
     else:
         assert counts(found.threshold) == counts(expected_threshold)
-        if expected_threshold != float("inf"):
-            assert found.threshold == expected_threshold
+        if expected_threshold != float("inf"):  # halfway from the last marked distance to it
+            below = max(d for top in lists for d, _ in top if d < expected_threshold)
+            assert found.threshold == (below + expected_threshold) / 2
         assert found.precision >= target
         assert sum(found.marked_at_ranks) > 0
     assert (found.marked_at_ranks, found.correct_at_ranks) == counts(found.threshold)

@@ -157,9 +157,10 @@ def test_search_explains_bad_input(trained, market_root, tmp_path):
             "--image_height 384 does not match the model, which was built for 64x32 images",
         ),
     }
-    processes = {
+    processes = {  # one output folder each: one search at a time writes a folder
         name: start_python(
-            ["-u", "search.py", *arguments, "--output_folder_path", str(tmp_path / "out")]
+            ["-u", "search.py", *arguments]
+            + ["--output_folder_path", str(tmp_path / name.replace(" ", "_"))]
         )
         for name, (arguments, _) in cases.items()
     }
@@ -326,21 +327,32 @@ def test_the_model_description_keeps_the_thresholds_its_weights_were_chosen_by(t
     assert rows[rows["distances"] == "re-ranked"]["ROC_AUC_fraction"].isna().all()
 
 
-def test_an_onnx_export_ranks_as_the_keras_model_without_tensorflow(trained, market_root, tmp_path):
+@pytest.fixture(scope="module")
+def onnx_export(trained, tmp_path_factory):
+    """(exit status, output, path) of export.py on the trained model's inference model, the
+    mirror averaged inside the graph; shared by the tests of this file that need an export."""
+    _, run_folder, _, _ = trained
+    onnx_path = str(tmp_path_factory.mktemp("onnx_export") / "model.onnx")
+    returncode, output = run_export(
+        run_folder, onnx_path, ["--use_horizontal_flipping_in_evaluation"]
+    )
+    return returncode, output, onnx_path
+
+
+def test_an_onnx_export_ranks_as_the_keras_model_without_tensorflow(
+    trained, market_root, onnx_export, tmp_path
+):
     _, run_folder, returncode, _ = trained
     assert returncode == 0
     market = os.path.join(market_root, "Market-1501-v15.09.15")
-    onnx_path = str(tmp_path / "model.onnx")
-    # the mirror averaged inside the graph
-    returncode, output = run_export(
-        run_folder, onnx_path, "--use_horizontal_flipping_in_evaluation"
-    )
+    returncode, output, onnx_path = onnx_export
     assert returncode == 0, output[-3000:]
     assert "largest difference from the Keras model" in output
-    with open(str(tmp_path / "model.json")) as description_file:
+    with open(os.path.splitext(onnx_path)[0] + ".json") as description_file:
         description = json.load(description_file)
     assert description["flip_averaged"] is True and "same_person" in description
-    assert sorted(os.listdir(tmp_path)) == ["model.json", "model.onnx"]  # nothing unchecked left
+    # nothing unchecked, staged or locked left
+    assert sorted(os.listdir(os.path.dirname(onnx_path))) == ["model.json", "model.onnx"]
     process = start_python(
         ["-u", "export.py", "--model_file_path", onnx_path, "--output_path", onnx_path]
     )
@@ -453,12 +465,15 @@ def test_search_reads_identities_from_cuhk03_np_and_msmt17_folders(trained, mark
     )
 
 
-def test_the_ranked_list_mark_keeps_its_promise_on_the_test_set(trained, market_root, tmp_path):
+def test_the_ranked_list_mark_keeps_its_promise_on_the_test_set(
+    trained, market_root, onnx_export, tmp_path
+):
     """Calibrate the mark with an --evaluation_only run on labelled images (a CSV whose gallery
     also holds a copy of every query, seen by another camera: true matches at distance 0, so
     the mark has something to mark whatever the model's quality), then search the same images
-    with those thresholds: at each rank of the top 10, the marked results are the same person
-    as often as the evaluation said, and the page says so."""
+    with those thresholds, with TensorFlow and with the ONNX export (ONNX Runtime, whose
+    distances differ in the last bits): at each rank of the top 10, the marked results are the
+    same person as often as the evaluation said, and the page says so."""
     _, run_folder, returncode, _ = trained
     assert returncode == 0
     market = os.path.join(market_root, "Market-1501-v15.09.15")
@@ -484,7 +499,7 @@ def test_the_ranked_list_mark_keeps_its_promise_on_the_test_set(trained, market_
         csv_path, index=False
     )
     weights = os.path.join(run_folder, "inference_model.h5")
-    common = ["--nouse_horizontal_flipping_in_evaluation"]  # as the seed command evaluates
+    common = ["--use_horizontal_flipping_in_evaluation"]  # as the export embeds
     process = start_python(
         [
             "-u",
@@ -505,41 +520,49 @@ def test_the_ranked_list_mark_keeps_its_promise_on_the_test_set(trained, market_
     assert process.returncode == 0, output[-3000:]
     (calibration,) = (tmp_path / "calibration").iterdir()
     evaluated = pd.read_csv(calibration / "results.csv").iloc[0]
-    returncode, output = run_search(
-        [
-            "--model_file_path",
-            weights,
-            "--query_path",
-            str(csv_path),
-            "--gallery_path",
-            str(csv_path),
-            "--output_folder_path",
-            str(tmp_path / "results"),
-            "--same_person_calibration_path",
-            str(calibration),
-            *common,
-        ]
-    )
-    assert returncode == 0, output[-3000:]
-    ranked = pd.read_csv(tmp_path / "results" / "ranked_lists.csv")
     threshold = evaluated["cosine_distance_threshold_of_top10_mark"]
-    marked = ranked[ranked["same_person_top10_mark"]]
-    assert (ranked["same_person_top10_mark"] == (ranked["distance"] < threshold)).all()
-    assert 0 < len(marked) < len(ranked), "a case with both answers"
-    # What the evaluation promised, rank by rank, is what the search shows.
-    for rank in range(1, 11):
-        promised = evaluated[f"top10_mark_precision_rank{rank}_fraction"]
-        at_rank = marked[marked["rank"] == rank]["match"].astype(bool)
-        if np.isnan(promised):
-            assert at_rank.empty, rank
-        else:
-            assert at_rank.mean() == pytest.approx(promised, abs=1e-12), rank
-    assert len(marked) / len(ranked) == pytest.approx(evaluated["top10_marked_fraction"], abs=1e-12)
-    assert marked["match"].astype(bool).mean() >= 0.95
-    page = (tmp_path / "results" / "index.html").read_text()
-    assert "Marked results that were the same person, by rank: 1: " in page
-    assert f"cosine distance below {threshold:.6f}" in output
-    assert "camera left out, as the ReID protocol does" in page
+    returncode, _, onnx_path = onnx_export
+    assert returncode == 0
+    for runtime, model_path in (("TensorFlow", weights), ("ONNX Runtime", onnx_path)):
+        results = tmp_path / f"results {runtime}"
+        returncode, output = run_search(
+            [
+                "--model_file_path",
+                model_path,
+                "--query_path",
+                str(csv_path),
+                "--gallery_path",
+                str(csv_path),
+                "--output_folder_path",
+                str(results),
+                "--same_person_calibration_path",
+                str(calibration),
+                *common,
+            ]
+        )
+        assert returncode == 0, output[-3000:]
+        ranked = pd.read_csv(results / "ranked_lists.csv")
+        marked = ranked[ranked["same_person_top10_mark"]]
+        assert (ranked["same_person_top10_mark"] == (ranked["distance"] < threshold)).all()
+        assert 0 < len(marked) < len(ranked), "a case with both answers"
+        # What the evaluation promised, rank by rank, is what the search shows.
+        for rank in range(1, 11):
+            promised = evaluated[f"top10_mark_precision_rank{rank}_fraction"]
+            at_rank = marked[marked["rank"] == rank]["match"].astype(bool)
+            if np.isnan(promised):
+                assert at_rank.empty, (runtime, rank)
+            else:
+                assert at_rank.mean() == pytest.approx(promised, abs=1e-12), (runtime, rank)
+        assert len(marked) / len(ranked) == pytest.approx(
+            evaluated["top10_marked_fraction"], abs=1e-12
+        ), runtime
+        assert marked["match"].astype(bool).mean() >= 0.95, runtime
+        page = (results / "index.html").read_text()
+        assert "Marked results that were the same person, by rank: 1: " in page
+        assert f"cosine distance below {threshold:.6f}" in output
+        assert "camera left out, as the ReID protocol does" in page
+    # The threshold sits between two of the evaluation's distances, none on it.
+    assert not (ranked["distance"] == threshold).any()
 
 
 def test_a_tracker_layout_export_embeds_crops_as_trackers_prepare_them(
