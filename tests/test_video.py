@@ -122,7 +122,12 @@ def test_the_official_counts_are_named_when_a_copy_differs(standins):
         ("MARS", write_mars, "info/query_IDX.mat", r"the file '.*mars/info/query_IDX\.mat'"),
         ("MARS", write_mars, "bbox_test", r"the folder '.*mars/bbox_test', which does not"),
         ("iLIDS_VID", write_ilids_vid, "train-test people splits", "train_test_splits_ilidsvid"),
-        ("PRID2011_video", write_prid2011, "prid_2011/multi_shot/cam_b", r"multi_shot/cam_b', which"),
+        (
+            "PRID2011_video",
+            write_prid2011,
+            "prid_2011/multi_shot/cam_b",
+            r"multi_shot/cam_b', which",
+        ),
         ("DukeMTMC_VideoReID", write_dukemtmc_video, "DukeMTMC-VideoReID/gallery", "gallery'"),
     ],
 )
