@@ -20,6 +20,7 @@ import keras
 from load_backbones.keras3 import (
     BatchNormalization,
     build_backbone_blocks,
+    build_stage,
     load_tf2cv_weights,
 )
 from settings import POOLING_MODES, ModelSettings, RegularizationSettings
@@ -115,17 +116,12 @@ def load_trunk(
         image_size=image_size,
         block_names=(*TRUNK_BLOCK_NAMES, "global_stage"),
     )
-    regional_stage = build_backbone_blocks(
+    regional_stage = build_stage(
         settings.backbone_model_name,
-        image_size=image_size,
-        block_names=(
-            "regional_stem",
-            "regional_stage1",
-            "regional_stage2",
-            "regional_stage3",
-            "regional_stage",
-        ),
-    )[-1]
+        3,
+        input_shape=global_stage.input.shape[1:],
+        name="regional_stage",
+    )
     if use_pretrained_backbone:
         from load_backbones import cached_weights_file_path
 

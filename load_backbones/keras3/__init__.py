@@ -11,13 +11,14 @@ Imports no Keras 2 and no tf2cv model code.
 
 from .imagenet_h5 import block_weights, load_tf2cv_weights, read_tf2cv_features, weight_key
 from .normalization import BatchNormalization, InstanceNormalization
-from .resnet_family import ARCHITECTURES, TF2CV_BLOCK_NAMES, build_backbone_blocks
+from .resnet_family import ARCHITECTURES, TF2CV_BLOCK_NAMES, build_backbone_blocks, build_stage
 
 __all__ = [
     "ARCHITECTURES",
     "BatchNormalization",
     "block_weights",
     "build_backbone_blocks",
+    "build_stage",
     "InstanceNormalization",
     "load_tf2cv_weights",
     "read_tf2cv_features",

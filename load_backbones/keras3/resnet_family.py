@@ -75,28 +75,46 @@ def build_backbone_blocks(
         images, architecture.stem_channels
     )
     blocks = [keras.Model(images, stem_output, name=block_names[0])]
-    in_channels = architecture.stem_channels
-    for stage_index, unit_num in enumerate(architecture.units_per_stage):
-        stage_name = block_names[stage_index + 1]
-        out_channels = STAGE_WIDTHS[stage_index] * (
-            BOTTLENECK_FACTOR if architecture.bottleneck else 1
-        )
-        last_stage = stage_index == len(architecture.units_per_stage) - 1
-        first_strides = 1 if stage_index == 0 or (last_stage and last_stride_one) else 2
-        stage_input = keras.Input(shape=blocks[-1].output.shape[1:], name=f"{stage_name}_input")
-        x = stage_input
-        for unit_index in range(unit_num):
-            x = unit(
-                x,
-                f"unit{unit_index + 1}",
-                architecture=architecture,
-                in_channels=in_channels,
-                out_channels=out_channels,
-                strides=first_strides if unit_index == 0 else 1,
+    for stage_index in range(len(architecture.units_per_stage)):
+        blocks.append(
+            build_stage(
+                backbone_model_name,
+                stage_index,
+                input_shape=blocks[-1].output.shape[1:],
+                last_stride_one=last_stride_one,
+                name=block_names[stage_index + 1],
             )
-            in_channels = out_channels
-        blocks.append(keras.Model(stage_input, x, name=stage_name))
+        )
     return blocks
+
+
+def build_stage(
+    backbone_model_name: str,
+    stage_index: int,
+    *,
+    input_shape: tuple[int, int, int],
+    last_stride_one: bool = True,
+    name: str,
+) -> keras.Model:
+    """One stage (0 to 3) as a functional model taking the previous block's (H, W, C) output,
+    e.g. a second copy of the last stage (FlipReID's regional branch)."""
+    architecture = ARCHITECTURES[backbone_model_name]
+    out_channels = STAGE_WIDTHS[stage_index] * (BOTTLENECK_FACTOR if architecture.bottleneck else 1)
+    last_stage = stage_index == len(architecture.units_per_stage) - 1
+    first_strides = 1 if stage_index == 0 or (last_stage and last_stride_one) else 2
+    stage_input = keras.Input(shape=input_shape, name=f"{name}_input")
+    x, in_channels = stage_input, input_shape[-1]
+    for unit_index in range(architecture.units_per_stage[stage_index]):
+        x = unit(
+            x,
+            f"unit{unit_index + 1}",
+            architecture=architecture,
+            in_channels=in_channels,
+            out_channels=out_channels,
+            strides=first_strides if unit_index == 0 else 1,
+        )
+        in_channels = out_channels
+    return keras.Model(stage_input, x, name=name)
 
 
 def unit(x, path, *, architecture, in_channels, out_channels, strides):
