@@ -2,7 +2,8 @@
 features the program computes, within float32 rounding (issue 38's bound for JAX: relative
 difference below 1e-4): the inference model's embeddings, and in training mode (Keras' JAX path,
 Model.stateless_call) the outputs, the flipping loss and every BatchNormalization moving
-statistic after the call, for resnet18, ibn_resnet50 and resnesta50 at 64x32.
+statistic after the call, for resnet18, ibn_resnet50 and resnesta50 at 64x32; and the losses
+(batch-hard triplet, cross-entropy) and their gradients on JAX equal TensorFlow's.
 
 The reference is today's Keras 2 network (applications.init_model) run on TensorFlow in this
 process, random weights in every layer, saved with today's save functions; the Keras 3 network
@@ -15,12 +16,15 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
+import tensorflow as tf
 from conftest import REPOSITORY, quiet_environment
 from test_keras3_model import randomise
 
 import applications
 from applications import keras3 as flipreid_keras3
+from applications.keras3.losses import batch_hard_triplet_loss
 from settings import ModelSettings
 
 BACKBONE_NAMES = ("resnet18", "ibn_resnet50", "resnesta50")
@@ -121,4 +125,84 @@ def test_keras2_files_evaluate_on_jax_to_the_same_features(tmp_path):
                 f"{name}: {worst} differs by {differences[worst]:.2e}"
             )
     print("largest relative differences, JAX against Keras 2 on TensorFlow:")
+    print("\n".join(f"  {what}: {difference:.1e}" for what, difference in largest.items()))
+
+
+def triplet_losses_by_loops(labels, embeddings) -> np.ndarray:
+    """Batch-hard soft-margin triplet loss (Hermans et al. 2017), float64, one anchor at a time."""
+    embeddings = embeddings.astype(np.float64)
+    losses = []
+    for anchor, label in enumerate(labels):
+        distances = [
+            np.sqrt(np.sum((embeddings[anchor] - other) ** 2) + 1e-12) for other in embeddings
+        ]
+        pairs = list(zip(distances, labels, strict=True))
+        hardest_positive = max(d for d, other in pairs if other == label)
+        hardest_negative = min(d for d, other in pairs if other != label)
+        losses.append(np.log1p(np.exp(hardest_positive - hardest_negative)))
+    return np.array(losses)
+
+
+def cross_entropies_by_loops(one_hot, probabilities) -> np.ndarray:
+    """-sum(y log p), p renormalised and clipped to [1e-7, 1 - 1e-7] as Keras does, float64."""
+    losses = []
+    for target, output in zip(one_hot, probabilities.astype(np.float64), strict=True):
+        output = np.clip(output / output.sum(), 1e-7, 1 - 1e-7)
+        losses.append(-sum(t * np.log(p) for t, p in zip(target, output, strict=True)))
+    return np.array(losses)
+
+
+def test_the_losses_and_their_gradients_on_jax_equal_tensorflows(tmp_path):
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(CLASS_NUM), 2)
+    logits = rng.normal(0.0, 2.0, (len(labels), CLASS_NUM))
+    inputs = {
+        "labels": labels,
+        "embeddings": rng.normal(0.0, 1.0, (len(labels), 16)).astype(np.float32),
+        "one_hot": np.eye(CLASS_NUM, dtype=np.float32)[labels],
+        "probabilities": (np.exp(logits) / np.exp(logits).sum(1, keepdims=True)).astype(np.float32),
+    }
+    inputs_path, output_path = str(tmp_path / "inputs.npz"), str(tmp_path / "jax.npz")
+    np.savez(inputs_path, **inputs)
+    child = subprocess.run(
+        [sys.executable, "tests/jax_losses.py", inputs_path, output_path],
+        cwd=REPOSITORY,
+        env=quiet_environment(KERAS_BACKEND="jax", PYTHONPATH=REPOSITORY),
+        capture_output=True,
+        text=True,
+    )
+    assert child.returncode == 0, child.stderr[-3000:]
+    found = dict(np.load(output_path))
+
+    assert keras.backend.backend() == "tensorflow"
+    embeddings = tf.constant(inputs["embeddings"])
+    probabilities = tf.constant(inputs["probabilities"])
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([embeddings, probabilities])
+        triplet = batch_hard_triplet_loss(labels, embeddings)
+        cross_entropy = keras.losses.categorical_crossentropy(inputs["one_hot"], probabilities)
+        mean_triplet, mean_cross_entropy = tf.reduce_mean(triplet), tf.reduce_mean(cross_entropy)
+    tensorflow = {
+        "triplet": triplet.numpy(),
+        "triplet_gradient": tape.gradient(mean_triplet, embeddings).numpy(),
+        "cross_entropy": cross_entropy.numpy(),
+        "cross_entropy_gradient": tape.gradient(mean_cross_entropy, probabilities).numpy(),
+    }
+    by_loops = {
+        "triplet": triplet_losses_by_loops(labels, inputs["embeddings"]),
+        "cross_entropy": cross_entropies_by_loops(inputs["one_hot"], inputs["probabilities"]),
+    }
+    largest = {}
+    for name, reference in by_loops.items():
+        for backend, values in (("TensorFlow", tensorflow[name]), ("JAX", found[name])):
+            largest[f"{name}, {backend} against the loops"] = difference = relative_difference(
+                reference, values
+            )
+            assert difference < 1e-6, f"{name} on {backend}: {difference:.1e} from the loops"
+    for name, values in tensorflow.items():
+        largest[f"{name}, JAX against TensorFlow"] = difference = relative_difference(
+            values, found[name]
+        )
+        assert difference < 1e-6, f"{name}: JAX {difference:.1e} from TensorFlow"
+    print("largest relative differences:")
     print("\n".join(f"  {what}: {difference:.1e}" for what, difference in largest.items()))
