@@ -18,6 +18,7 @@ import sys
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 from conftest import REPOSITORY, quiet_environment
 from test_keras3_model import randomise
@@ -92,6 +93,7 @@ def keras2_reference(backbone_model_name: str, folder: str) -> dict[str, np.ndar
     return reference
 
 
+@pytest.mark.slow
 def test_keras2_files_evaluate_on_jax_to_the_same_features(tmp_path):
     folders = {name: str(tmp_path / name) for name in BACKBONE_NAMES}
     references = {}
