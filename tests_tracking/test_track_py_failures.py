@@ -127,7 +127,7 @@ def test_a_full_disk_fails_the_run_and_leaves_no_half_written_file(tiny_sequence
     """Finding 3: OpenCV's writers fail without an exception (imwrite returned False, and the
     run said "Drawn:" with frames missing; VideoWriter says nothing): every write is checked."""
     status, output = track(tiny_sequence, tmp_path / "frames", preexec_fn=limit_file_size)
-    assert_one_error(status, output, ("000001.jpg", "no space"))
+    assert_one_error(status, output, ("000001.jpg", "a limit on the size of one file"))
     assert "Drawn" not in output and not (tmp_path / "frames" / "tracks.txt").exists()
     assert temporaries(tmp_path / "frames") == []
 
