@@ -241,6 +241,7 @@ def build_callbacks(
         *evaluators,
         callbacks.EpochTimer(),
         history_logger,
+        callbacks.TimingWriter(output_folder_path, history_logger.records),
         saver,
         *best_weights,
         callbacks.HistoryWriter(
