@@ -52,8 +52,9 @@ PERMISSION_ERRORS = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
 class WriteError(OSError):
-    """A file or folder could not be written (no space, no permission); the message says which,
-    where, and what to do. size: the bytes the write needed, if known."""
+    """A file or folder could not be written (no space, a file size limit or quota, no
+    permission); the message says which, where, and what to do. size: the bytes the write
+    needed, if known."""
 
     size: int | None = None
 
@@ -68,15 +69,29 @@ def explain_write_error(
     errors. size: the bytes the write needed (or had written when it failed), if known; flag:
     the program's flag that chooses where it writes."""
     folder_path = os.path.dirname(os.path.abspath(path))
+    unchanged = "Nothing half-written was left behind and the earlier files are as they were."
     if error.errno in SPACE_ERRORS:
-        free = free_bytes(folder_path)
+        free = format_bytes(free_bytes(folder_path))
         needed = f"; it needed about {format_bytes(size)}" if size else ""
-        message = (
-            f"Cannot write {os.path.basename(path)} into {folder_path}: no space left on the "
-            f"device ({format_bytes(free)} free{needed}). Nothing half-written was left behind "
-            "and the earlier files are as they were. Free some space (or point "
-            f"{flag} at a larger disk) and run the same command again."
-        )
+        start = f"Cannot write {os.path.basename(path)} into {folder_path}:"
+        if error.errno == errno.EFBIG:  # the free space is not what ran out
+            message = (
+                f"{start} the file reached a limit on the size of one file, "
+                f"{file_size_limit()} ({free} free on the device{needed}). {unchanged} Raise "
+                f"the limit (ulimit -f unlimited) or point {flag} at a file system that takes "
+                "larger files, and run the same command again."
+            )
+        elif error.errno == errno.EDQUOT:
+            message = (
+                f"{start} this user's disk quota is used up ({free} free on the device"
+                f"{needed}). {unchanged} Free some of the user's files (quota -s shows the "
+                f"quota) or point {flag} at another disk, and run the same command again."
+            )
+        else:
+            message = (
+                f"{start} no space left on the device ({free} free{needed}). {unchanged} Free "
+                f"some space (or point {flag} at a larger disk) and run the same command again."
+            )
     elif error.errno in PERMISSION_ERRORS:
         blocked = existing_ancestor(path)
         reason = (
@@ -104,6 +119,17 @@ def raise_explained(
     if explained is None:
         raise error
     raise explained from error
+
+
+def file_size_limit() -> str:
+    """This process's limit on the size of a file it writes (RLIMIT_FSIZE), or where else
+    EFBIG comes from when it has none."""
+    import resource
+
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit == resource.RLIM_INFINITY:
+        return "set by the file system (4 GB on FAT32) or a quota"
+    return f"{format_bytes(limit)} (ulimit -f)"
 
 
 def existing_ancestor(path: str) -> str:

@@ -7,7 +7,7 @@ training loop's step lines; imports no TensorFlow.
 
 import time
 
-PROGRESS_SECONDS = 15
+PROGRESS_SECONDS = 10  # no wait of more than about 10 s without a line
 
 
 def format_duration(seconds: float) -> str:

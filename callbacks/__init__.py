@@ -9,7 +9,14 @@ from settings import EvaluationSettings
 from .learning_rate import LearningRateSetter
 from settings import LEARNING_RATE_MODES, LearningRateSettings
 from settings import Phase, TrainingPhases
-from .progress import EpochPrinter, EpochTimer, GeMPowerLogger, HistoryLogger, HistoryWriter
+from .progress import (
+    EpochPrinter,
+    EpochTimer,
+    GeMPowerLogger,
+    HistoryLogger,
+    HistoryWriter,
+    TimingWriter,
+)
 from .run_state import (
     CheckpointError,
     CheckpointWriteError,
@@ -49,6 +56,7 @@ __all__ = [
     "StopOnNonFiniteLoss",
     "StopRequest",
     "TensorBoardLogger",
+    "TimingWriter",
     "TrainingDivergedError",
     "TrainingPhases",
 ]

@@ -74,6 +74,15 @@ class Evaluator(tf.keras.callbacks.Callback):
         """Print the results table and return the test_* log entries; when `final`, also write
         the ranked lists (settings.ranked_list_num). With --save_data_to_disk the features go
         to features_<file_tag>.npz (file_tag defaults to the description)."""
+        flip_note = ", flip-averaged" if self.settings.use_horizontal_flipping_in_evaluation else ""
+        on = f" on {self.dataset_label}" if self.dataset_label else ""
+        # Said first: the embedding takes seconds to minutes (progress_lines.py's lines while it
+        # lasts), and the table comes only after it.
+        print(
+            f"\nEvaluation {description}{on}: embedding {self.image_num('query'):,} query and "
+            f"{self.image_num('gallery'):,} gallery images{flip_note} ...",
+            flush=True,
+        )
         start = time.perf_counter()
         (query_features, query_image_num), (gallery_features, gallery_image_num) = (
             self.embed(split) for split in ("query", "gallery")
@@ -100,15 +109,13 @@ class Evaluator(tf.keras.callbacks.Callback):
             same_person_precision=self.settings.same_person_precision,
         )
         metric_seconds = time.perf_counter() - start
-        flip_note = ", flip-averaged" if self.settings.use_horizontal_flipping_in_evaluation else ""
-        on = f" on {self.dataset_label}" if self.dataset_label else ""
         of_tracklets = (
             f" pooled into {len(query_features) + len(gallery_features)} tracklets"
             if self.sampled_tracklets
             else ""
         )
         print(
-            f"\nEvaluation {description}{on}: features of {image_num} images{of_tracklets} in "
+            f"Evaluation {description}{on}: features of {image_num} images{of_tracklets} in "
             f"{feature_seconds:.1f} s ({image_num / max(feature_seconds, 1e-9):.0f} images/s"
             f"{flip_note}), metrics in {metric_seconds:.1f} s\n"
             f"{evaluation.format_results_table(results)}",
@@ -121,6 +128,12 @@ class Evaluator(tf.keras.callbacks.Callback):
                 results.ranking["plain"], query_features, gallery_features, labels
             )
         return evaluation.metrics_to_logs(results, prefix=self.log_prefix)
+
+    def image_num(self, split: str) -> int:
+        """The images embed(split) embeds (for a video dataset, the sampled frames)."""
+        if self.sampled_tracklets is None:
+            return len(self.query_df if split == "query" else self.gallery_df)
+        return len(self.sampled_tracklets[split].frame_paths)
 
     def embed(self, split: str) -> tuple[np.ndarray, int]:
         """(features of the query or gallery rows, images embedded): for a video dataset one

@@ -48,6 +48,40 @@ class HistoryLogger(tf.keras.callbacks.Callback):
         self.records.append({"epoch": epoch + 1, "phase": self.phases.at(epoch).name, **values})
 
 
+class TimingWriter(tf.keras.callbacks.Callback):
+    """Writes each epoch's wall time into timing.csv, the only place that keeps it (the
+    checkpoint does not, so that one command's checkpoints repeat byte for byte); put it after
+    the HistoryLogger and before the checkpoint, so that no checkpointed epoch misses its time."""
+
+    def __init__(self, output_folder_path: str, records: list[dict]):
+        """records: the HistoryLogger's list (a resumed run's first records, read from the
+        checkpoint, have no wall time: theirs are read from timing.csv)."""
+        super().__init__()
+        self.timing_path = os.path.join(output_folder_path, "timing.csv")
+        self.records = records
+
+    def on_epoch_end(self, epoch, logs=None):
+        timed = pd.DataFrame(
+            [
+                {"epoch": record["epoch"], **{name: record[name] for name in WALL_TIME_COLUMNS}}
+                for record in self.records
+                if all(name in record for name in WALL_TIME_COLUMNS)
+            ]
+        )
+        if timed.empty:
+            return
+        try:
+            earlier = pd.read_csv(self.timing_path) if os.path.isfile(self.timing_path) else None
+            earlier = None if earlier is None else earlier[timed.columns]
+        except (OSError, ValueError, KeyError):  # unreadable: the times of this process only
+            earlier = None
+        if earlier is not None:  # the epochs before a resume (not those redone since)
+            recorded = {record["epoch"] for record in self.records}
+            earlier = earlier[earlier["epoch"].isin(recorded - set(timed["epoch"]))]
+            timed = pd.concat([earlier, timed]).sort_values("epoch")
+        write_atomically(self.timing_path, timed.to_csv(index=False))
+
+
 class HistoryWriter(tf.keras.callbacks.Callback):
     """Writes the recorded history into history.pkl and history.csv (test metrics as
     fractions, their columns named *_fraction), results.csv and results.json (results.py), and
@@ -84,7 +118,8 @@ class HistoryWriter(tf.keras.callbacks.Callback):
         if not self.records:
             return
         history = pd.DataFrame(self.records)
-        # Wall times go to timing.csv, so that one command's history files repeat byte for byte.
+        # Wall times are in timing.csv (TimingWriter): one command's history files repeat byte
+        # for byte.
         timed = [column for column in WALL_TIME_COLUMNS if column in history]
         write_atomically(
             os.path.join(self.output_folder_path, "history.csv"),
@@ -103,11 +138,6 @@ class HistoryWriter(tf.keras.callbacks.Callback):
         ]
         history_pkl = os.path.join(self.output_folder_path, "history.pkl")
         write_atomically(history_pkl, pickle.dumps(records))
-        if timed:
-            write_atomically(
-                os.path.join(self.output_folder_path, "timing.csv"),
-                history[["epoch", *timed]].dropna().to_csv(index=False),
-            )
         write_results(
             self.output_folder_path,
             result_rows(self.records, testing_sets=self.testing_sets),

@@ -3,7 +3,8 @@ and CheckpointManager, the last two kept) at the end of every epoch and when the
 stop in the middle of one.
 
 A checkpoint holds the training model's variables with its optimizer (moments and step count),
-and the progress: epochs and steps done, the history of every finished epoch, for a save in the
+and the progress: epochs and steps done, the history of every finished epoch (without its wall
+time, kept in timing.csv, so that two runs of one command write the same files), for a save in the
 middle of an epoch the running sums of the epoch's loss metrics, and what the run trains and
 tests on (the dataset's fingerprint). The batches are a function of (seed, step), so these are
 all it takes for a resumed run to repeat an uninterrupted one.
@@ -27,6 +28,8 @@ import tensorflow as tf
 from atomic_files import WriteError, explain_write_error, write_atomically
 from crash_points import crash_point
 from settings import KEPT_CHECKPOINT_NUM
+
+from .progress import WALL_TIME_COLUMNS
 
 CHECKPOINT_FOLDER_NAME = "checkpoints"
 UNUSABLE_FOLDER_NAME = "unusable"
@@ -217,7 +220,16 @@ class RunState:
         """
         self.epoch.assign(progress.epoch)
         self.step.assign(progress.step)
-        self.history.assign(json.dumps(progress.history))
+        # Without wall times (timing.csv has them): one command's checkpoints repeat byte for
+        # byte. Records read from a checkpoint of an earlier version lose theirs here.
+        self.history.assign(
+            json.dumps(
+                [
+                    {name: value for name, value in record.items() if name not in WALL_TIME_COLUMNS}
+                    for record in progress.history
+                ]
+            )
+        )
         self.metric_sums.assign(json.dumps(progress.metric_sums))
         self.dataset.assign(
             b""

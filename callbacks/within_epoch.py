@@ -31,9 +31,19 @@ class StepProgress(tf.keras.callbacks.Callback):
         self.interactive = sys.stdout.isatty() if interactive is None else interactive
         self.line_every = max(1, math.ceil(steps_per_epoch / 10))
 
+    def on_train_begin(self, logs=None):
+        self.graph_built = False
+
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch, self.start = epoch, time.perf_counter()
         self.first_step = first_step_of_fit(self, self.steps_per_epoch)
+        if not self.graph_built:  # each fit (a phase, a resumed epoch) traces its own step
+            print(
+                f"  epoch {epoch + 1}: building the training step's graph; its first step "
+                "takes longer ...",
+                flush=True,
+            )
+            self.graph_built = True
         if self.interactive:
             self.bar = tf.keras.utils.Progbar(
                 self.steps_per_epoch, stateful_metrics=["loss", "images/s"]

@@ -2,9 +2,9 @@
 file, the synthetic set), with the identity encoder and printed statistics."""
 
 import os
+from typing import TYPE_CHECKING
 
 import pandas as pd
-from sklearn.preprocessing import LabelEncoder
 
 from settings import DATASET_NAMES, SyntheticSettings
 
@@ -13,6 +13,9 @@ from .csv_dataset import load_csv_dataset
 from .cuhk_training_sets import load_cuhk02, load_cuhk_sysu
 from .folder_datasets import FOLDER_DATASETS, MARKET1501, FolderDataset, load_folder_dataset
 from .msmt17 import MSMT17_VERSIONS, load_msmt17
+
+if TYPE_CHECKING:  # scikit-learn takes a second to import: loaded where an encoder is fitted
+    from sklearn.preprocessing import LabelEncoder
 from .split_datasets import SPLIT_LOADERS
 from .synthetic import generate_synthetic_dataset
 from .video import VIDEO_DATASET_NAMES, load_video_dataset
@@ -39,7 +42,7 @@ def load_accumulated_info_of_dataset(
     *,
     synthetic: SyntheticSettings | None = None,
     split_index: int = 0,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, LabelEncoder]]:
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, "LabelEncoder"]]:
     """Load one dataset by name.
 
     Args:
@@ -67,6 +70,8 @@ def load_accumulated_info_of_dataset(
             "chmod -R a+rX on the dataset folder), or copy the dataset somewhere readable and "
             "point --root_folder_path there."
         ) from error
+    from sklearn.preprocessing import LabelEncoder
+
     label_encoder = LabelEncoder().fit(train_df["identity_ID"])
     return train_df, query_df, gallery_df, {"identity_ID": label_encoder}
 

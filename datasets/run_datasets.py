@@ -4,16 +4,19 @@ evaluate on, unreadable images left out, the test sets reduced to --testing_size
 printed."""
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from sklearn.preprocessing import LabelEncoder
 
 from settings import DatasetSettings, SyntheticSettings
 
 from .image_files import find_readable_images
 from .loading import camera_caution, describe_dataset, load_accumulated_info_of_dataset
 from .testing_subset import select_testing_subset
+
+if TYPE_CHECKING:  # scikit-learn takes a second to import: loaded where an encoder is fitted
+    from sklearn.preprocessing import LabelEncoder
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,7 @@ class TrainingData:
     """What a run trains on, and the test sets of its training datasets."""
 
     train_df: pd.DataFrame
-    identity_encoder: LabelEncoder  # fitted on train_df's identities
+    identity_encoder: "LabelEncoder"  # fitted on train_df's identities
     dataset_of_rows: np.ndarray | None  # (len(train_df),) index into training_dataset_names
     test_sets: dict[str, tuple[pd.DataFrame, pd.DataFrame]]  # name: (query_df, gallery_df)
 
@@ -111,6 +114,8 @@ def load_training_datasets(
     train_df = pd.concat(parts, ignore_index=True)
     dataset_of_rows = np.repeat(np.arange(len(parts)), [len(part) for part in parts])
     print(describe_training_union(dataset, parts, combineall=dataset.combineall), flush=True)
+    from sklearn.preprocessing import LabelEncoder
+
     encoder = LabelEncoder().fit(train_df["identity_ID"])
     return TrainingData(train_df, encoder, dataset_of_rows, test_sets)
 

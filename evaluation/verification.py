@@ -10,9 +10,13 @@ A pair is accepted as "the same person" when its distance is BELOW a threshold. 
 pairs and a false positive rate f, let k = floor(f N): the threshold at f is the (k+1)-th
 smallest negative distance, so that at most k negatives (at most a fraction f) are below it,
 and it is the largest threshold with that property; TPR(f) is the fraction of positives below
-it. With k + 1 > N every pair is accepted (threshold infinity). The ROC AUC is the probability
-that a positive pair is closer than a negative one, ties counting half (the Mann-Whitney
-statistic over all positive x negative pairs).
+it. The threshold written is halfway between that negative and the largest distance (positive
+or negative) below it, which accepts the same pairs: a threshold on a measured distance lets the
+last bits of another runtime's arithmetic accept that pair (top_of_list.py measured it on the
+demo), halfway only distances closer than that to each other can; with no distance below, it is
+as far below as the next distance is above. With k + 1 > N every pair is accepted (threshold
+infinity). The ROC AUC is the probability that a positive pair is closer than a negative one,
+ties counting half (the Mann-Whitney statistic over all positive x negative pairs).
 
 Memory stays at a few rows of distances: every positive distance is kept (each query has a few),
 of the negatives only the smallest floor(max f N) + 1 (N is known from the identities before any
@@ -30,6 +34,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
+
+from .top_of_list import SMALLEST_GAP, halfway
 
 FALSE_POSITIVE_RATES = (1e-2, 1e-3, 1e-4)
 SLICE_ENTRIES = 2**22  # distances masked at a time (16 MB of float32)
@@ -143,6 +149,20 @@ class VerificationAccumulator:
             self.wrong_num += int(below.sum())
             self.tied_num += int((not_above - below).sum())
 
+    def largest_distance_below(self, threshold: float) -> float:
+        """The largest kept distance below threshold (every positive and every negative below
+        the threshold is kept); when none is, as far below as the next kept distance above it
+        (SMALLEST_GAP without one), as top_of_list.py does when nothing is marked."""
+        below, above = [], []
+        for values in (self.sorted_positives, self.smallest_negatives):
+            position = np.searchsorted(values, threshold, side="left")
+            below += [float(values[position - 1])] if position else []
+            position = np.searchsorted(values, threshold, side="right")
+            above += [float(values[position])] if position < len(values) else []
+        if below:
+            return max(below)
+        return threshold - (min(above) - threshold if above else SMALLEST_GAP)
+
     def result(self) -> VerificationMetrics:
         positive_num, negative_num = len(self.sorted_positives), self.negative_num
         rates, thresholds = [], []
@@ -150,6 +170,8 @@ class VerificationAccumulator:
             k = false_positives_allowed(false_positive_rate, negative_num)
             threshold = float(self.smallest_negatives[k]) if k < negative_num else float("inf")
             below = np.searchsorted(self.sorted_positives, threshold, side="left")
+            if k < negative_num:
+                threshold = halfway(self.largest_distance_below(threshold), threshold)
             rates.append(float(below / positive_num) if positive_num else float("nan"))
             thresholds.append(threshold)
         pair_num = positive_num * negative_num

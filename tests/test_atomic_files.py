@@ -71,6 +71,33 @@ def test_lack_of_space_or_permission_is_explained(tmp_path):
         write_atomically(str(tmp_path / "file" / "inner.txt"), "x")
 
 
+def test_a_file_size_limit_is_not_called_a_full_disk(tmp_path):
+    """EFBIG (a limit on the size of one file: ulimit -f, the file system's largest file) is its
+    own message, with the limit where the process has one; a quota (EDQUOT) its own too; neither
+    says "no space left on the device" beside the free space that contradicts it. The limit is
+    real: RLIMIT_FSIZE of 100 KB in a child process writing 300 KB."""
+    script = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))\n"
+        "from atomic_files import WriteError, write_atomically\n"
+        "try:\n"
+        f"    write_atomically({str(tmp_path / 'features.npz')!r}, bytes(300_000))\n"
+        "except WriteError as error:\n"
+        "    print(error)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPOSITORY, capture_output=True, text=True, timeout=60
+    )
+    message = result.stdout.strip()
+    assert result.returncode == 0 and message.startswith(
+        f"Cannot write features.npz into {tmp_path}: the file reached a limit on the size of one"
+    ), result.stdout + result.stderr
+    assert "97.7 KB (ulimit -f)" in message and "no space" not in message
+    assert os.listdir(tmp_path) == []
+    quota = explain_write_error(OSError(errno.EDQUOT, "Disk quota exceeded"), str(tmp_path / "x"))
+    assert "disk quota" in str(quota) and "no space" not in str(quota)
+
+
 def test_leftovers_of_interrupted_writes_are_found_by_their_names_only(tmp_path):
     ours = [
         tmp_path / ".history.a1b2c3d4.tmp.csv",

@@ -3,6 +3,8 @@
 import ast
 import os
 import re
+import subprocess
+import sys
 
 from conftest import REPOSITORY
 
@@ -123,3 +125,19 @@ def test_no_function_of_the_entry_points_is_longer_than_60_lines():
             if isinstance(node, ast.FunctionDef) and node.end_lineno - node.lineno + 1 > 60:
                 long_functions.append(f"{file_name}::{node.name}")
     assert long_functions == []
+
+
+def test_the_onnx_runtime_path_loads_no_scikit_learn():
+    """export.py's, search.py's and track.py's way to an ONNX model (deployment/onnx_model.py,
+    which reads images with datasets/) imports no scikit-learn: its second of import was most of
+    their start-up. Only the LabelEncoder of a training run needs it, imported where it is used."""
+    script = (
+        "import sys\n"
+        "import deployment.onnx_model, datasets, image_search\n"
+        "print(sorted(name for name in sys.modules if name.split('.')[0] == 'sklearn')[:3])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPOSITORY, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "[]", result.stdout

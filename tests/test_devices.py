@@ -146,7 +146,8 @@ def test_two_workers_train_together_and_only_the_chief_writes(tmp_path):
 def test_one_command_twice_gives_the_same_files_to_the_last_bit(tmp_path):
     """Two runs of one command at once, on two logical devices, with the L2 penalties at their
     defaults, the mirror inside the model, the untrained baseline and re-ranking: the same
-    history, results and weights files, byte for byte (wall times aside)."""
+    history, results, weights and checkpoint files, byte for byte (timing.csv and the
+    checkpoints' state file, which hold wall times, aside)."""
     root = tmp_path / "data"
     generate_synthetic_dataset(str(root), TINY_SYNTHETIC)
     command = [
@@ -191,3 +192,13 @@ def test_one_command_twice_gives_the_same_files_to_the_last_bit(tmp_path):
         "inference_model.h5",
     ):
         assert (second / name).read_bytes() == (first / name).read_bytes(), name
+    # The checkpoint too (its history keeps no wall time); CheckpointManager's state file
+    # `checkpoint` names it with the time it was saved, as its bookkeeping needs.
+    checkpoint_files = sorted(
+        name for name in os.listdir(first / "checkpoints") if name.startswith("ckpt-")
+    )
+    assert sorted(os.listdir(second / "checkpoints")) == ["checkpoint", *checkpoint_files]
+    assert any(name.endswith(".index") for name in checkpoint_files)
+    for name in checkpoint_files:
+        found, expected = (folder / "checkpoints" / name for folder in (second, first))
+        assert found.read_bytes() == expected.read_bytes(), f"checkpoints/{name}"

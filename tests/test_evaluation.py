@@ -318,8 +318,9 @@ def test_re_ranking_improves_retrieval_on_clusters():
 
 
 def reference_verification(distmat, *, q_pids, g_pids, q_camids, g_camids, rates_as_fractions):
-    """Every kept pair listed one by one; thresholds from the sorted negatives; the AUC from
-    scikit-learn's roc_auc_score (higher score = more alike, so minus the distance)."""
+    """Every kept pair listed one by one; thresholds from the sorted negatives (halfway to the
+    distance before); the AUC from scikit-learn's roc_auc_score (higher score = more alike, so
+    minus the distance)."""
     from sklearn.metrics import roc_auc_score
 
     positives, negatives = [], []
@@ -332,9 +333,15 @@ def reference_verification(distmat, *, q_pids, g_pids, q_camids, g_camids, rates
     rates, thresholds = [], []
     for numerator, denominator in rates_as_fractions:
         allowed = len(negatives) * numerator // denominator  # floor(f N) in integers
-        threshold = negatives_sorted[allowed]
-        thresholds.append(threshold)
-        rates.append(sum(p < threshold for p in positives) / len(positives))
+        first_rejected = negatives_sorted[allowed]
+        rates.append(sum(p < first_rejected for p in positives) / len(positives))
+        # Written halfway from the largest distance below it (or as far below it as the next
+        # distance is above, 2e-6 without one).
+        below = [d for d in positives + negatives if d < first_rejected]
+        above = [d for d in positives + negatives if d > first_rejected]
+        gap = min(above) - first_rejected if above else 2e-6
+        last_accepted = max(below) if below else first_rejected - gap
+        thresholds.append((last_accepted + first_rejected) / 2)
     labels = [1] * len(positives) + [0] * len(negatives)
     auc = roc_auc_score(labels, [-d for d in positives + negatives])
     return rates, thresholds, auc, len(positives), len(negatives)

@@ -249,9 +249,9 @@ def test_the_first_line_comes_before_tensorflow_is_imported(tmp_path):
 def test_a_full_disk_names_the_users_path_its_flag_and_the_size_needed(
     tiny_model, killed_and_finished, tmp_path
 ):
-    """Files of at most 1 MB (RLIMIT_FSIZE: a write past it fails with EFBIG, as on a full
-    disk): the message names the path asked for and --output_path, with the whole model's size,
-    and nothing is left behind."""
+    """Files of at most 1 MB (RLIMIT_FSIZE: a write past it fails with EFBIG, a stand-in for a
+    full disk that the message names as a limit): the message names the path asked for and
+    --output_path, with the whole model's size, and nothing is left behind."""
     exported_size = os.path.getsize(killed_and_finished[0] / "model.onnx")
     folder = tmp_path / "exported"
     command = [sys.executable, "-u", "export.py", "--model_file_path", tiny_model]
@@ -274,8 +274,9 @@ def test_a_full_disk_names_the_users_path_its_flag_and_the_size_needed(
     assert_one_error(
         (result.returncode, output),
         [
-            f"Cannot write model.onnx into {folder}: no space left",
-            "point --output_path at a larger disk",
+            f"Cannot write model.onnx into {folder}: the file reached a limit on the size",
+            "1.0 MB (ulimit -f)",
+            "point --output_path at a file system that takes larger files",
         ],
     )
     assert ".unchecked" not in output[output.index("Error: ") :]

@@ -73,3 +73,52 @@ def test_impossible_thresholds_are_refused():
         SamePersonThresholds.from_description({"same_person": {"dataset": "d"}})
     with pytest.raises(ThresholdError, match="not an object"):
         SamePersonThresholds.from_description({"same_person": [1]})
+
+
+def verification_thresholds(distances, pids, rates):
+    """The verification thresholds of one query (identity 1, camera 0) against a gallery on
+    camera 1 with those identities and distances."""
+    from evaluation.verification import VerificationAccumulator
+
+    distmat = np.array([distances], np.float32)
+    q_pids, q_camids = np.array([1]), np.array([0])
+    g_pids, g_camids = np.array(pids), np.ones(len(pids), int)
+    accumulator = VerificationAccumulator(q_pids, g_pids, g_camids, false_positive_rates=rates)
+    accumulator.collect(distmat, q_pids, q_camids)
+    accumulator.finish_collecting()
+    accumulator.count(distmat, q_pids, q_camids)
+    return accumulator.result()
+
+
+def test_verification_thresholds_sit_halfway_between_accepted_and_rejected_distances():
+    """Two positives and ten negatives; at a false positive rate of 1e-1 one negative may be
+    accepted, so the first rejected distance is the second smallest negative, the demo's
+    TensorFlow distance. The threshold is halfway from the last accepted distance (a positive,
+    0.0012) to it, so ONNX Runtime's distance of the same pair stays rejected (a threshold
+    equal to TensorFlow's distance accepted it)."""
+    negatives = [0.0010, TENSORFLOW_DISTANCE] + [0.002 + 0.001 * i for i in range(8)]
+    distances, pids = [0.0005, 0.0012] + negatives, [1, 1] + [2] * 10
+    result = verification_thresholds(distances, pids, (1e-1,))
+    last_accepted, first_rejected = float(np.float32(0.0012)), float(np.float32(negatives[1]))
+    assert result.thresholds == ((last_accepted + first_rejected) / 2,)
+    assert float(np.float32(ONNX_RUNTIME_DISTANCE)) > result.thresholds[0]
+    assert result.true_positive_rates == (1.0,)  # the accepted pairs are the same as before
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_no_distance_moved_by_a_quarter_of_its_gap_crosses_a_verification_threshold(seed):
+    """Random distances with ties: at each rate, every distance moved by a quarter of the gap to
+    its nearest different neighbour stays on its side of the threshold, and at most floor(f N)
+    negatives are below it; with nothing accepted the threshold is still below the smallest."""
+    rng = np.random.default_rng(seed)
+    distances = rng.choice(rng.uniform(0, 0.01, 30), size=60).astype(np.float32)
+    pids = rng.choice([1, 2, 3], size=60)
+    result = verification_thresholds(distances, pids, (0.5, 1e-1, 1e-3))
+    negatives = distances[pids != 1]
+    distinct = np.unique(distances).astype(float)
+    for rate, threshold in zip((0.5, 1e-1, 1e-3), result.thresholds, strict=True):
+        assert (negatives < threshold).sum() <= int(rate * len(negatives))
+        for value in distinct:
+            gap = np.abs(distinct[distinct != value] - value).min()
+            for moved in (value - gap / 4, value + gap / 4):
+                assert (moved < threshold) == (value < threshold), (rate, value, threshold)

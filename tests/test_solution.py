@@ -122,6 +122,31 @@ def test_seed_evaluation_command_prints_map_whatever_the_evaluation_period(
     assert "Test mAP on Market1501" in (evaluation_folder / "log.txt").read_text()
 
 
+def test_each_long_wait_is_announced_before_it(trained):
+    """Issue 41, finding 18: every evaluation says what it embeds before the seconds of its
+    embedding (the table comes after), and each phase says that its first step builds the
+    training graph before that step's seconds, in the order the work happens."""
+    _, _, returncode, output = trained
+    assert returncode == 0, output[-3000:]
+    lines = output.splitlines()
+    tables = [i for i, line in enumerate(lines) if re.match(r"Evaluation .*: features of ", line)]
+    assert len(tables) == 3  # after each of the three epochs
+    for index in tables:
+        what = lines[index].split(": features of ")[0]
+        announced = [i for i, line in enumerate(lines[:index]) if line.startswith(what + ": ")]
+        assert announced, f"nothing said before: {lines[index]}"
+        assert "embedding " in lines[announced[-1]] and "query and" in lines[announced[-1]]
+        assert not any(
+            re.match(r"Evaluation .*: features of ", line) for line in lines[announced[-1] : index]
+        )
+    phases = [i for i, line in enumerate(lines) if line.startswith("Phase: ")]
+    graphs = [i for i, line in enumerate(lines) if "building the training step's graph" in line]
+    first_steps = [i for i, line in enumerate(lines) if re.match(r"  epoch \d+, step 1/", line)]
+    assert len(phases) == len(graphs) == 2 and len(first_steps) == 3
+    assert phases[0] < graphs[0] < first_steps[0] < phases[1] < graphs[1] < first_steps[1]
+    assert lines[graphs[0]].startswith("  epoch 1:") and lines[graphs[1]].startswith("  epoch 2:")
+
+
 def test_a_second_run_never_touches_existing_results(trained):
     arguments, output_folder, returncode, _ = trained
     assert returncode == 0

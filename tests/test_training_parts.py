@@ -454,19 +454,19 @@ def test_unreadable_files_are_found_by_the_same_reader(image_files, tmp_path):
     assert find_readable_images(paths, workers=2).tolist() == [True, False, False, False, False]
 
 
-def test_extraction_progress_prints_a_line_every_15_seconds_until_done(monkeypatch, capsys):
+def test_extraction_progress_prints_a_line_every_10_seconds_until_done(monkeypatch, capsys):
     """The progress line both feature extractors (Keras and ONNX Runtime) print."""
     import progress_lines
 
-    clock = iter([100.0, 110.0, 116.0, 120.0, 140.0])  # start, then one reading per update
+    clock = iter([100.0, 109.0, 112.0, 120.0, 140.0])  # start, then one reading per update
     monkeypatch.setattr(progress_lines.time, "perf_counter", lambda: next(clock))
     progress = progress_lines.ExtractionProgress(1000)
-    progress.update(100)  # 10 s in: too soon
-    progress.update(320)  # 16 s in: 20 images/s, 680 left = 34 s
-    progress.update(400)  # 4 s after the last line: too soon
+    progress.update(100)  # 9 s in: too soon
+    progress.update(300)  # 12 s in: 25 images/s, 700 left = 28 s
+    progress.update(400)  # 8 s after the last line: too soon
     progress.update(1000)  # done: no line
     assert capsys.readouterr().out == (
-        "  features: 320 of 1,000 images (32%), 20 images/s, 34 s left\n"
+        "  features: 300 of 1,000 images (30%), 25 images/s, 28 s left\n"
     )
     assert progress_lines.format_duration(3 * 3600 + 125) == "3 h 2 min"
     assert progress_lines.format_duration(125) == "2 min 5 s"

@@ -127,7 +127,7 @@ def test_a_full_disk_fails_the_run_and_leaves_no_half_written_file(tiny_sequence
     """Finding 3: OpenCV's writers fail without an exception (imwrite returned False, and the
     run said "Drawn:" with frames missing; VideoWriter says nothing): every write is checked."""
     status, output = track(tiny_sequence, tmp_path / "frames", preexec_fn=limit_file_size)
-    assert_one_error(status, output, ("000001.jpg", "no space"))
+    assert_one_error(status, output, ("000001.jpg", "a limit on the size of one file"))
     assert "Drawn" not in output and not (tmp_path / "frames" / "tracks.txt").exists()
     assert temporaries(tmp_path / "frames") == []
 
@@ -211,3 +211,24 @@ def test_strongsort_with_an_uncentred_export_is_warned_of(tracker_model, tiny_se
         json.dump(description, description_file)
     assert appearance_caution("strongsort", model_file_path=centred, use_appearance=True) is None
     assert appearance_caution("botsort", model_file_path=tracker_model, use_appearance=True) is None
+
+
+def test_a_damaged_onnx_model_is_one_error_with_every_tracker_loading_it(tiny_sequence, tmp_path):
+    """A truncated .onnx beside a good description: deepsort loads it with this project's
+    OnnxModel, BoxMOT's trackers with their own backend; each says it is damaged, in one line."""
+    model = tmp_path / "tracker_model.onnx"
+    model.write_bytes(b"\x08\x07\x12\x07pytorch\x1a\x03")  # the first bytes of an ONNX file
+    description = {
+        "image_height": 256,
+        "image_width": 128,
+        "embedding_dimension": 2048,
+        "flip_averaged": True,
+        "layout": "tracker",
+        "input_mean": [0.485, 0.456, 0.406],
+        "input_std": [0.229, 0.224, 0.225],
+    }
+    (tmp_path / "tracker_model.json").write_text(json.dumps(description))
+    for tracker in ("deepsort", "botsort"):
+        flags = ["--tracker", tracker, "--model_file_path", str(model), "--noannotate"]
+        status, output = track(tiny_sequence, tmp_path / tracker, flags)
+        assert_one_error(status, output, (str(model),))

@@ -73,7 +73,14 @@ def test_the_model_gate_is_the_models_own_same_person_distance(tracker_model, tm
     shutil.copyfile(tracker_model, model_path)
     with open(tracker_model[: -len(".onnx")] + ".json") as description_file:
         description = json.load(description_file)
-    description["same_person"] = {"thresholds": {"1e-2": 0.0123, "1e-3": 0.005}}
+    description["same_person"] = {  # every field a description's entry has (export.py's)
+        "dataset": "Synthetic",
+        "epoch": 3,
+        "flip_averaged": True,
+        "thresholds": {"1e-2": 0.0123, "1e-3": 0.005},
+        "true_positive_rates": {"1e-2": 0.7, "1e-3": 0.3},
+        "roc_auc": 0.98,
+    }
     with open(tmp_path / "gated.json", "w") as description_file:
         json.dump(description, description_file)
     tracker = make_tracker("botsort", model_file_path=model_path, use_appearance=True)

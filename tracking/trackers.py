@@ -74,6 +74,17 @@ def reid_model_description(model_file_path: str) -> dict:
     return description
 
 
+def load_reid_model(model_file_path: str):
+    """The model as deployment.OnnxModel; TrackerSetupError when ONNX Runtime cannot load it
+    (a truncated or overwritten .onnx)."""
+    from deployment.onnx_model import OnnxModel, OnnxModelError
+
+    try:
+        return OnnxModel(model_file_path)
+    except OnnxModelError as error:
+        raise TrackerSetupError(str(error)) from None
+
+
 def check_appearance_threshold(appearance_threshold: float | None) -> None:
     """A gate must be a cosine distance: finite, in 0..2 (None: the default gate)."""
     if appearance_threshold is None:
@@ -159,6 +170,8 @@ def make_tracker(
         options["frame_rate"] = int(round(frame_rate))
     if name == "deepsort":
         return DeepSortRealtime(**options)
+    if use_appearance:  # BoxMOT loads the model only at the first frame: checked here
+        load_reid_model(model_file_path)
     import boxmot
 
     return getattr(boxmot, class_name)(**options)
@@ -172,9 +185,7 @@ class DeepSortRealtime:
     def __init__(self, *, reid_weights: str, max_cosine_distance: float = 0.2, **_):
         from deep_sort_realtime.deepsort_tracker import DeepSort
 
-        from deployment.onnx_model import OnnxModel
-
-        self.model = OnnxModel(reid_weights)
+        self.model = load_reid_model(reid_weights)
         self.tracker = DeepSort(embedder=None, max_cosine_distance=max_cosine_distance)
 
     def embed(self, boxes, frame):

@@ -169,7 +169,6 @@ def train(
         for phase in phases:
             if phase.end_epoch <= progress.epoch:
                 continue
-            compile_for(phase)
             epochs = (
                 f"epochs {phase.first_epoch + 1} to {phase.end_epoch}"
                 if phase.epoch_num > 1
@@ -180,6 +179,7 @@ def train(
                 f"{steps_per_epoch} steps each",
                 flush=True,
             )
+            compile_for(phase)  # after the line: seconds on a busy machine
             if progress.step:  # an epoch stopped in the middle: its remaining steps first
                 fit(end_epoch=progress.epoch + 1)
             if progress.epoch < phase.end_epoch:
@@ -241,6 +241,7 @@ def build_callbacks(
         *evaluators,
         callbacks.EpochTimer(),
         history_logger,
+        callbacks.TimingWriter(output_folder_path, history_logger.records),
         saver,
         *best_weights,
         callbacks.HistoryWriter(

@@ -27,7 +27,14 @@ LOG_FILE_NAME = "log.txt"
 LOCK_FILE_NAME = ".flipreid.lock"
 FINISHED_FILE_NAME = "finished.json"
 TENSORBOARD_FOLDER_NAME = "tensorboard"
-NO_RESULT_NAMES = {FLAGS_FILE_NAME, LOG_FILE_NAME, LOCK_FILE_NAME, TENSORBOARD_FOLDER_NAME}
+TIMING_FILE_NAME = "timing.csv"  # wall times, written before the checkpoint they belong to
+NO_RESULT_NAMES = {
+    FLAGS_FILE_NAME,
+    LOG_FILE_NAME,
+    LOCK_FILE_NAME,
+    TENSORBOARD_FOLDER_NAME,
+    TIMING_FILE_NAME,
+}
 # Flags that do not change what a run computes: a resumed run may give them other values.
 RESUME_FREE_FLAGS = (
     "workers",
