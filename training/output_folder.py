@@ -17,7 +17,7 @@ import shutil
 import socket
 import time
 
-from atomic_files import raise_explained, remove_leftovers, write_atomically
+from atomic_files import describe_holder, raise_explained, remove_leftovers, write_atomically
 from callbacks import CheckpointError, ResumePoint, RunState
 from callbacks.run_state import CHECKPOINT_FOLDER_NAME
 from settings.flag_files import parse_flag_lines
@@ -116,17 +116,6 @@ def first_file_on_the_way(folder_path: str) -> str | None:
         if parent == path:
             return None
         path = parent
-
-
-def describe_holder(text: str) -> str:
-    try:
-        holder = json.loads(text)
-        return (
-            f"process {holder['pid']} on {holder['host']}, started {holder['started']}: "
-            f"{holder['command']}"
-        )
-    except (ValueError, KeyError, TypeError):
-        return "a process that has not yet written who it is"
 
 
 def prepare_output_folder(
