@@ -295,18 +295,9 @@ class WriterLock:
         """Take the lock or raise InUseError ("{what} is in use by another process (...).
         {advice}"); flag: the program's flag that chose the place (for WriteError)."""
         while True:
-            try:
-                file_handle = open(lock_path, "a+")
-            except OSError as error:
-                raise_explained(error, lock_path, flag=flag)
-            try:
-                fcntl.flock(file_handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                file_handle.seek(0)
-                holder = describe_holder(file_handle.read())
-                file_handle.close()
-                message = f"{what} is in use by another process ({holder}). {advice}"
-                raise InUseError(message) from None
+            file_handle, holder = take_exclusive_lock(lock_path, flag=flag)
+            if file_handle is None:
+                raise InUseError(f"{what} is in use by another process ({holder}). {advice}")
             # A holder removes the file when it is done: a lock on a removed file is no lock.
             try:
                 same_file = os.path.samestat(os.fstat(file_handle.fileno()), os.stat(lock_path))
@@ -315,19 +306,7 @@ class WriterLock:
             if same_file:
                 break
             file_handle.close()
-        file_handle.seek(0)
-        file_handle.truncate()
-        file_handle.write(
-            json.dumps(
-                {
-                    "pid": os.getpid(),
-                    "host": socket.gethostname(),
-                    "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-                    "command": " ".join(sys.argv),
-                }
-            )
-        )
-        file_handle.flush()
+        write_holder(file_handle, command=" ".join(sys.argv))
         return cls(file_handle, lock_path)
 
     def release(self) -> None:
@@ -337,6 +316,40 @@ class WriterLock:
         with contextlib.suppress(OSError):
             os.remove(self.lock_path)
         self.file_handle.close()
+
+
+def take_exclusive_lock(lock_path: str, *, flag: str = "--output_folder_path"):
+    """Open lock_path and take an exclusive flock on it without waiting: (the open file, which
+    holds the lock until closed, "") or, when another process holds it, (None, who that is)."""
+    try:
+        file_handle = open(lock_path, "a+")
+    except OSError as error:
+        raise_explained(error, lock_path, flag=flag)
+    try:
+        fcntl.flock(file_handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        file_handle.seek(0)
+        holder = describe_holder(file_handle.read())
+        file_handle.close()
+        return None, holder
+    return file_handle, ""
+
+
+def write_holder(file_handle, *, command: str) -> None:
+    """Say in a held lock's file who holds it (pid, host, start, command), for a refusal."""
+    file_handle.seek(0)
+    file_handle.truncate()
+    file_handle.write(
+        json.dumps(
+            {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                "command": command,
+            }
+        )
+    )
+    file_handle.flush()
 
 
 def describe_holder(text: str) -> str:

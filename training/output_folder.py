@@ -10,14 +10,17 @@ checkpoint) are no result. A run is finished once finished.json, written after e
 final file, exists.
 """
 
-import fcntl
 import json
 import os
 import shutil
-import socket
-import time
 
-from atomic_files import describe_holder, raise_explained, remove_leftovers, write_atomically
+from atomic_files import (
+    raise_explained,
+    remove_leftovers,
+    take_exclusive_lock,
+    write_atomically,
+    write_holder,
+)
 from callbacks import CheckpointError, ResumePoint, RunState
 from callbacks.run_state import CHECKPOINT_FOLDER_NAME
 from settings.flag_files import parse_flag_lines
@@ -72,34 +75,17 @@ class OutputFolderLock:
             )
         try:
             os.makedirs(folder_path, exist_ok=True)
-            file_handle = open(lock_path, "a+")
         except OSError as error:
             raise_explained(error, lock_path)
-        try:
-            fcntl.flock(file_handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            file_handle.seek(0)
-            holder = describe_holder(file_handle.read())
-            file_handle.close()
+        file_handle, holder = take_exclusive_lock(lock_path)
+        if file_handle is None:
             raise OutputFolderError(
                 f"The output folder {folder_path} is in use by another run ({holder}). Two runs "
                 "writing one folder would mix their results, so this one stops without "
                 "changing anything. Wait for that run to end (or stop it), or choose another "
                 "--output_folder_path."
-            ) from None
-        file_handle.seek(0)
-        file_handle.truncate()
-        file_handle.write(
-            json.dumps(
-                {
-                    "pid": os.getpid(),
-                    "host": socket.gethostname(),
-                    "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-                    "command": command,
-                }
             )
-        )
-        file_handle.flush()
+        write_holder(file_handle, command=command)
         return cls(file_handle)
 
     def release(self) -> None:
