@@ -81,6 +81,17 @@ def run_solution(
     return process.returncode, output
 
 
+def assert_one_error(result, phrases):
+    """result: (exit status, output) of a program that must refuse with one Error paragraph
+    holding each of the phrases."""
+    returncode, output = result
+    assert returncode == 1, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
+    message = output[output.index("Error: ") :]
+    for phrase in phrases:
+        assert phrase in message, (phrase, output[-3000:])
+
+
 def assert_identical(found, expected, *, what: str) -> None:
     """Exact equality of two arrays (NaN equal to NaN); a failure names `what`, how many
     elements differ and the first of them with both values."""

@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import REPOSITORY, quiet_environment, start_python
+from conftest import REPOSITORY, assert_one_error, quiet_environment, start_python
 
 
 def run_export(arguments, *, environment=None, timeout=600):
@@ -31,17 +31,6 @@ def without_tensorflow(folder) -> dict:
             f"raise ImportError('{name} imported where it must not be')\n"
         )
     return quiet_environment(PYTHONPATH=str(folder))
-
-
-def assert_one_error(result, phrases):
-    """result: (exit status, output) of a program that must refuse with one Error paragraph
-    holding each of the phrases."""
-    returncode, output = result
-    assert returncode == 1, output[-3000:]
-    assert "Traceback" not in output, output[-3000:]
-    message = output[output.index("Error: ") :]
-    for phrase in phrases:
-        assert phrase in message, (phrase, output[-3000:])
 
 
 @pytest.fixture(scope="module")

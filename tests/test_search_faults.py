@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import quiet_environment, start_python
+from conftest import assert_one_error, quiet_environment, start_python
 
 HEIGHT, WIDTH, DIMENSION = 64, 32, 16
 THRESHOLDS = {
@@ -29,17 +29,6 @@ def run_search(arguments, *, environment=None):
     process = start_python(["-u", "search.py", *arguments], environment=environment)
     output, _ = process.communicate(timeout=600)
     return process.returncode, output
-
-
-def assert_one_error(result, phrases):
-    """result: (exit status, output) of a program that must refuse with one Error paragraph
-    holding each of the phrases."""
-    returncode, output = result
-    assert returncode == 1, output[-3000:]
-    assert "Traceback" not in output, output[-3000:]
-    message = output[output.index("Error: ") :]
-    for phrase in phrases:
-        assert phrase in message, (phrase, output[-3000:])
 
 
 def write_model(folder, description_changes=None) -> str:
