@@ -1,4 +1,5 @@
-"""The FlipReID network (Ni and Rahtu, EUVIP 2021) on a tf2cv backbone, and its files.
+"""The FlipReID network (Ni and Rahtu, EUVIP 2021) in Keras 3 on the 2021 release's backbones
+(load_backbones), and its files.
 
     training_model, inference_model = init_model(
         ModelSettings(backbone_model_name="resnet50"), class_num=751
@@ -6,13 +7,14 @@
 
 settings.py: ModelSettings, what the architecture flags ask for. model.py: building the training
 and inference models, the optimizer. layers.py: FlipReID's own layers. training_model.py: the
-training step. model_files.py: loading and saving weights files and the inference model;
-weights_files.py, descriptions.py and release_2021.py: what a weights file holds, the
-description beside it, the 2021 release's checkpoints. features.py: embeddings of images.
+training step and loss. model_files.py: loading and saving weights files and the inference
+model; h5_weights.py: the .h5 layout, read and written by name; weights_files.py,
+descriptions.py and release_2021.py: what a weights file holds, the description beside it, the
+2021 release's checkpoints. features.py: embeddings of images.
 export.py: the inference model as ONNX or a SavedModel.
 """
 
-import legacy_keras  # noqa: F401, I001  (Keras 2 must be selected before TensorFlow is imported)
+import tensorflow_setup  # noqa: F401, I001  (oneDNN and a quiet start, before TensorFlow is imported)
 
 from load_backbones import BackboneError
 from settings import POOLING_MODES, ModelSettings
@@ -23,6 +25,7 @@ from .features import FeatureExtractor
 from .model import (
     Branches,
     apply_layers,
+    backbone_blocks,
     build_branches,
     classification_head,
     compile_training_model,
@@ -57,6 +60,7 @@ from .weights_files import (
 __all__ = [
     "apply_layers",
     "ARCHITECTURE_FIELDS",
+    "backbone_blocks",
     "BackboneError",
     "Branches",
     "build_branches",

@@ -5,20 +5,21 @@ any size, and give "embeddings": the concatenated embedding, or with flip_averag
 embedding itself (the mean of the image's and its mirror's) in the same call.
 
 tf2onnx 1.17.0 (tested upstream on TensorFlow releases before 2.21) converts this model from a
-tf.function of the tf_keras model on TensorFlow 2.21; verify_export checks every export.
+tf.function of the Keras 3 model on TensorFlow 2.21; verify_export checks every export.
 """
 
-import legacy_keras  # noqa: F401, I001  (Keras 2 must be selected before TensorFlow is imported)
+import tensorflow_setup  # noqa: F401, I001  (oneDNN and a quiet start, before TensorFlow is imported)
 
 import contextlib
 import os
 
 import numpy as np
+import keras
 import tensorflow as tf
 
 from atomic_files import atomic_folder, write_atomically
 from deployment.onnx_model import PIXELS, TRACKER, tracker_input
-from load_backbones.backbones import IMAGENET_MEAN, IMAGENET_STD
+from .layers import IMAGENET_MEAN, IMAGENET_STD
 
 from .features import embed_images
 
@@ -61,7 +62,7 @@ def to_tracker_input(images: np.ndarray) -> np.ndarray:
 
 
 def embedding_function(
-    inference_model: tf.keras.Model,
+    inference_model: keras.Model,
     *,
     flip_averaged: bool,
     layout: str = PIXELS,
@@ -89,7 +90,7 @@ def embedding_function(
 
 
 def export_onnx(
-    inference_model: tf.keras.Model,
+    inference_model: keras.Model,
     file_path: str,
     *,
     flip_averaged: bool,
@@ -122,7 +123,7 @@ def export_onnx(
 
 
 def export_saved_model(
-    inference_model: tf.keras.Model, folder_path: str, *, flip_averaged: bool = False
+    inference_model: keras.Model, folder_path: str, *, flip_averaged: bool = False
 ) -> None:
     """A SavedModel whose default signature maps images to {"embeddings": ...} (see the module
     docstring); load with tf.saved_model.load. Written into a new folder, atomically."""
@@ -134,7 +135,7 @@ def export_saved_model(
 
 
 def mean_embedding(
-    inference_model: tf.keras.Model, image_file_paths: list[str], *, flip_averaged: bool
+    inference_model: keras.Model, image_file_paths: list[str], *, flip_averaged: bool
 ) -> np.ndarray:
     """The mean embedding of the images (float32, accumulated in float64). Subtracted inside
     an export, it spreads the cosine distances: this network's embeddings are pooled ReLU
@@ -148,7 +149,7 @@ def mean_embedding(
     return features.astype(np.float64).mean(axis=0).astype(np.float32)
 
 
-def keras_embeddings(inference_model: tf.keras.Model, images: np.ndarray, *, flip_averaged: bool):
+def keras_embeddings(inference_model: keras.Model, images: np.ndarray, *, flip_averaged: bool):
     """What the Keras model gives for images, computed plainly (eagerly, image and mirror in
     separate calls): the reference an export is checked against."""
     features = np.concatenate(
@@ -163,7 +164,7 @@ def keras_embeddings(inference_model: tf.keras.Model, images: np.ndarray, *, fli
     return features
 
 
-def verification_images(inference_model: tf.keras.Model, number: int = 3, seed: int = 0):
+def verification_images(inference_model: keras.Model, number: int = 3, seed: int = 0):
     """Random-pixel images at the model's input size (a fixed seed)."""
     height, width, channels = inference_model.input_shape[1:]
     rng = np.random.default_rng(seed)

@@ -3,6 +3,7 @@ with flipping the mean of the image's and its mirror's (FlipReID's test-time emb
 
 from collections.abc import Iterator
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -10,7 +11,7 @@ from image_augmentation import build_evaluation_dataset
 from progress_lines import ExtractionProgress
 
 
-def embed_images(inference_model: tf.keras.Model, images, *, flip_averaged: bool):
+def embed_images(inference_model: keras.Model, images, *, flip_averaged: bool):
     """(n, dimension) concatenated embeddings of (n, H, W, 3) RGB images; with flip_averaged,
     the mean of each image's and its mirror's. Image and mirror go through the network as one
     batch of 2n: one pass of every layer instead of two (benchmarks/extraction_benchmark.py),
@@ -29,7 +30,7 @@ class FeatureExtractor:
 
     def __init__(
         self,
-        inference_model: tf.keras.Model,
+        inference_model: keras.Model,
         *,
         use_horizontal_flipping: bool,
         workers: int = 5,

@@ -1,21 +1,33 @@
-"""The small layers of the FlipReID network, each serialisable.
+"""The small layers of the FlipReID network in Keras 3 (keras.ops: any backend), each computing
+what its namesake in the Keras 2 versions of this program computed, operation for operation
+(tests/keras2_reference/layers.py keeps those).
 
 Under a mixed-precision policy the numerically sensitive ones compute in float32 whatever the
-policy (GeM powers and pooling, clipping, the mean and the flipping loss): their inputs are cast
-to float32 by Keras.
+policy (preprocessing, GeM powers and pooling, clipping, the mean and the flipping loss).
 """
 
-import legacy_keras  # noqa: F401, I001  (Keras 2 must be selected before TensorFlow is imported)
+import keras
+from keras import ops
 
-import contextlib
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
-import tensorflow as tf
-
-register = tf.keras.utils.register_keras_serializable(package="flipreid")
+register = keras.saving.register_keras_serializable(package="flipreid")
 
 
 @register
-class GeneralizedMeanPooling(tf.keras.layers.Layer):
+class TorchPreprocessing(keras.layers.Layer):
+    """0..255 RGB (any dtype) -> ImageNet-normalised float32, as tf2cv's weights expect."""
+
+    def call(self, inputs):
+        images = ops.cast(inputs, "float32") / 255.0
+        mean = ops.convert_to_tensor(IMAGENET_MEAN, dtype="float32")
+        std = ops.convert_to_tensor(IMAGENET_STD, dtype="float32")
+        return (images - mean) / std
+
+
+@register
+class GeneralizedMeanPooling(keras.layers.Layer):
     """GeM (Radenovic et al., TPAMI 2019): (mean over H, W of max(x, eps)^p)^(1/p), p trainable.
 
     p = 1 is average pooling and p -> infinity max pooling. (batch, H, W, C) -> (batch, C).
@@ -31,19 +43,19 @@ class GeneralizedMeanPooling(tf.keras.layers.Layer):
         self.power = self.add_weight(
             name="power",
             shape=(),
-            dtype=tf.float32,
-            initializer=tf.keras.initializers.Constant(self.initial_power),
+            dtype="float32",
+            initializer=keras.initializers.Constant(self.initial_power),
             trainable=True,
         )
-        super().build(input_shape)
 
     def call(self, inputs):
-        # One read of p per call: its gradient then sums two terms per call, which add the same
-        # in either order (applications/training_model.py).
-        power = tf.convert_to_tensor(self.power)
-        inputs = tf.maximum(tf.cast(inputs, tf.float32), self.epsilon)
-        pooled = tf.reduce_mean(tf.pow(inputs, power), axis=[1, 2])
-        return tf.pow(pooled, 1.0 / power)
+        power = ops.convert_to_tensor(self.power)  # read once: see applications/layers.py
+        inputs = ops.maximum(ops.cast(inputs, "float32"), self.epsilon)
+        pooled = ops.mean(ops.power(inputs, power), axis=[1, 2])
+        return ops.power(pooled, 1.0 / power)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[-1])
 
     def get_config(self):
         return {
@@ -54,7 +66,7 @@ class GeneralizedMeanPooling(tf.keras.layers.Layer):
 
 
 @register
-class ClipValues(tf.keras.layers.Layer):
+class ClipValues(keras.layers.Layer):
     def __init__(self, min_value: float = 0.0, max_value: float = 1.0, **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
@@ -62,51 +74,61 @@ class ClipValues(tf.keras.layers.Layer):
         self.max_value = max_value
 
     def call(self, inputs):
-        return tf.clip_by_value(inputs, self.min_value, self.max_value)
+        return ops.clip(inputs, self.min_value, self.max_value)
 
     def get_config(self):
         return {**super().get_config(), "min_value": self.min_value, "max_value": self.max_value}
 
 
 @register
-class HorizontalStripes(tf.keras.layers.Layer):
+class HorizontalStripes(keras.layers.Layer):
     """(batch, H, W, C) -> region_num stripes along H; the last takes any remainder."""
 
     def __init__(self, region_num: int = 2, **kwargs):
         super().__init__(**kwargs)
         self.region_num = region_num
 
-    def call(self, inputs):
-        height = inputs.shape[1]
+    def stripe_bounds(self, height: int) -> list[tuple[int, int]]:
         stripe_height = height // self.region_num
         starts = [index * stripe_height for index in range(self.region_num)]
-        stops = starts[1:] + [height]
-        return [inputs[:, start:stop] for start, stop in zip(starts, stops, strict=True)]
+        return list(zip(starts, [*starts[1:], height], strict=True))
+
+    def call(self, inputs):
+        return [inputs[:, start:stop] for start, stop in self.stripe_bounds(inputs.shape[1])]
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, channels = input_shape
+        return [
+            (batch, stop - start, width, channels) for start, stop in self.stripe_bounds(height)
+        ]
 
     def get_config(self):
         return {**super().get_config(), "region_num": self.region_num}
 
 
 @register
-class HorizontalFlip(tf.keras.layers.Layer):
+class HorizontalFlip(keras.layers.Layer):
     """Mirror images left to right: (batch, H, W, C).
 
     Called on [images, *tensors], it mirrors the images after those tensors are computed (they
-    are not used otherwise): in a Keras functional model, a layer runs after its inputs.
+    are not used otherwise): in a functional model, a layer runs after its inputs.
     """
 
     def call(self, inputs):
         images = inputs[0] if isinstance(inputs, list | tuple) else inputs
-        return tf.reverse(images, axis=[2])
+        return ops.flip(images, axis=2)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0] if isinstance(input_shape, list) else input_shape
 
 
 @register
-class FlipAverage(tf.keras.layers.Layer):
+class FlipAverage(keras.layers.Layer):
     """FlipReID: the mean of each embedding and its mirror's, plus the flipping loss.
 
-    Flipping loss = sum over embeddings of the batch mean of the mean squared error between
-    an image's embedding and its mirror's; added to the model's losses and reported as the
-    metric "flipping".
+    Flipping loss = sum over embeddings of the batch mean of the mean squared error between an
+    image's embedding and its mirror's; added to the model's losses (Keras 3 has no add_metric:
+    the training step reports it as "flipping").
     """
 
     def __init__(self, **kwargs):
@@ -118,39 +140,21 @@ class FlipAverage(tf.keras.layers.Layer):
         means, flipping_losses = [], []
         for embedding, mirrored in zip(embeddings, mirrored_embeddings, strict=True):
             means.append((embedding + mirrored) / 2.0)
-            squared_error = tf.square(
-                tf.cast(embedding, tf.float32) - tf.cast(mirrored, tf.float32)
+            squared_error = ops.square(
+                ops.cast(embedding, "float32") - ops.cast(mirrored, "float32")
             )
-            flipping_losses.append(tf.reduce_mean(squared_error))
-        flipping_loss = tf.add_n(flipping_losses)
-        self.add_loss(flipping_loss)
-        self.add_metric(flipping_loss, name="flipping")
+            flipping_losses.append(ops.mean(squared_error))
+        self.add_loss(flipping_sum(flipping_losses))
         return means
 
-
-class BackboneBlock(tf.keras.layers.Layer):
-    """A tf2cv block under a name of ours: two copies of a stage need distinct names, and
-    freezing one block means setting `trainable` on its wrapper."""
-
-    def __init__(self, block: tf.keras.layers.Layer, **kwargs):
-        super().__init__(**kwargs)
-        self.block = block
-
-    def call(self, inputs, training=None):
-        return self.block(inputs, training=training)
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
 
 
-@contextlib.contextmanager
-def all_blocks_trainable(model: tf.keras.Model):
-    """Keras 2 .h5 files list a layer's trainable weights before its non-trainable ones, so a
-    file written with a frozen backbone would not load into an unfrozen one. Weights are saved
-    and loaded with every block trainable, then the freezing is restored."""
-    blocks = [layer for layer in model.layers if isinstance(layer, BackboneBlock)]
-    states = [block.trainable for block in blocks]
-    for block in blocks:
-        block.trainable = True
-    try:
-        yield
-    finally:
-        for block, state in zip(blocks, states, strict=True):
-            block.trainable = state
+def flipping_sum(flipping_losses: list):
+    """The embeddings' flipping losses summed in one AddN, as Keras 2's tf.add_n did."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.add_n(flipping_losses)
+    return sum(flipping_losses[1:], flipping_losses[0])

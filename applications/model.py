@@ -1,4 +1,5 @@
-"""The FlipReID network (Ni and Rahtu, EUVIP 2021) on a tf2cv backbone.
+"""The FlipReID network (Ni and Rahtu, EUVIP 2021) in Keras 3 on the backbones of load_backbones:
+the Keras 2 versions' network (tests/keras2_reference/model.py), layer for layer and name for name.
 
     training_model, inference_model = init_model(
         ModelSettings(backbone_model_name="resnet50", use_horizontal_flipping_inside_model=True),
@@ -8,44 +9,47 @@
 image -> preprocessing -> stem -> stages 1-3 -+- global stage 4 -> pool -> clip
                                               +- regional stage 4 -> stripes -> conv -> pool -> clip
 Each embedding gets a BN -> Dense -> softmax head. With use_horizontal_flipping_inside_model the
-training model runs the batch and its mirror through the same weights and trains on the mean
-embeddings (docs/method.md)."""
+training model runs the batch and its mirror through the same weights and its embeddings are
+the means (the flipping loss is one of the model's losses).
+"""
 
-import legacy_keras  # noqa: I001  (Keras 2 must be selected before TensorFlow is imported)
-
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-import tensorflow as tf
+import keras
 
-from load_backbones import load_backbone
-from metric_learning import global_batch_hard_triplet_loss
-from settings import RegularizationSettings
+from load_backbones import (
+    BatchNormalization,
+    build_backbone_blocks,
+    build_stage,
+    load_tf2cv_weights,
+)
+from settings import POOLING_MODES, ModelSettings, RegularizationSettings
 
 from .layers import (
-    BackboneBlock,
     ClipValues,
     FlipAverage,
     GeneralizedMeanPooling,
     HorizontalFlip,
     HorizontalStripes,
-    all_blocks_trainable,
+    TorchPreprocessing,
 )
-from settings import POOLING_MODES, ModelSettings
 from .training_model import TrainingModel
 
-legacy_keras.require_keras2()
+TRUNK_BLOCK_NAMES = ("stem", "stage1", "stage2", "stage3")
 
 
 @dataclass(frozen=True)
 class Branches:
     """The layers after the shared trunk, created once and called on the image and its mirror."""
 
-    global_stage: BackboneBlock
-    global_pooling: tf.keras.layers.Layer
-    regional_stage: BackboneBlock
+    global_stage: keras.Model
+    global_pooling: keras.layers.Layer
+    regional_stage: keras.Model
     stripes: HorizontalStripes
-    region_convolutions: list[tf.keras.layers.Conv2D]
-    region_poolings: list[tf.keras.layers.Layer]
+    region_convolutions: list[keras.layers.Conv2D]
+    region_poolings: list[keras.layers.Layer]
     clip: ClipValues
 
 
@@ -57,31 +61,29 @@ def init_model(
     pretrained_backbone_weights_file_path: str = "",
     regularization: RegularizationSettings | None = None,
     freeze_backbone: bool = False,
-) -> tuple[tf.keras.Model, tf.keras.Model]:
-    """(training_model, inference_model) sharing their weights; see the module docstring.
+) -> tuple[TrainingModel, keras.Model]:
+    """(training_model, inference_model) sharing their weights.
 
     inference_model: (batch, H, W, 3) 0..255 -> [global embedding, region 1, ..., region n].
     training_model: the same input -> embeddings + class probabilities (one head each); with
     settings.use_horizontal_flipping_inside_model, every embedding is the mean of the image's
-    and its mirror's, and the flipping loss is part of the model's losses.
+    and its mirror's, and the flipping loss is in training_model.losses after a call.
     """
     trunk, last_stages = load_trunk(
-        settings.backbone_model_name,
+        settings,
         use_pretrained_backbone=use_pretrained_backbone,
         pretrained_backbone_weights_file_path=pretrained_backbone_weights_file_path,
     )
-    images = tf.keras.Input(shape=settings.input_shape, name="image")
+    images = keras.Input(shape=settings.input_shape, name="image")
     feature_map = apply_layers(trunk, images)
-    branches = build_branches(settings, last_stages, trunk_output_shape=feature_map.shape)
+    branches = build_branches(settings, last_stages)
     embeddings = embed(feature_map, branches)
-    inference_model = tf.keras.Model(images, embeddings, name="inference_model")
+    inference_model = keras.Model(images, embeddings, name="inference_model")
     if settings.use_horizontal_flipping_inside_model:
-        # The mirror's pass waits for the image's embeddings, so that every layer used by both
-        # updates its BatchNormalization statistics with the image's batch first, then the
-        # mirror's, as in the 2021 release (docs/method.md, "Two passes per step").
+        # The mirror's pass waits for the image's embeddings, so that every BatchNormalization
+        # statistic is updated with the image's batch first, then the mirror's (2021 release).
         mirrored_images = HorizontalFlip(name="mirror")([images, *embeddings])
-        mirrored_feature_map = apply_layers(trunk, mirrored_images)
-        mirrored_embeddings = embed(mirrored_feature_map, branches)
+        mirrored_embeddings = embed(apply_layers(trunk, mirrored_images), branches)
         embeddings = FlipAverage(name="flip_average")([embeddings, mirrored_embeddings])
     head_names = ["global", *[f"region{i}" for i in range(1, settings.region_num + 1)]]
     probabilities = [
@@ -89,7 +91,7 @@ def init_model(
         for embedding, name in zip(embeddings, head_names, strict=True)
     ]
     embeddings = [
-        tf.keras.layers.Activation("linear", dtype="float32", name=f"{name}_embedding")(embedding)
+        keras.layers.Activation("linear", dtype="float32", name=f"{name}_embedding")(embedding)
         for embedding, name in zip(embeddings, head_names, strict=True)
     ]
     training_model = TrainingModel(
@@ -103,51 +105,57 @@ def init_model(
 
 
 def load_trunk(
-    backbone_model_name: str,
+    settings: ModelSettings,
     *,
     use_pretrained_backbone: bool,
     pretrained_backbone_weights_file_path: str,
-) -> tuple[list[tf.keras.layers.Layer], tuple[BackboneBlock, BackboneBlock]]:
-    """([preprocessing, stem, stage1, ...], (global last stage, regional last stage)).
-
-    The regional stage is a second network's last stage given the same initial weights (tf_keras
-    clone_model silently empties tf2cv stages, so it is built and copied instead).
-    """
-    preprocessing, *blocks = load_backbone(
-        backbone_model_name,
-        use_pretrained_backbone=use_pretrained_backbone,
-        pretrained_backbone_weights_file_path=pretrained_backbone_weights_file_path,
+) -> tuple[list[keras.layers.Layer], tuple[keras.Model, keras.Model]]:
+    """([preprocessing, stem, stage1, ...], (global last stage, regional last stage)); both last
+    stages start from the same weights (ImageNet's, or the global one's random ones)."""
+    image_size = (settings.image_height, settings.image_width)
+    *shared_blocks, global_stage = build_backbone_blocks(
+        settings.backbone_model_name,
+        image_size=image_size,
+        block_names=(*TRUNK_BLOCK_NAMES, "global_stage"),
     )
-    regional_stage = load_backbone(backbone_model_name, use_pretrained_backbone=False)[-1]
-    regional_stage.set_weights(blocks[-1].get_weights())
-    shared_block_names = ["stem", *[f"stage{i}" for i in range(1, len(blocks) - 1)]]
-    shared_blocks = [
-        BackboneBlock(block, name=name)
-        for block, name in zip(blocks[:-1], shared_block_names, strict=True)
-    ]
-    return [preprocessing, *shared_blocks], (
-        BackboneBlock(blocks[-1], name="global_stage"),
-        BackboneBlock(regional_stage, name="regional_stage"),
+    regional_stage = build_stage(
+        settings.backbone_model_name,
+        3,
+        input_shape=global_stage.input.shape[1:],
+        name="regional_stage",
+    )
+    if use_pretrained_backbone:
+        from load_backbones import cached_weights_file_path
+
+        weights_file_path = pretrained_backbone_weights_file_path or cached_weights_file_path(
+            settings.backbone_model_name
+        )
+        load_tf2cv_weights(
+            [*shared_blocks, global_stage],
+            weights_file_path,
+            backbone_model_name=settings.backbone_model_name,
+        )
+    regional_stage.set_weights(global_stage.get_weights())
+    return [TorchPreprocessing(name="preprocessing"), *shared_blocks], (
+        global_stage,
+        regional_stage,
     )
 
 
 def build_branches(
-    settings: ModelSettings,
-    last_stages: tuple[BackboneBlock, BackboneBlock],
-    *,
-    trunk_output_shape: tf.TensorShape,
+    settings: ModelSettings, last_stages: tuple[keras.Model, keras.Model]
 ) -> Branches:
     """The global branch (stage, pooling) and the regional one (stage, stripes, then a 3x3
     convolution with C / region_num filters and a pooling per stripe); one clip for all."""
     global_stage, regional_stage = last_stages
-    channel_num = regional_stage.compute_output_shape(trunk_output_shape)[-1]
+    channel_num = regional_stage.output.shape[-1]
     return Branches(
         global_stage=global_stage,
         global_pooling=make_pooling(settings.pooling_mode, name="global_pooling"),
         regional_stage=regional_stage,
         stripes=HorizontalStripes(settings.region_num, name="stripes"),
         region_convolutions=[
-            tf.keras.layers.Conv2D(
+            keras.layers.Conv2D(
                 channel_num // settings.region_num,
                 3,
                 padding="same",
@@ -164,7 +172,7 @@ def build_branches(
     )
 
 
-def apply_layers(layers: list[tf.keras.layers.Layer], inputs):
+def apply_layers(layers: list[keras.layers.Layer], inputs):
     for layer in layers:
         inputs = layer(inputs)
     return inputs
@@ -183,77 +191,78 @@ def embed(feature_map, branches: Branches) -> list:
 
 
 def classification_head(embedding, *, name: str, class_num: int):
-    """BatchNormalization -> Dense without bias (normal init, stddev 0.001) -> softmax, in
-    float32 under any precision policy."""
-    features = tf.keras.layers.BatchNormalization(epsilon=2e-5, dtype="float32", name=f"{name}_bn")(
+    """BatchNormalization (Keras 2's defaults: momentum 0.99) -> Dense without bias (normal
+    init, stddev 0.001) -> softmax, in float32 under any precision policy."""
+    features = BatchNormalization(momentum=0.99, epsilon=2e-5, dtype="float32", name=f"{name}_bn")(
         embedding
     )
-    logits = tf.keras.layers.Dense(
+    logits = keras.layers.Dense(
         class_num,
         use_bias=False,
         dtype="float32",
         name=f"{name}_classifier",
-        kernel_initializer=tf.keras.initializers.RandomNormal(stddev=0.001),
+        kernel_initializer=keras.initializers.RandomNormal(stddev=0.001),
     )(features)
-    return tf.keras.layers.Activation("softmax", dtype="float32", name=f"{name}_probability")(
-        logits
-    )
+    return keras.layers.Activation("softmax", dtype="float32", name=f"{name}_probability")(logits)
 
 
-def make_pooling(pooling_mode: str, *, name: str) -> tf.keras.layers.Layer:
+def make_pooling(pooling_mode: str, *, name: str) -> keras.layers.Layer:
     if pooling_mode == "GeM":
         return GeneralizedMeanPooling(name=name)
     if pooling_mode == "Average":
-        return tf.keras.layers.GlobalAveragePooling2D(name=name)
+        return keras.layers.GlobalAveragePooling2D(name=name)
     if pooling_mode == "Max":
-        return tf.keras.layers.GlobalMaxPooling2D(name=name)
+        return keras.layers.GlobalMaxPooling2D(name=name)
     raise ValueError(f"Unknown pooling_mode {pooling_mode!r}; expected one of {POOLING_MODES}.")
 
 
-def set_backbone_trainable(model: tf.keras.Model, trainable: bool) -> None:
-    """Freeze or unfreeze every backbone block (both last-stage copies too). Compile again
-    afterwards: Keras 2 fixes the trainable weights of a model when it is compiled."""
-    for layer in model.layers:
-        if isinstance(layer, BackboneBlock):
-            layer.trainable = trainable
+def backbone_blocks(model: keras.Model) -> list[keras.Model]:
+    """The backbone's blocks in a FlipReID model: the shared trunk and both last-stage copies."""
+    names = (*TRUNK_BLOCK_NAMES, "global_stage", "regional_stage")
+    return [layer for layer in model.layers if layer.name in names]
 
 
-def make_optimizer(training_model: tf.keras.Model) -> tf.keras.optimizers.Optimizer:
+def set_backbone_trainable(model: keras.Model, trainable: bool) -> None:
+    """Freeze or unfreeze every backbone block (both last-stage copies too)."""
+    for block in backbone_blocks(model):
+        block.trainable = trainable
+
+
+@contextlib.contextmanager
+def all_blocks_trainable(model: keras.Model) -> Iterator[None]:
+    """Every backbone block trainable inside the block, as it was after. Keras 3 marks a frozen
+    layer's variables non-trainable; here each variable's `trainable` says what it is by design
+    (BatchNormalization's statistics are not), whatever the phase."""
+    states = [block.trainable for block in backbone_blocks(model)]
+    set_backbone_trainable(model, True)
+    try:
+        yield
+    finally:
+        for block, state in zip(backbone_blocks(model), states, strict=True):
+            block.trainable = state
+
+
+def make_optimizer(training_model: keras.Model) -> keras.optimizers.Optimizer:
     """One Adam for the whole run, built over every variable that trains in either phase, with
-    loss scaling under the mixed_float16 policy.
-
-    As in the 2021 release, both phases use this one optimizer: its step count and the moments
-    of the layers trained in the frozen phase carry over into the whole-model phase.
-    """
-    optimizer = tf.keras.optimizers.Adam()
+    loss scaling under the mixed_float16 policy: both phases use it, as in the 2021 release."""
+    optimizer = keras.optimizers.Adam()
     with all_blocks_trainable(training_model):
         optimizer.build(training_model.trainable_variables)
-    if tf.keras.mixed_precision.global_policy().name == "mixed_float16":
-        # float16 gradients underflow without loss scaling (bfloat16 has float32's range).
-        optimizer = tf.keras.mixed_precision.LossScaleOptimizer(optimizer)
+    if keras.config.dtype_policy().name == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
 
 
 def compile_training_model(
-    training_model: tf.keras.Model,
+    training_model: TrainingModel,
     *,
-    optimizer: tf.keras.optimizers.Optimizer | None = None,
+    optimizer: keras.optimizers.Optimizer | None = None,
     learning_rate: float | None = None,
     jit_compile: bool = False,
 ) -> None:
-    """A triplet loss on each embedding output and cross-entropy on each head, weight 1, with
-    `optimizer` (default: a new make_optimizer). Compile again after freezing or unfreezing.
-
-    Targets for fit: identity labels (batch,) for each embedding output, one-hot labels for
-    each head, in the order of the model's outputs.
-    """
+    """Compile with `optimizer` (default: a new make_optimizer); the losses are the training
+    model's own (training_model.py). Compile again after freezing or unfreezing."""
     optimizer = optimizer or make_optimizer(training_model)
     if learning_rate is not None:
         optimizer.learning_rate.assign(learning_rate)
-    losses = [
-        global_batch_hard_triplet_loss
-        if name.endswith("_embedding")
-        else "categorical_crossentropy"
-        for name in training_model.output_names
-    ]
-    training_model.compile(optimizer=optimizer, loss=losses, jit_compile=jit_compile)
+    training_model.compile(optimizer=optimizer, jit_compile=jit_compile)

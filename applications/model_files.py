@@ -1,13 +1,13 @@
 """Weights files and the inference model on disk: loading either kind into a model, writing
 them atomically, the description written beside them (export.py: SavedModel and ONNX)."""
 
-import legacy_keras  # noqa: F401, I001  (Keras 2 must be selected before TensorFlow is imported)
+import tensorflow_setup  # noqa: F401, I001  (oneDNN and a quiet start, before TensorFlow is imported)
 
 import dataclasses
 import json
 import os
 
-import tensorflow as tf
+import keras
 
 from atomic_files import atomic_output, write_atomically
 
@@ -19,7 +19,7 @@ from .descriptions import (
     field_types_of,
     upgraded,
 )
-from .layers import all_blocks_trainable
+from .h5_weights import load_h5_weights, save_h5_weights
 from .model import init_model
 from .release_2021 import load_release_2021_weights
 from settings import ModelSettings
@@ -33,14 +33,13 @@ from .weights_files import (
 )
 
 
-def load_weights(model: tf.keras.Model, file_path: str) -> None:
-    """Load weights written by save_weights_atomically, whatever either model's freezing."""
-    with all_blocks_trainable(model):
-        model.load_weights(file_path)
+def load_weights(model: keras.Model, file_path: str) -> None:
+    """Load weights written by save_weights_atomically (or by the Keras 2 versions)."""
+    load_h5_weights(model, file_path)
 
 
 def load_weights_file(
-    training_model: tf.keras.Model, inference_model: tf.keras.Model, file_path: str
+    training_model: keras.Model, inference_model: keras.Model, file_path: str
 ) -> tuple[str, bool]:
     """Load either file training writes: training_model.h5 into the training model,
     inference_model.h5 into the inference model (whose weights the training model shares; its
@@ -57,17 +56,9 @@ def load_weights_file(
         return kind, load_release_2021_weights(training_model, file_path)
     heads_skipped = kind == TRAINING and class_num_of(file_path) != class_num
     model = training_model if kind == TRAINING else inference_model
-    try:
-        with all_blocks_trainable(model):
-            if heads_skipped:  # the rest by layer name; the classifiers' shapes do not fit
-                model.load_weights(file_path, by_name=True, skip_mismatch=True)
-            else:
-                model.load_weights(file_path)
-    except Exception as error:  # h5py and Keras raise many kinds for a file that does not fit
-        raise WeightsFileError(
-            f"Cannot load the {kind} model weights from {file_path!r}: {error}. The file must "
-            "come from a model with the same --backbone_model_name and --region_num."
-        ) from error
+    # The classifiers (and their BNs) of a file trained on another number of identities are
+    # left as they are; everything else must fit.
+    load_h5_weights(model, file_path, skip_heads=heads_skipped)
     return kind, heads_skipped
 
 
@@ -76,14 +67,15 @@ def describe_model_file(file_path: str) -> ModelDescription:
     return describe_weights_file(file_path, field_types=field_types_of(ModelSettings))
 
 
-def save_weights_atomically(model: tf.keras.Model, file_path: str) -> None:
-    """Weights to .h5 through a temporary file: an interrupted save never leaves half a file."""
-    with all_blocks_trainable(model), atomic_output(file_path) as temporary_path:
-        model.save_weights(temporary_path)
+def save_weights_atomically(model: keras.Model, file_path: str) -> None:
+    """Weights to .h5 (h5_weights.py) through a temporary file: an interrupted save never leaves
+    half a file."""
+    with atomic_output(file_path) as temporary_path:
+        save_h5_weights(model, temporary_path)
 
 
 def save_inference_model(
-    inference_model: tf.keras.Model,
+    inference_model: keras.Model,
     file_path: str,
     *,
     settings: ModelSettings,
@@ -92,8 +84,8 @@ def save_inference_model(
 ) -> None:
     """The inference model's weights (file_path, .h5) and, beside it, what rebuilds it
     (file_path with .json: the ModelSettings fields and class_num, then more_description, e.g.
-    the "same person?" thresholds): tf2cv networks do not survive Keras' whole-model save and
-    load, so the architecture comes back from code."""
+    the "same person?" thresholds): the architecture comes back from code, so a file is read the
+    same way by every version."""
     save_weights_atomically(inference_model, file_path)
     description = {
         **dataclasses.asdict(settings),
@@ -113,7 +105,7 @@ def read_inference_model_description(config_path: str) -> tuple[ModelSettings, i
     return ModelSettings(**{k: v for k, v in description.items() if k in fields}), class_num
 
 
-def load_inference_model(file_path: str) -> tf.keras.Model:
+def load_inference_model(file_path: str) -> keras.Model:
     """Rebuild an inference model saved by save_inference_model and load its weights."""
     settings, class_num = read_inference_model_description(os.path.splitext(file_path)[0] + ".json")
     _, inference_model = init_model(settings, class_num=class_num, use_pretrained_backbone=False)
@@ -149,7 +141,7 @@ def model_settings_of_file(model_file_path: str) -> tuple[ModelSettings, int | N
     return ModelSettings(**values), description.class_num
 
 
-def inference_model_of_file(model_file_path: str) -> tuple[tf.keras.Model, ModelSettings]:
+def inference_model_of_file(model_file_path: str) -> tuple[keras.Model, ModelSettings]:
     """The inference model with a weights file's weights (any kind load_weights_file takes)."""
     settings, class_num = model_settings_of_file(model_file_path)
     training_model, inference_model = init_model(

@@ -18,10 +18,12 @@ project's block.
 import re
 
 import h5py
+import keras
 import numpy as np
-import tensorflow as tf
 
-from .layers import BackboneBlock, GeneralizedMeanPooling, all_blocks_trainable
+from .h5_weights import model_weights
+from .layers import GeneralizedMeanPooling
+from .model import backbone_blocks
 from .weights_files import WeightsFileError
 
 BRANCH_PREFIXES = {"global_branch/": "global_stage", "regional_branch/": "regional_stage"}
@@ -59,7 +61,7 @@ def block_of(weight_name: str, stage_num: int) -> str | None:
     return None
 
 
-def load_release_2021_weights(training_model: tf.keras.Model, file_path: str) -> bool:
+def load_release_2021_weights(training_model: keras.Model, file_path: str) -> bool:
     """Place every weight of a 2021-release checkpoint in the training model; the classifiers
     (and their normalization) are left out when they are for another number of identities.
     Returns whether they were.
@@ -70,7 +72,7 @@ def load_release_2021_weights(training_model: tf.keras.Model, file_path: str) ->
     with h5py.File(file_path, "r") as weights_file:
         inference_weights = read_layer_weights(weights_file, "inference_model")
         classification_weights = read_layer_weights(weights_file, "classification_model")
-    blocks = [layer for layer in training_model.layers if isinstance(layer, BackboneBlock)]
+    blocks = backbone_blocks(training_model)
     stage_num = len(blocks) - 2  # stem, stage1 .. stage(n-1), global and regional last stage
     sources: dict[str, list] = {block.name: [] for block in blocks}
     by_layer: dict[str, dict[str, list]] = {"power": {}, "conv": {}, "bn": {}, "dense": {}}
@@ -91,10 +93,10 @@ def load_release_2021_weights(training_model: tf.keras.Model, file_path: str) ->
         by_layer[kind].setdefault(layer_name, []).append((name, value))
 
     assignments = []
-    with all_blocks_trainable(training_model):  # this project's canonical order of weights
-        for block in blocks:
-            targets = block.trainable_weights + block.non_trainable_weights
-            assignments += pair_by_position(sources[block.name], targets, where=block.name)
+    weights_by_layer = model_weights(training_model)  # a block's trainable weights first
+    for block in blocks:
+        targets = list(weights_by_layer[block.name].values())
+        assignments += pair_by_position(sources[block.name], targets, where=block.name)
     head_names = [
         name.removesuffix("_embedding") for name in embedding_output_names(training_model)
     ]
@@ -118,7 +120,7 @@ def load_release_2021_weights(training_model: tf.keras.Model, file_path: str) ->
     return heads_skipped
 
 
-def embedding_output_names(training_model: tf.keras.Model) -> list[str]:
+def embedding_output_names(training_model: keras.Model) -> list[str]:
     return [name for name in training_model.output_names if name.endswith("_embedding")]
 
 

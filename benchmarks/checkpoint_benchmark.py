@@ -16,7 +16,7 @@ from common import measure_cases, parse_case_arguments
 
 
 def run_case(case: str) -> dict:
-    import legacy_keras  # noqa: F401, I001  (Keras 2 before TensorFlow)
+    import tensorflow_setup  # noqa: F401, I001  (before TensorFlow is imported)
 
     import applications
     from applications import ModelSettings

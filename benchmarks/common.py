@@ -168,8 +168,8 @@ import numpy as np
 import applications
 seed = {seed!r}
 if seed is not None:
-    import tf_keras
-    tf_keras.utils.set_random_seed(seed)
+    import keras
+    keras.utils.set_random_seed(seed)
 from settings import ModelSettings
 settings = ModelSettings(backbone_model_name={backbone!r}, image_height={height},
                          image_width={width}, use_horizontal_flipping_inside_model=True)

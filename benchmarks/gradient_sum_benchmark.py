@@ -22,7 +22,7 @@ ROUNDS = 3
 
 def run_case(case: str) -> dict:
     variant, backbone_model_name, size = case.split(":")
-    import legacy_keras  # noqa: F401, I001  (Keras 2 before TensorFlow)
+    import tensorflow_setup  # noqa: F401, I001  (before TensorFlow is imported)
 
     import tensorflow as tf
 

@@ -29,10 +29,10 @@ def run_case(case: str) -> dict:
     import tensorflow as tf
 
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
+    from load_backbones.keras3 import build_backbone_blocks, load_tf2cv_weights
     from test_keras3_backbones import randomised_tf2cv_weights_file
 
     from load_backbones import load_backbone
-    from load_backbones.keras3 import build_backbone_blocks, load_tf2cv_weights
 
     backbone, size, batch = case.split(":")
     height, width = (int(value) for value in size.split("x"))

@@ -22,7 +22,7 @@ BATCH_NUM = 40
 def run_case(case: str) -> dict:
     core_num, workers = (int(value) for value in case.split(":"))
     os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:core_num])
-    import legacy_keras  # noqa: F401, I001  (Keras 2 before TensorFlow)
+    import tensorflow_setup  # noqa: F401, I001  (before TensorFlow is imported)
 
     import image_augmentation
     from datasets import SyntheticSettings, load_accumulated_info_of_dataset

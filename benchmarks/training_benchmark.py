@@ -53,7 +53,7 @@ def run_case(case: str) -> dict:
         os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"  # before legacy_keras sets its default
     if mode == "pytorch":
         return run_pytorch_case(case)
-    import legacy_keras  # noqa: F401, I001  (Keras 2 before TensorFlow)
+    import tensorflow_setup  # noqa: F401, I001  (before TensorFlow is imported)
 
     if mode == "compare":
         return run_tensorflow_comparison_case(case)

@@ -1,7 +1,7 @@
 """What happens between epochs (schedule, evaluation, history, best weights, checkpoints,
 TensorBoard) and within them (progress, divergence)."""
 
-import legacy_keras  # noqa: F401, I001  (Keras 2 must be selected before TensorFlow is imported)
+import tensorflow_setup  # noqa: F401, I001  (oneDNN and a quiet start, before TensorFlow is imported)
 
 from .checkpoint import BestModelCheckpoint
 from .evaluator import Evaluator

@@ -1,11 +1,11 @@
 """Keep the best model by the test mAP entry the evaluator actually logs."""
 
-import tensorflow as tf
+import keras
 
 from applications import save_weights_atomically
 
 
-class BestModelCheckpoint(tf.keras.callbacks.Callback):
+class BestModelCheckpoint(keras.callbacks.Callback):
     """Saves the training model's weights whenever `monitor` (e.g. test_mAP, or
     test_re_ranking_mAP with re-ranking) improves; written atomically."""
 

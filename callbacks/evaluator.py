@@ -4,9 +4,9 @@ import io
 import os
 import time
 
+import keras
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 
 import evaluation
 import visualization
@@ -15,14 +15,14 @@ from atomic_files import write_atomically
 from settings import EvaluationSettings, TrainingPhases
 
 
-class Evaluator(tf.keras.callbacks.Callback):
+class Evaluator(keras.callbacks.Callback):
     """Evaluates one test dataset every N epochs of a phase and at each phase's last epoch; adds
     its entries to the logs (test_mAP, test_rank1, ... for the watched dataset; test_<label>_mAP
     ... for the others). Also usable on its own: evaluate(description) returns those entries."""
 
     def __init__(
         self,
-        inference_model: tf.keras.Model,
+        inference_model: keras.Model,
         *,
         query_df: pd.DataFrame,
         gallery_df: pd.DataFrame,

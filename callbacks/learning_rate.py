@@ -1,11 +1,11 @@
 """The learning-rate schedule of FlipReID (docs/method.md), set at the start of each epoch."""
 
-import tensorflow as tf
+import keras
 
 from settings import LearningRateSettings, TrainingPhases
 
 
-class LearningRateSetter(tf.keras.callbacks.Callback):
+class LearningRateSetter(keras.callbacks.Callback):
     """Sets the optimizer's learning rate from the schedule, restarted at each phase and
     computed with the whole-model phase's epoch count in both (as the 2021 release's one
     LearningRateScheduler does), and logs it as "learning_rate"."""
@@ -20,7 +20,7 @@ class LearningRateSetter(tf.keras.callbacks.Callback):
         self.learning_rate = self.settings.learning_rate(
             epoch - phase.first_epoch, self.phases.schedule_epoch_num
         )
-        tf.keras.backend.set_value(self.model.optimizer.learning_rate, self.learning_rate)
+        self.model.optimizer.learning_rate.assign(self.learning_rate)
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:

@@ -9,9 +9,9 @@ import time
 import matplotlib
 
 matplotlib.use("Agg")  # files only; works without a display
+import keras
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
-import tensorflow as tf  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from applications.layers import GeneralizedMeanPooling  # noqa: E402
@@ -24,7 +24,7 @@ from .results import TestingSetName, result_rows, write_results  # noqa: E402
 WALL_TIME_COLUMNS = ("epoch_seconds",)
 
 
-class GeMPowerLogger(tf.keras.callbacks.Callback):
+class GeMPowerLogger(keras.callbacks.Callback):
     """Adds each GeM layer's power p to the logs as "<layer name>_power"."""
 
     def on_epoch_end(self, epoch, logs=None):
@@ -33,7 +33,7 @@ class GeMPowerLogger(tf.keras.callbacks.Callback):
                 logs[f"{layer.name}_power"] = float(layer.power.numpy())
 
 
-class HistoryLogger(tf.keras.callbacks.Callback):
+class HistoryLogger(keras.callbacks.Callback):
     """Records the logs of every epoch over both phases, in memory (`records`), for the
     checkpoint and for HistoryWriter; put it after the callbacks that add to the logs."""
 
@@ -48,7 +48,7 @@ class HistoryLogger(tf.keras.callbacks.Callback):
         self.records.append({"epoch": epoch + 1, "phase": self.phases.at(epoch).name, **values})
 
 
-class TimingWriter(tf.keras.callbacks.Callback):
+class TimingWriter(keras.callbacks.Callback):
     """Writes each epoch's wall time into timing.csv, the only place that keeps it (the
     checkpoint does not, so that one command's checkpoints repeat byte for byte); put it after
     the HistoryLogger and before the checkpoint, so that no checkpointed epoch misses its time."""
@@ -82,7 +82,7 @@ class TimingWriter(tf.keras.callbacks.Callback):
         write_atomically(self.timing_path, timed.to_csv(index=False))
 
 
-class HistoryWriter(tf.keras.callbacks.Callback):
+class HistoryWriter(keras.callbacks.Callback):
     """Writes the recorded history into history.pkl and history.csv (test metrics as
     fractions, their columns named *_fraction), results.csv and results.json (results.py), and
     one PNG per column under plots/ (test metrics in percent, the untrained baseline at epoch 0
@@ -202,7 +202,7 @@ def fraction_column_name(column: str) -> str:
     return f"{column}_fraction" if is_fraction(column) else column
 
 
-class EpochTimer(tf.keras.callbacks.Callback):
+class EpochTimer(keras.callbacks.Callback):
     """Adds the epoch's wall time, its steps and its evaluation, as "epoch_seconds" (put it
     after the evaluation)."""
 
@@ -213,7 +213,7 @@ class EpochTimer(tf.keras.callbacks.Callback):
         logs["epoch_seconds"] = time.perf_counter() - self.start
 
 
-class EpochPrinter(tf.keras.callbacks.Callback):
+class EpochPrinter(keras.callbacks.Callback):
     """One short line per epoch, numbered over both phases as history.csv and the progress lines
     are: time, learning rate, the loss and the flipping loss. Every loss term, metric and GeM
     power of the epoch is in history.csv (and its plots)."""

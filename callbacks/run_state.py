@@ -23,6 +23,7 @@ import signal
 import zlib
 from dataclasses import dataclass, field
 
+import keras
 import tensorflow as tf
 
 from atomic_files import WriteError, explain_write_error, write_atomically
@@ -36,6 +37,8 @@ UNUSABLE_FOLDER_NAME = "unusable"
 CHECKPOINT_INDEX_NAME = re.compile(r"^ckpt-(\d+)\.index$")
 CHECKPOINT_DATA_NAME = re.compile(r"^ckpt-(\d+)\.data-\d+-of-\d+$")
 UNFINISHED_SAVE_NAME = re.compile(r"^ckpt-\d+_temp")  # TensorFlow's folder during a save
+# How Keras 2 keyed a model's variables in a checkpoint (Keras 3: "model/_operations/...").
+KERAS2_CHECKPOINT_PREFIXES = ("model/layer_with_weights-", "model/layer-")
 
 
 @dataclass
@@ -99,6 +102,7 @@ class RunState:
         Raises CheckpointError when checkpoints exist but none can be restored.
         """
         candidates, state_latest = self.candidates()
+        self.refuse_keras2_checkpoints(candidates)
         failures = []
         for path in candidates:
             try:
@@ -137,6 +141,31 @@ class RunState:
             "start it again with --overwrite_output_folder (the checkpoints are removed, the "
             "other results kept), or choose another --output_folder_path."
         )
+
+    def refuse_keras2_checkpoints(self, paths: list[str]) -> None:
+        """Raise CheckpointError, saying what to do, when the newest readable checkpoint was
+        written by a version of this program before the move to Keras 3: its variables are
+        keyed by Keras 2's object graph ("model/layer_with_weights-3/..."), which the Keras 3
+        model does not have, so the run cannot continue exactly."""
+        for path in paths:
+            try:
+                names = tf.train.load_checkpoint(path).get_variable_to_shape_map()
+            except Exception:  # damaged or unfinished: find_resume_point reports it
+                continue
+            if not any(name.startswith(KERAS2_CHECKPOINT_PREFIXES) for name in names):
+                return
+            output_folder_path = os.path.dirname(self.resume_folder_path)
+            raise CheckpointError(
+                f"The checkpoints of this run ({path} and any others) were written by a version "
+                "of this program before its move to Keras 3 (issue 38); the Keras 3 network "
+                "cannot continue them exactly, so the run cannot be resumed. Nothing was "
+                "changed. Its weights still work: evaluate them with --evaluation_only "
+                f"--pretrained_model_file_path {os.path.join(output_folder_path, 'training_model.h5')}"
+                " (and another --output_folder_path), or start from them in a new run with that "
+                "flag; or start this run afresh with --overwrite_output_folder (the old "
+                "checkpoints are removed, the other results kept). docs/runs.md, \"Runs started "
+                "before Keras 3\"."
+            )
 
     def candidates(self) -> tuple[list[str], str | None]:
         """(checkpoint paths newest first, the state file's latest or None when the state file
@@ -207,7 +236,7 @@ class RunState:
 
     def save(
         self,
-        training_model: tf.keras.Model,
+        training_model: keras.Model,
         progress: Progress,
         steps_per_epoch: int,
         dataset_fingerprint: dict | None = None,
@@ -312,18 +341,18 @@ class RunState:
             os.remove(state_path)
         return kept, removed_bytes
 
-    def restore(self, training_model: tf.keras.Model, checkpoint_path: str) -> None:
+    def restore(self, training_model: keras.Model, checkpoint_path: str) -> None:
         """Load a checkpoint into the model and its optimizer (already built); every variable
         of both must be in it. The progress is read by read_progress."""
         status = tf.train.Checkpoint(model=training_model).read(checkpoint_path)
         status.assert_existing_objects_matched().expect_partial()
 
-    def checkpoint(self, training_model: tf.keras.Model) -> tf.train.Checkpoint:
+    def checkpoint(self, training_model: keras.Model) -> tf.train.Checkpoint:
         # The compiled model tracks its optimizer, so both are saved and restored together.
         return tf.train.Checkpoint(model=training_model, progress=self.progress)
 
 
-def variables_size(training_model: tf.keras.Model) -> int:
+def variables_size(training_model: keras.Model) -> int:
     """Bytes of the model's and its optimizer's variables: about a checkpoint's size."""
     variables = list(training_model.variables)
     if training_model.optimizer is not None:
@@ -376,7 +405,7 @@ def verify_checkpoint(checkpoint_path: str) -> None:
         reader.get_tensor(name)
 
 
-def metric_sums(model: tf.keras.Model) -> dict[str, list[float]]:
+def metric_sums(model: keras.Model) -> dict[str, list[float]]:
     """The running sums (total, count) behind each of the model's epoch metrics."""
     return {
         metric.name: [float(variable.numpy()) for variable in metric.variables]
@@ -405,7 +434,7 @@ class RunInterrupted(Exception):
         self.signal_number = signal_number
 
 
-class RunStateSaver(tf.keras.callbacks.Callback):
+class RunStateSaver(keras.callbacks.Callback):
     """Saves the run's state at the end of every epoch (after the callbacks that add to the logs
     and record the epoch, before those that write its results: the checkpoint is durable before
     the results that describe its epoch replace the old ones); StopOnRequest saves in the middle
@@ -473,7 +502,7 @@ class RunStateSaver(tf.keras.callbacks.Callback):
         )
 
 
-class StopOnRequest(tf.keras.callbacks.Callback):
+class StopOnRequest(keras.callbacks.Callback):
     """Put it last, after every callback of a step and of an epoch: after a SIGTERM or Ctrl-C,
     saves the state at the end of the current step (RunStateSaver.save_in_epoch) and stops; in
     an epoch's last step it waits for the epoch's end, whose checkpoint and results the other

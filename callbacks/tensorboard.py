@@ -8,6 +8,7 @@ import glob
 import math
 import os
 
+import keras
 import tensorflow as tf
 
 from .within_epoch import first_step_of_fit
@@ -30,7 +31,7 @@ def last_written_steps(log_folder_path: str) -> dict[str, int]:
     return last_steps
 
 
-class TensorBoardLogger(tf.keras.callbacks.Callback):
+class TensorBoardLogger(keras.callbacks.Callback):
     """Put it after the callbacks that add to the logs (evaluation, learning rate, GeM)."""
 
     def __init__(self, log_folder_path: str, *, steps_per_epoch: int, points_per_epoch: int = 10):

@@ -9,16 +9,17 @@ import os
 import sys
 import time
 
+import keras
 import tensorflow as tf
 
 from progress_lines import format_duration
 
 
-def first_step_of_fit(callback: tf.keras.callbacks.Callback, steps_per_epoch: int) -> int:
+def first_step_of_fit(callback: keras.callbacks.Callback, steps_per_epoch: int) -> int:
     return steps_per_epoch - callback.params["steps"]
 
 
-class StepProgress(tf.keras.callbacks.Callback):
+class StepProgress(keras.callbacks.Callback):
     """On a terminal, Keras' progress bar, updated every step (step / steps, time left, running
     loss, images per second); otherwise (log files, CI, cluster jobs) a plain line about every
     10% of the epoch."""
@@ -45,7 +46,7 @@ class StepProgress(tf.keras.callbacks.Callback):
             )
             self.graph_built = True
         if self.interactive:
-            self.bar = tf.keras.utils.Progbar(
+            self.bar = keras.utils.Progbar(
                 self.steps_per_epoch, stateful_metrics=["loss", "images/s"]
             )
 
@@ -74,7 +75,7 @@ class TrainingDivergedError(Exception):
     """A loss became NaN or infinite; the message says where and what to try."""
 
 
-class StopOnNonFiniteLoss(tf.keras.callbacks.Callback):
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
     """Stops at the first step whose losses are not finite, before anything is saved from it:
     the best weights and the last checkpoint stay as they were. Put it first."""
 

@@ -1,7 +1,7 @@
 """What happens to an image: the training augmentation and the tf.data pipelines that feed the
 model; how a file becomes pixels (datasets/image_files.py, without TensorFlow) is handed on."""
 
-import legacy_keras  # noqa: F401, I001  (Keras 2 must be selected before TensorFlow is imported)
+import tensorflow_setup  # noqa: F401, I001  (oneDNN and a quiet start, before TensorFlow is imported)
 
 from .pipeline import (
     ReplicaShare,

@@ -1,20 +1,17 @@
-"""Triplet loss with batch-hard mining (Hermans, Beyer and Leibe 2017, arXiv 1703.07737).
+"""Triplet loss with batch-hard mining (Hermans, Beyer and Leibe 2017, arXiv 1703.07737), in
+keras.ops: the same on every Keras backend, mined over all replicas under tf.distribute.
 
 triplet_loss.py: pairwise distances and the batch-hard triplet loss.
 """
 
-import legacy_keras  # noqa: F401, I001  (Keras 2 must be selected before TensorFlow is imported)
-
 from .triplet_loss import (
-    METRICS,
     batch_hard_triplet_loss,
     global_batch_hard_triplet_loss,
-    pairwise_distances,
+    pairwise_euclidean_distances,
 )
 
 __all__ = [
     "batch_hard_triplet_loss",
     "global_batch_hard_triplet_loss",
-    "METRICS",
-    "pairwise_distances",
+    "pairwise_euclidean_distances",
 ]

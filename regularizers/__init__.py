@@ -1,8 +1,6 @@
 """L2 regularisation as in the FlipReID release: factor * sum(w^2) on kernels, biases and
 BatchNormalization gamma and beta, one factor per kind (l2.py)."""
 
-import legacy_keras  # noqa: F401, I001  (Keras 2 must be selected before TensorFlow is imported)
-
 from settings import RegularizationSettings
 
 from .l2 import KERNEL_TYPES, L2Penalty, collect_regularized_variables

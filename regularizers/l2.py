@@ -1,27 +1,31 @@
-"""L2 penalties, factor * sum(w^2), on the kernels, biases and BatchNormalization gamma and beta
-of a built model, each kind with its own factor (as in the FlipReID release).
-
-The penalty's value is part of the reported loss; its gradient, 2 * factor * w, is added to a
-weight's back-propagated gradient by the training step (applications/training_model.py) rather
-than back-propagated itself. Back-propagated, it was a third term in the sum of a weight's
-gradient terms (image pass, mirror pass, penalty), and TensorFlow's AddN adds three or more
-terms in an order chosen at run time (it accumulates into whichever input buffer it may reuse
-and moves that input first), so the same run printed other digits from process to process.
+"""L2 penalties, factor * sum(w^2), on the kernels, biases and BatchNormalization gamma and beta of
+a built model, each kind with its own factor (as in the FlipReID release). The penalty's value is
+reported in the loss; its gradient, 2 * factor * w, is added to a weight's back-propagated
+gradient by the training step (applications/training_model.py says why it is not
+back-propagated itself).
 """
-
-import legacy_keras  # noqa: F401, I001  (Keras 2 must be selected before TensorFlow is imported)
 
 from dataclasses import dataclass
 
-import tensorflow as tf
+import keras
+from keras import ops
+
 from settings import RegularizationSettings
 
-
-KERNEL_TYPES = (tf.keras.layers.Conv2D, tf.keras.layers.Dense, tf.keras.layers.DepthwiseConv2D)
+KERNEL_TYPES = (keras.layers.Conv2D, keras.layers.Dense, keras.layers.DepthwiseConv2D)
 KINDS = ("kernel", "bias", "gamma", "beta")
 
 
-def collect_regularized_variables(model: tf.keras.Model) -> dict[str, list[tf.Variable]]:
+def all_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """Every layer of a model: its own layers in model order, then those of its nested models
+    (the backbone's blocks), in the order Keras 2 walked the same network, so that the
+    penalty's sums add in the same order and give the same bits."""
+    own = [layer for layer in model.layers if not isinstance(layer, keras.Model)]
+    nested = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    return own + [layer for block in nested for layer in all_layers(block)]
+
+
+def collect_regularized_variables(model: keras.Model) -> dict[str, list[keras.Variable]]:
     """Variables by kind ("kernel", "bias", "gamma", "beta"), each variable once."""
     variables = {kind: [] for kind in KINDS}
     seen = set()
@@ -31,12 +35,12 @@ def collect_regularized_variables(model: tf.keras.Model) -> dict[str, list[tf.Va
             seen.add(id(variable))
             variables[kind].append(variable)
 
-    for layer in model.submodules:
+    for layer in all_layers(model):
         if isinstance(layer, KERNEL_TYPES):
             kernel = getattr(layer, "depthwise_kernel", None)
             add("kernel", kernel if kernel is not None else getattr(layer, "kernel", None))
             add("bias", getattr(layer, "bias", None))
-        elif isinstance(layer, tf.keras.layers.BatchNormalization):
+        elif isinstance(layer, keras.layers.BatchNormalization):
             add("gamma", layer.gamma)
             add("beta", layer.beta)
     return variables
@@ -45,14 +49,12 @@ def collect_regularized_variables(model: tf.keras.Model) -> dict[str, list[tf.Va
 @dataclass(frozen=True, eq=False)
 class L2Penalty:
     """The penalised variables of a model with their factors (kinds with factor 0 left out).
+    A plain object, not a tracked one: held by a model, it adds nothing to its checkpoints."""
 
-    A plain object, not a Keras-tracked one: held by a model, it adds nothing to its checkpoints.
-    """
-
-    variables_by_kind: tuple[tuple[str, float, tuple[tf.Variable, ...]], ...]
+    variables_by_kind: tuple[tuple[str, float, tuple[keras.Variable, ...]], ...]
 
     @classmethod
-    def of(cls, model: tf.keras.Model, settings: RegularizationSettings) -> "L2Penalty":
+    def of(cls, model: keras.Model, settings: RegularizationSettings) -> "L2Penalty":
         return cls(
             tuple(
                 (kind, settings.factor_of(kind), tuple(variables))
@@ -63,20 +65,19 @@ class L2Penalty:
 
     @property
     def counts(self) -> dict[str, int]:
-        """How many variables of each kind are penalised."""
         counts = dict.fromkeys(KINDS, 0)
         counts.update({kind: len(variables) for kind, _, variables in self.variables_by_kind})
         return counts
 
-    def value(self) -> tf.Tensor:
+    def value(self):
         """sum over kinds of factor * sum over variables of sum(w^2), a float32 scalar."""
         terms = [
-            factor * tf.add_n([tf.reduce_sum(tf.square(tf.cast(v, tf.float32))) for v in variables])
+            factor * add_all([ops.sum(ops.square(ops.cast(v, "float32"))) for v in variables])
             for _, factor, variables in self.variables_by_kind
         ]
-        return tf.add_n(terms) if terms else tf.constant(0.0)
+        return add_all(terms) if terms else ops.zeros((), dtype="float32")
 
-    def gradients(self, variables: list[tf.Variable]) -> list[tf.Tensor | None]:
+    def gradients(self, variables: list) -> list:
         """d value / d w = 2 * factor * w for each of `variables` (None where not penalised)."""
         factors = {
             id(variable): factor
@@ -84,8 +85,17 @@ class L2Penalty:
             for variable in penalised
         }
         return [
-            2.0 * factors[id(variable)] * tf.convert_to_tensor(variable)
+            2.0 * factors[id(variable)] * ops.convert_to_tensor(variable)
             if id(variable) in factors
             else None
             for variable in variables
         ]
+
+
+def add_all(values: list):
+    """One AddN on TensorFlow (as Keras 2's penalty summed), a chain of additions elsewhere."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.add_n(values)
+    return sum(values[1:], values[0])

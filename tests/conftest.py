@@ -1,7 +1,7 @@
 """Shared by the tests: Keras 2 is selected before TensorFlow is imported, and the helpers that
 run this project's programs in fresh interpreters, as users do."""
 
-import legacy_keras  # noqa: F401, I001
+import tensorflow_setup  # noqa: F401, I001
 
 import dataclasses
 import os

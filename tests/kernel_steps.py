@@ -13,7 +13,7 @@ The second argument is Keras' floatx: float64 for the reference, initialised wit
 random draws.
 """
 
-import legacy_keras  # noqa: F401, I001  (Keras 2 before TensorFlow)
+import tensorflow_setup  # noqa: F401, I001  (before TensorFlow is imported)
 
 import sys
 

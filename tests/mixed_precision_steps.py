@@ -3,7 +3,7 @@
 40 s per step on a CPU, Eigen's 1 s): a few FlipReID training steps under a mixed-precision
 policy. Prints one JSON object."""
 
-import legacy_keras  # noqa: F401, I001
+import tensorflow_setup  # noqa: F401, I001
 
 import json
 import sys

@@ -329,7 +329,7 @@ def test_the_evaluator_embeds_a_tracklet_as_the_mean_of_its_frames_flip_averaged
     """callbacks/evaluator.py on MARS's stand-in with a small model whose embedding changes
     under mirroring: each query tracklet's feature is the mean, over its evenly sampled frames,
     of the mean of the frame's and its mirror's embeddings, computed here frame by frame."""
-    import legacy_keras  # noqa: F401, I001
+    import tensorflow_setup  # noqa: F401, I001
     import tensorflow as tf
 
     from callbacks import Evaluator

@@ -2,7 +2,7 @@
 starts): the losses of one batch on one device and on two logical CPU devices, and the
 gradients of the triplet loss with respect to the embeddings. Prints one JSON object."""
 
-import legacy_keras  # noqa: F401, I001
+import tensorflow_setup  # noqa: F401, I001
 
 import json
 

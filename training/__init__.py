@@ -8,7 +8,7 @@ signals and resumption. devices.py: devices, strategies, mixed precision, kernel
 output_folder.py and run_log.py: the run folder and its log.
 """
 
-import legacy_keras  # noqa: F401, I001  (Keras 2 must be selected before TensorFlow is imported)
+import tensorflow_setup  # noqa: F401, I001  (oneDNN and a quiet start, before TensorFlow is imported)
 
 from settings import DeviceSettings, TrainingSettings, check_batch_split
 

@@ -15,6 +15,7 @@ Call it before anything else touches TensorFlow's devices (loading images does).
 import json
 import os
 
+import keras
 import tensorflow as tf
 
 from settings import DeviceSettings
@@ -31,7 +32,7 @@ def configure_devices(settings: DeviceSettings) -> tf.distribute.Strategy:
     keep_sums_of_two(True)
     if settings.use_deterministic_ops:
         tf.config.experimental.enable_op_determinism()
-    tf.keras.mixed_precision.set_global_policy(precision_policy(settings.mixed_precision, gpus))
+    keras.mixed_precision.set_global_policy(precision_policy(settings.mixed_precision, gpus))
     if "TF_CONFIG" in os.environ:
         return tf.distribute.MultiWorkerMirroredStrategy()
     if len(gpus) > 1:
@@ -87,7 +88,7 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
 def describe(strategy: tf.distribute.Strategy) -> str:
     """One line: replicas and strategy, what computes (GPUs, or the CPU and its kernels), and
     the precision policy."""
-    policy = tf.keras.mixed_precision.global_policy().name
+    policy = keras.mixed_precision.global_policy().name
     replicas = strategy.num_replicas_in_sync
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is not None and resolver.task_type is not None:

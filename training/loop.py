@@ -1,13 +1,14 @@
 """The training loop: the two phases of FlipReID as Keras fits over one count of epochs, the
 callbacks around them, stop signals and the checks that make a resumed run continue exactly."""
 
-import legacy_keras  # noqa: F401, I001  (Keras 2 must be selected before TensorFlow is imported)
+import tensorflow_setup  # noqa: F401, I001  (oneDNN and a quiet start, before TensorFlow is imported)
 
 import contextlib
 import os
 import signal
 from collections.abc import Callable, Iterator
 
+import keras
 import tensorflow as tf
 
 import applications
@@ -62,7 +63,7 @@ def describe_progress(progress: Progress, settings: TrainingSettings) -> str:
 
 
 def train(
-    training_model: tf.keras.Model,
+    training_model: keras.Model,
     *,
     strategy: tf.distribute.Strategy,
     datasets_from_step: Callable[..., tf.data.Dataset],
@@ -164,6 +165,7 @@ def train(
                 steps_per_epoch=steps_per_epoch - progress.step,
                 callbacks=epoch_callbacks,
                 verbose=0,
+                shuffle=False,  # the batches come in the order the run's seed gives them
             )
 
         for phase in phases:
@@ -206,7 +208,7 @@ def build_callbacks(
     resume_command: str,
     dataset_fingerprint: dict | None = None,
     trained_on: list[str] | None = None,
-) -> list[tf.keras.callbacks.Callback]:
+) -> list[keras.callbacks.Callback]:
     """In the order they run at an epoch's end: the divergence check first (nothing sees a NaN
     step); then what adds to the logs; the record of the epoch; the checkpoint, which holds that
     record (so it is durable before the results below replace the old ones); the results (best

@@ -4,7 +4,7 @@ datasets, the model, then training (evaluating on the way) or evaluation only.
     run(settings, run_log=RunLog.start(), flags_text=..., command="python3 -u solution.py ...")
 """
 
-import legacy_keras  # noqa: F401, I001  (Keras 2 must be selected before TensorFlow is imported)
+import tensorflow_setup  # noqa: F401, I001  (oneDNN and a quiet start, before TensorFlow is imported)
 
 import functools
 import json
@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 
 import pandas as pd
+import keras
 import tensorflow as tf
 
 import applications
@@ -166,7 +167,7 @@ def train_or_evaluate(
     resume_point: ResumePoint | None,
     command: str,
 ) -> None:
-    tf.keras.utils.set_random_seed(settings.synthetic.seed)
+    keras.utils.set_random_seed(settings.synthetic.seed)
     data = load_run_data(settings)
     if data.fingerprint is not None:
         check_same_dataset(resume_point, data.fingerprint)
@@ -305,7 +306,7 @@ def training_inputs(settings: Settings, data: RunData, *, output_names: list[str
 def make_evaluators(
     settings: Settings,
     *,
-    inference_model: tf.keras.Model,
+    inference_model: keras.Model,
     testing_sets: list[TestingSet],
     output_folder_path: str,
 ) -> list[callbacks.Evaluator]:
@@ -329,7 +330,7 @@ def make_evaluators(
 def finish_training(
     settings: Settings,
     *,
-    inference_model: tf.keras.Model,
+    inference_model: keras.Model,
     class_num: int,
     weights_file_path: str,
     output_folder_path: str,

@@ -5,18 +5,16 @@
 
 ImageNet weights are tf2cv's (imgclsmob): ResNet-50 top-1 77.9, above Keras' own 74.9."""
 
-import legacy_keras  # noqa: F401, I001  (Keras 2 must be selected before TensorFlow is imported)
 
 import tensorflow as tf
 from tf2cv.model_provider import get_model
 from tf2cv.models.resnesta import ResNeStABlock, ResNeStABottleneck
 from settings import BACKBONE_NAMES
 
-from .errors import BackboneError
-from .imagenet_weights import cached_weights_file_path, weights_file_name
+from load_backbones import BackboneError
+from load_backbones import cached_weights_file_path, weights_file_name
 
 
-legacy_keras.require_keras2()
 
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -11,7 +11,7 @@ import h5py
 import keras
 import numpy as np
 
-from ..errors import BackboneError
+from .errors import BackboneError
 from .resnet_family import TF2CV_BLOCK_NAMES
 
 
