@@ -92,6 +92,16 @@ class TrainingModel(keras.Model):
             gradient = gradients[index]
             gradients[index] = penalty_gradient if gradient is None else gradient + penalty_gradient
         self.optimizer.apply_gradients(zip(gradients, variables, strict=True))
+        return self.track(values)
+
+    def test_step(self, data):
+        """The loss terms of a batch in inference mode (evaluate, test_on_batch)."""
+        images, targets, _ = keras.utils.unpack_x_y_sample_weight(data)
+        predictions = self(images, training=False)
+        return self.track(self.flipreid_loss(targets, predictions)[1])
+
+    def track(self, values: dict) -> dict:
+        """Add one batch's loss terms to the running means; returns the means."""
         for name, value in values.items():
             self.loss_trackers[name].update_state(value)
         return {name: tracker.result() for name, tracker in self.loss_trackers.items()}

@@ -12,6 +12,8 @@ h5py. imagenet_weights.py: those files' names, the local cache, one checked down
 ImageNet weights (imgclsmob) are better than Keras' own: ResNet-50 top-1 77.9 vs 74.9.
 """
 
+import tensorflow_setup  # noqa: F401, I001  (oneDNN and a quiet start, before Keras imports TensorFlow)
+
 from settings import BACKBONE_NAMES, OUTPUT_STRIDE, feature_map_height
 
 from .errors import BackboneError

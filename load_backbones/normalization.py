@@ -35,7 +35,8 @@ class BatchNormalization(keras.layers.BatchNormalization):
                 "renormalisation (the 2021 backbones' use); use keras.layers.BatchNormalization."
             )
         update_statistics = bool(training) and self.trainable
-        if keras.backend.backend() == "tensorflow" and len(inputs.shape) == 4:
+        fusable = self.compute_dtype != "float64"  # the fused kernel has no float64 version
+        if keras.backend.backend() == "tensorflow" and len(inputs.shape) == 4 and fusable:
             return self._fused_call(inputs, update_statistics=update_statistics)
         return self._ops_call(inputs, update_statistics=update_statistics)
 
@@ -76,14 +77,16 @@ class BatchNormalization(keras.layers.BatchNormalization):
         """Keras 2's unfused path (tf.nn.moments, tf.nn.batch_normalization, moving averages
         updated as v -= (v - value) * (1 - momentum)), which it took for inputs that are not
         images (the classification heads' BN); for images on other backends than TensorFlow,
-        the fused kernel's update (sample variance, v = (1 - f) v + f value)."""
-        inputs = ops.cast(inputs, "float32")
+        the fused kernel's update (sample variance, v = (1 - f) v + f value). In float32 under
+        a mixed policy, in float64 under float64 (the tests' reference)."""
+        dtype = "float64" if self.compute_dtype == "float64" else "float32"
+        inputs = ops.cast(inputs, dtype)
         if update_statistics:
             reduction_axes = list(range(len(inputs.shape) - 1))
             mean, variance = ops.moments(inputs, axes=reduction_axes)
             decay = 1.0 - self.momentum
             if len(inputs.shape) == 4:
-                sample_size = ops.cast(ops.size(inputs) // ops.size(mean), "float32")
+                sample_size = ops.cast(ops.size(inputs) // ops.size(mean), dtype)
                 sample_variance = variance * (sample_size / (sample_size - 1.0))
                 self.moving_mean.assign(self.moving_mean * (1.0 - decay) + mean * decay)
                 self.moving_variance.assign(

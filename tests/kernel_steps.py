@@ -1,8 +1,8 @@
 """One SGD training step of the FlipReID training model (resnet18 at 32x16, mirror inside) on
 seeded weights and a fixed batch, in whatever CPU kernels the environment selects
 (TF_ENABLE_ONEDNN_OPTS); writes the losses and what the step changed in every variable to the
-.npz file named by the first argument. tests/test_keras2.py runs it with Eigen's kernels and
-with oneDNN's, and with Eigen in float64 as the reference, and compares them.
+.npz file named by the first argument. tests/test_tensorflow_setup.py runs it with Eigen's
+kernels and with oneDNN's, and with Eigen in float64 as the reference, and compares them.
 
 Plain SGD, so that a step's change of a weight is the learning rate times its gradient:
 comparing the changes compares the gradients. (Adam's first steps divide each gradient by its
@@ -18,7 +18,7 @@ import tensorflow_setup  # noqa: F401, I001  (before TensorFlow is imported)
 import sys
 
 import numpy as np
-import tensorflow as tf
+import keras
 
 import applications
 from settings import ModelSettings
@@ -26,7 +26,7 @@ from settings import ModelSettings
 IDENTITY_NUM, IMAGE_NUM_PER_IDENTITY, CLASS_NUM, IMAGE_SIZE = 4, 4, 8, (32, 16)
 
 
-def build_training_model() -> tf.keras.Model:
+def build_training_model() -> keras.Model:
     training_model, _ = applications.init_model(
         ModelSettings(
             backbone_model_name="resnet18",
@@ -41,13 +41,13 @@ def build_training_model() -> tf.keras.Model:
 
 
 def main(output_file_path: str, floatx: str) -> None:
-    tf.keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(0)
     initial_weights = build_training_model().get_weights()  # float32's random draws
-    tf.keras.backend.set_floatx(floatx)
+    keras.config.set_dtype_policy(floatx)  # Keras 3: the layers' default dtype
     training_model = build_training_model()
     training_model.set_weights([weights.astype(floatx) for weights in initial_weights])
     applications.compile_training_model(
-        training_model, optimizer=tf.keras.optimizers.SGD(learning_rate=0.01)
+        training_model, optimizer=keras.optimizers.SGD(learning_rate=0.01)
     )
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (IDENTITY_NUM * IMAGE_NUM_PER_IDENTITY, *IMAGE_SIZE, 3))

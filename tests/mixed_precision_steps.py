@@ -9,15 +9,15 @@ import json
 import sys
 
 import numpy as np
-import tensorflow as tf
+import keras
 
 import applications
 from settings import ModelSettings
 
 
 def main(policy: str) -> None:
-    tf.keras.mixed_precision.set_global_policy(policy)
-    tf.keras.utils.set_random_seed(0)
+    keras.mixed_precision.set_global_policy(policy)
+    keras.utils.set_random_seed(0)
     training_model, inference_model = applications.init_model(
         ModelSettings(
             backbone_model_name="resnet18",
@@ -49,9 +49,12 @@ def main(policy: str) -> None:
                     for name in (*names, "global_classifier")
                 },
                 "loss_scaled": isinstance(
-                    training_model.optimizer, tf.keras.mixed_precision.LossScaleOptimizer
+                    training_model.optimizer, keras.mixed_precision.LossScaleOptimizer
                 ),
-                "output_dtypes": [output.dtype.name for output in inference_model.outputs],
+                "output_dtypes": [
+                    keras.backend.standardize_dtype(output.dtype)
+                    for output in inference_model.outputs
+                ],
             }
         )
     )

@@ -7,6 +7,7 @@ import tensorflow_setup  # noqa: F401, I001
 import json
 
 import numpy as np
+import keras
 import tensorflow as tf
 
 import applications
@@ -33,7 +34,7 @@ def main() -> None:
     images = rng.uniform(0, 255, (8, 64, 32, 3)).astype(np.float32)
     one_hot = np.eye(4, dtype=np.float32)[labels]
 
-    tf.keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(0)
     one_model, _ = applications.init_model(settings, class_num=4, use_pretrained_backbone=False)
     applications.compile_training_model(one_model)
     targets = [
@@ -52,7 +53,7 @@ def main() -> None:
     embeddings_tensor = tf.constant(embeddings)
     with tf.GradientTape() as tape:
         tape.watch(embeddings_tensor)
-        one_loss = tf.reduce_mean(batch_hard_triplet_loss(embeddings_tensor, labels))
+        one_loss = tf.reduce_mean(batch_hard_triplet_loss(labels, embeddings_tensor))
     one_gradient = tape.gradient(one_loss, embeddings_tensor)
 
     def replica_step(local_embeddings, local_labels):
@@ -97,7 +98,7 @@ def gradient_without_gathering(embeddings, labels) -> list:
         tensor = tf.constant(embeddings[half])
         with tf.GradientTape() as tape:
             tape.watch(tensor)
-            loss = tf.reduce_mean(batch_hard_triplet_loss(tensor, labels[half])) / 2
+            loss = tf.reduce_mean(batch_hard_triplet_loss(labels[half], tensor)) / 2
         halves.append(tape.gradient(loss, tensor).numpy())
     return np.concatenate(halves).tolist()
 

@@ -9,7 +9,6 @@ terms in an order chosen at run time (it accumulates into whichever input buffer
 and moves that input first), so the same run printed other digits from process to process.
 """
 
-
 from dataclasses import dataclass
 
 import tensorflow as tf

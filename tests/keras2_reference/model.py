@@ -11,7 +11,6 @@ Each embedding gets a BN -> Dense -> softmax head. With use_horizontal_flipping_
 training model runs the batch and its mirror through the same weights and trains on the mean
 embeddings (docs/method.md)."""
 
-
 from dataclasses import dataclass
 
 import tensorflow as tf
@@ -31,7 +30,6 @@ from .layers import (
 )
 from settings import POOLING_MODES, ModelSettings
 from .training_model import TrainingModel
-
 
 
 @dataclass(frozen=True)
