@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import keras
 from keras import layers, ops
 
+from .errors import BackboneError
 from .normalization import BatchNormalization, InstanceNormalization
 
 TF2CV_BLOCK_NAMES = ("init_block", "stage1", "stage2", "stage3", "stage4")
@@ -52,6 +53,15 @@ ARCHITECTURES = {
 }
 
 
+def architecture_of(backbone_model_name: str) -> "Architecture":
+    if backbone_model_name not in ARCHITECTURES:
+        raise BackboneError(
+            f"Unknown backbone_model_name {backbone_model_name!r}; expected one of "
+            f"{', '.join(ARCHITECTURES)}."
+        )
+    return ARCHITECTURES[backbone_model_name]
+
+
 def build_backbone_blocks(
     backbone_model_name: str,
     *,
@@ -69,7 +79,7 @@ def build_backbone_blocks(
         last_stride_one: the last stage keeps the resolution (24x8 for a 384x128 input).
         block_names: the models' names (the layers inside keep tf2cv's paths either way).
     """
-    architecture = ARCHITECTURES[backbone_model_name]
+    architecture = architecture_of(backbone_model_name)
     images = keras.Input(shape=(*image_size, 3), name="images")
     stem_output = (stem_resnesta if architecture.family == "resnesta" else stem_resnet)(
         images, architecture.stem_channels
@@ -98,7 +108,7 @@ def build_stage(
 ) -> keras.Model:
     """One stage (0 to 3) as a functional model taking the previous block's (H, W, C) output,
     e.g. a second copy of the last stage (FlipReID's regional branch)."""
-    architecture = ARCHITECTURES[backbone_model_name]
+    architecture = architecture_of(backbone_model_name)
     out_channels = STAGE_WIDTHS[stage_index] * (BOTTLENECK_FACTOR if architecture.bottleneck else 1)
     last_stage = stage_index == len(architecture.units_per_stage) - 1
     first_strides = 1 if stage_index == 0 or (last_stage and last_stride_one) else 2
