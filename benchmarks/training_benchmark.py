@@ -11,7 +11,7 @@ Throughput (the default): a case is backbone:HxW:precision:devices[:xla][:eigen]
 of float32, float16, bfloat16 (--mixed_precision), devices the replica count (on a machine
 without GPUs, logical CPU devices), "xla" to compile the step with XLA (jit_compile) and "eigen"
 to run with TF_ENABLE_ONEDNN_OPTS=0 (TensorFlow's Eigen CPU kernels, its default on CPUs
-without AVX512_VNNI, AVX512_BF16, AVX_VNNI or AMX; see legacy_keras.py).
+without AVX512_VNNI, AVX512_BF16, AVX_VNNI or AMX; see tensorflow_setup.py).
 
 --compare_pytorch: a case is backbone:HxW[:eigen]; in float32 on one device, the forward pass
 (training mode, no gradients) and the whole step (forward, losses, backward, Adam update) of
@@ -50,7 +50,7 @@ def run_case(case: str) -> dict:
     mode = mode_of(case)
     case = case.split("@")[-1]
     if "eigen" in case.split(":"):
-        os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"  # before legacy_keras sets its default
+        os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"  # before tensorflow_setup sets its default
     if mode == "pytorch":
         return run_pytorch_case(case)
     import tensorflow_setup  # noqa: F401, I001  (before TensorFlow is imported)
@@ -201,6 +201,7 @@ def run_pytorch_case(case: str) -> dict:
 def run_loop_case(case: str) -> dict:
     import tempfile
 
+    import keras
     import numpy as np
     import tensorflow as tf
 
@@ -214,7 +215,7 @@ def run_loop_case(case: str) -> dict:
     step = step_function(training_model, batch)
     dataset = tf.data.Dataset.from_tensors(batch).repeat()
 
-    class StepClock(tf.keras.callbacks.Callback):
+    class StepClock(keras.callbacks.Callback):
         """Last of the callbacks: the time at the end of each step, after every callback's
         per-step work."""
 

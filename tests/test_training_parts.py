@@ -7,9 +7,9 @@ import math
 import os
 
 import cv2
+import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 from conftest import TINY_SYNTHETIC
 
 from callbacks import LearningRateSetter
@@ -119,8 +119,8 @@ def test_schedule_restarts_at_each_phase_in_overall_epochs():
         ("frozen backbone", 0, 3),
         ("whole model", 3, 53),
     ]
-    model = tf.keras.Sequential([tf.keras.layers.Dense(1, input_shape=(2,))])
-    model.compile(optimizer=tf.keras.optimizers.Adam(), loss="mse")
+    model = keras.Sequential([keras.layers.Dense(1, input_shape=(2,))])
+    model.compile(optimizer=keras.optimizers.Adam(), loss="mse")
     cosine = dict(
         RESNET50, learning_rate_mode="cosine", learning_rate_start=1e-3, learning_rate_end=1e-5
     )
@@ -140,8 +140,8 @@ def test_frozen_phase_of_the_seed_commands_runs_the_long_schedules_first_epochs(
     and 19, by hand from the 2021 release's formulas with N = 200 (its one LearningRateScheduler
     gets epoch_num = --epoch_num for both fits)."""
     phases = TrainingPhases.of(freeze_backbone_for_N_epochs=20, epoch_num=200)
-    model = tf.keras.Sequential([tf.keras.layers.Dense(1, input_shape=(2,))])
-    model.compile(optimizer=tf.keras.optimizers.Adam(), loss="mse")
+    model = keras.Sequential([keras.layers.Dense(1, input_shape=(2,))])
+    model.compile(optimizer=keras.optimizers.Adam(), loss="mse")
     cases = {
         "cosine": (
             dict(learning_rate_start=2e-4, learning_rate_end=2e-6),

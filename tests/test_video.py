@@ -330,20 +330,18 @@ def test_the_evaluator_embeds_a_tracklet_as_the_mean_of_its_frames_flip_averaged
     under mirroring: each query tracklet's feature is the mean, over its evenly sampled frames,
     of the mean of the frame's and its mirror's embeddings, computed here frame by frame."""
     import tensorflow_setup  # noqa: F401, I001
-    import tensorflow as tf
+    import keras
 
     from callbacks import Evaluator
     from datasets.image_files import read_image
     from settings import EvaluationSettings
 
-    inputs = tf.keras.Input((64, 32, 3))
-    flat = tf.keras.layers.Flatten()(tf.keras.layers.AveragePooling2D(8)(inputs))
+    inputs = keras.Input((64, 32, 3))
+    flat = keras.layers.Flatten()(keras.layers.AveragePooling2D(8)(inputs))
     outputs = [
-        tf.keras.layers.Dense(3, kernel_initializer=tf.keras.initializers.RandomNormal(seed=1))(
-            flat
-        )
+        keras.layers.Dense(3, kernel_initializer=keras.initializers.RandomNormal(seed=1))(flat)
     ]
-    model = tf.keras.Model(inputs, outputs)
+    model = keras.Model(inputs, outputs)
     _, query_df, gallery_df = load_video_dataset(standins, "MARS")
     evaluator = Evaluator(
         model,

@@ -4,15 +4,15 @@ the epochs timed before the resume."""
 
 import os
 
+import keras
 import pandas as pd
-import tensorflow as tf
 
 from callbacks import TimingWriter
 from callbacks.run_state import Progress, RunState
 
 
-def small_model() -> tf.keras.Model:
-    model = tf.keras.Sequential([tf.keras.Input((3,)), tf.keras.layers.Dense(2)])
+def small_model() -> keras.Model:
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     model.compile(optimizer="adam", loss="mse")
     return model
 
