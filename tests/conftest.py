@@ -1,11 +1,17 @@
-"""Shared by the tests: Keras 2 is selected before TensorFlow is imported, and the helpers that
-run this project's programs in fresh interpreters, as users do."""
+"""Shared by the tests: `tf.keras` is Keras 2 in the test processes (for the reference,
+tests/keras2_reference; the program itself uses `keras`, Keras 3, and never `tf.keras`), and the
+helpers that run this project's programs in fresh interpreters, as users do (without that
+setting)."""
 
-import tensorflow_setup  # noqa: F401, I001
-
-import dataclasses
 import os
-import re
+
+# TensorFlow binds tensorflow.keras when it is first imported: set before that import.
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+
+import tensorflow_setup  # noqa: F401, I001, E402
+
+import dataclasses  # noqa: E402
+import re  # noqa: E402
 import subprocess
 import sys
 
@@ -51,8 +57,10 @@ def start_python(arguments: list[str], *, environment: dict | None = None) -> su
 
 
 def quiet_environment(**changes: str) -> dict:
-    """os.environ without TensorFlow's C++ info lines, with `changes` applied."""
-    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **changes}
+    """os.environ as a user's (without the tests' TF_USE_LEGACY_KERAS) and without
+    TensorFlow's C++ info lines, with `changes` applied."""
+    environment = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+    return {**environment, "TF_CPP_MIN_LOG_LEVEL": "2", **changes}
 
 
 def start_solution(arguments: list[str], **options) -> subprocess.Popen:
