@@ -23,6 +23,28 @@ from settings import DeviceSettings
 POLICIES = {"float32": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
 
 
+class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+    """tf.distribute.MultiWorkerMirroredStrategy whose `reduce` takes what Keras 3's fit gives
+    it between machines (keras-team/keras#20585: Keras 3's fit does not run on the original):
+    - a nested structure, as MirroredStrategy's reduce does: before training, fit reduces a
+      first batch (images, targets) to build its metrics, and the original refuses the tuple
+      ("Attempt to convert a value (PerReplica ...) to a Tensor");
+    - scalars with axis=0: fit averages each replica's loss values over the replicas with
+      reduce("MEAN", value, axis=0), which the original refuses for a scalar ("Invalid
+      reduction dimension 0 for input with 0 dimensions"); their mean over the replicas is
+      what fit asks for.
+    """
+
+    def reduce(self, reduce_op, value, axis):
+        reduce_one = super().reduce
+
+        def reduce_leaf(leaf):
+            rank = self.experimental_local_results(leaf)[0].shape.rank
+            return reduce_one(reduce_op, leaf, axis if rank else None)
+
+        return tf.nest.map_structure(reduce_leaf, value)
+
+
 def configure_devices(settings: DeviceSettings) -> tf.distribute.Strategy:
     """Set memory growth, the global precision policy and the logical devices; return the
     strategy to build and train the model under."""
@@ -34,7 +56,7 @@ def configure_devices(settings: DeviceSettings) -> tf.distribute.Strategy:
         tf.config.experimental.enable_op_determinism()
     keras.mixed_precision.set_global_policy(precision_policy(settings.mixed_precision, gpus))
     if "TF_CONFIG" in os.environ:
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return MultiWorkerMirroredStrategy()
     if len(gpus) > 1:
         return tf.distribute.MirroredStrategy()
     if settings.logical_cpu_device_num > 1 and not gpus:

@@ -269,11 +269,18 @@ def distributed_dataset(strategy: tf.distribute.Strategy, datasets_from_step, *,
     worker reads only the images of its own replicas."""
     if strategy.num_replicas_in_sync == 1:
         return datasets_from_step(first_step=first_step, share=ReplicaShare())
-    return strategy.distribute_datasets_from_function(
-        lambda input_context: datasets_from_step(
-            first_step=first_step, share=ReplicaShare.of(input_context)
-        )
-    )
+
+    def replica_dataset(input_context: tf.distribute.InputContext) -> tf.data.Dataset:
+        dataset = datasets_from_step(first_step=first_step, share=ReplicaShare.of(input_context))
+        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras 3's fit averages a first batch over the replicas (training.devices.
+            # MultiWorkerMirroredStrategy says why), and the collective operations between
+            # machines take no uint8. float32 pixels are the same numbers to the network, whose
+            # first layer casts them to float32.
+            dataset = dataset.map(lambda images, targets: (tf.cast(images, tf.float32), targets))
+        return dataset
+
+    return strategy.distribute_datasets_from_function(replica_dataset)
 
 
 @contextlib.contextmanager
