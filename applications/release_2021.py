@@ -8,11 +8,13 @@ stripe) and "classification_model" (per embedding: BatchNormalization, Dense, so
 weights sit under the file's model_weights group, one subgroup per top-level layer; a nested
 model's subgroup lists all its trainable weights, layer after layer, then its non-trainable ones.
 
-Weights are placed by name where the names say where they belong (the branch prefixes the
-release gives the two copies of the last stage, tf2cv's block and stage names, the numbered
-names Keras gave the release's GeM, convolution, normalization and dense layers), and by
-position and shape within a block, where the order of a block's weights is that of this
-project's block.
+Every weight is placed by its name: the branch prefixes the release gives the two copies of the
+last stage ("global_branch/...", "regional_branch/..."), tf2cv's block, stage and unit names
+(tf2cv's "unit1" or the release's own "unit_0_1") and the layer path inside the unit, which
+this project's blocks keep (load_backbones.weight_key), and the numbered names Keras gave the
+release's GeM, convolution, normalization and dense layers. Nothing depends on the order in
+which either side lists a block's weights, which differs: this project's functional blocks
+list a unit's identity projection before the last normalization of its body, tf2cv after.
 """
 
 import re
@@ -21,12 +23,16 @@ import h5py
 import keras
 import numpy as np
 
+from load_backbones import weight_key
+
 from .h5_weights import model_weights
 from .layers import GeneralizedMeanPooling
 from .model import backbone_blocks
 from .weights_files import WeightsFileError
 
-BRANCH_PREFIXES = {"global_branch/": "global_stage", "regional_branch/": "regional_stage"}
+BRANCH_PREFIXES = {"global_branch": "global_stage", "regional_branch": "regional_stage"}
+# A residual unit: tf2cv's "unit2" (stage from the enclosing "stage1"), the release's "unit_0_2".
+UNIT_NAME = re.compile(r"unit(\d+)|unit_(\d+)_(\d+)")
 
 
 def decode(value) -> str:
@@ -44,21 +50,45 @@ def layer_number(layer_name: str) -> int:
     return int(found[1]) if found else 0
 
 
-def block_of(weight_name: str, stage_num: int) -> str | None:
-    """Which of this project's blocks an inference-model weight belongs to, from its name."""
-    for prefix, block_name in BRANCH_PREFIXES.items():
-        if weight_name.startswith(prefix):
-            return block_name
-    for segment in weight_name.split("/"):
-        if segment == "init_block":
-            return "stem"
-        stage = re.fullmatch(r"stage(\d+)", segment)
-        if stage and int(stage[1]) < stage_num:
-            return f"stage{stage[1]}"
-        unit = re.fullmatch(r"unit_(\d+)_\d+", segment)  # the release's own unit names
-        if unit and int(unit[1]) + 1 < stage_num:
-            return f"stage{int(unit[1]) + 1}"
+def block_and_key(weight_name: str, stage_num: int) -> tuple[str, str] | None:
+    """(this project's block, the weight's key there, as load_backbones.block_weights keys it)
+    of an inference-model weight, from its name; None for a weight of no backbone block.
+
+    "global_branch/stage4/stage4/unit_3_1/body/conv1/conv/conv/kernel:0" -> ("global_stage",
+    "stage4/unit1/body/conv1/conv/kernel"); "features/features/stage1/stage1/unit1/..." ->
+    ("stage1", "stage1/unit1/..."); ".../init_block/conv/conv/conv/kernel:0" -> ("stem",
+    "init_block/conv/kernel").
+    """
+    elements = weight_name.split(":")[0].split("/")
+    branch_block = BRANCH_PREFIXES.get(elements[0])
+    stage_number = None
+    for index, element in enumerate(elements):
+        if element == "init_block" and branch_block is None:
+            return "stem", weight_key(elements[index:])
+        stage = re.fullmatch(r"stage(\d+)", element)
+        if stage:
+            stage_number = int(stage[1])
+        unit = UNIT_NAME.fullmatch(element)
+        if unit is None:
+            continue
+        if unit[2] is not None:
+            stage_number = int(unit[2]) + 1  # the release counts its stages from 0
+        if stage_number is None:
+            return None
+        path = [
+            f"unit{unit_number(part)}" if UNIT_NAME.fullmatch(part) else part
+            for part in elements[index:]
+        ]
+        key = weight_key([f"stage{stage_number}", *path])
+        if branch_block is not None:
+            return branch_block, key
+        return (f"stage{stage_number}", key) if stage_number < stage_num else None
     return None
+
+
+def unit_number(unit_name: str) -> int:
+    found = UNIT_NAME.fullmatch(unit_name)
+    return int(found[1] if found[1] is not None else found[3])
 
 
 def load_release_2021_weights(training_model: keras.Model, file_path: str) -> bool:
@@ -74,13 +104,18 @@ def load_release_2021_weights(training_model: keras.Model, file_path: str) -> bo
         classification_weights = read_layer_weights(weights_file, "classification_model")
     blocks = backbone_blocks(training_model)
     stage_num = len(blocks) - 2  # stem, stage1 .. stage(n-1), global and regional last stage
-    sources: dict[str, list] = {block.name: [] for block in blocks}
+    sources: dict[str, dict[str, tuple[str, np.ndarray]]] = {block.name: {} for block in blocks}
     by_layer: dict[str, dict[str, list]] = {"power": {}, "conv": {}, "bn": {}, "dense": {}}
     for name, value in inference_weights:
         layer_name, _, short_name = name.rpartition("/")
-        block_name = block_of(name, stage_num)
-        if block_name is not None:
-            sources[block_name].append((name, value))
+        placed = block_and_key(name, stage_num)
+        if placed is not None:
+            block_name, key = placed
+            if key in sources[block_name]:
+                raise unplaced(
+                    name, value, f"{sources[block_name][key][0]} has the same place ({key})"
+                )
+            sources[block_name][key] = (name, value)
         elif short_name.startswith("power"):
             by_layer["power"].setdefault(layer_name, []).append((name, value))
         elif re.fullmatch(r"conv2d(_\d+)?", layer_name.split("/")[-1]):
@@ -93,10 +128,11 @@ def load_release_2021_weights(training_model: keras.Model, file_path: str) -> bo
         by_layer[kind].setdefault(layer_name, []).append((name, value))
 
     assignments = []
-    weights_by_layer = model_weights(training_model)  # a block's trainable weights first
+    weights_by_layer = model_weights(training_model)
     for block in blocks:
-        targets = list(weights_by_layer[block.name].values())
-        assignments += pair_by_position(sources[block.name], targets, where=block.name)
+        assignments += pair_by_key(
+            sources[block.name], weights_by_layer[block.name], where=block.name
+        )
     head_names = [
         name.removesuffix("_embedding") for name in embedding_output_names(training_model)
     ]
@@ -126,7 +162,8 @@ def embedding_output_names(training_model: keras.Model) -> list[str]:
 
 def pair_layers(source_layers: dict[str, list], target_layers: list, *, where: str) -> list:
     """The release's numbered layers (conv2d, conv2d_1, ...) in creation order, against this
-    project's layers in the same order (global head first, then the stripes top to bottom)."""
+    project's layers in the same order (global head first, then the stripes top to bottom);
+    within a layer, weights by their names (kernel, gamma, moving_mean, power, ...)."""
     names = sorted(source_layers, key=layer_number)
     if len(names) != len(target_layers):
         raise WeightsFileError(
@@ -135,11 +172,12 @@ def pair_layers(source_layers: dict[str, list], target_layers: list, *, where: s
         )
     assignments = []
     for name, layer in zip(names, target_layers, strict=True):
-        weights = source_layers[name]
-        targets = layer.weights
-        order = {"gamma": 0, "beta": 1, "moving_mean": 2, "moving_variance": 3}
-        weights = sorted(weights, key=lambda item: order.get(short_name_of(item[0]), 0))
-        assignments += pair_by_position(weights, targets, where=f"{where} ({layer.name})")
+        weights = {
+            short_name_of(weight_name): (weight_name, value)
+            for weight_name, value in source_layers[name]
+        }
+        targets = {variable.name: variable for variable in layer.weights}
+        assignments += pair_by_key(weights, targets, where=f"{where} ({layer.name})")
     return assignments
 
 
@@ -147,18 +185,24 @@ def short_name_of(weight_name: str) -> str:
     return weight_name.rpartition("/")[2].split(":")[0]
 
 
-def pair_by_position(sources: list, targets: list, *, where: str) -> list:
-    if len(sources) != len(targets):
-        first = sources[len(targets)] if len(sources) > len(targets) else None
+def pair_by_key(sources: dict[str, tuple], targets: dict[str, keras.Variable], *, where: str):
+    """[(variable, value)] for every target, its source under the same key; the first source
+    without a place, or target without a source, or of another shape is a WeightsFileError."""
+    for key, (name, value) in sources.items():
+        if key not in targets:
+            raise unplaced(name, value, f"this model's {where} has no weight {key}")
+        if tuple(value.shape) != tuple(targets[key].shape):
+            raise unplaced(
+                name, value, f"this model's {where} expects {tuple(targets[key].shape)} there"
+            )
+    missing = [key for key in targets if key not in sources]
+    if missing:
         raise WeightsFileError(
-            f"The checkpoint has {len(sources)} weights for {where}, this model {len(targets)}"
-            + (f"; the first it cannot place is {first[0]} {first[1].shape}" if first else "")
-            + ". Check --backbone_model_name, --region_num and --pooling_mode."
+            f"The checkpoint has no weight for {missing[0]} of this model's {where} "
+            f"({len(missing)} of its {len(targets)} weights are missing). Check "
+            "--backbone_model_name, --region_num and --pooling_mode."
         )
-    for (name, value), target in zip(sources, targets, strict=True):
-        if tuple(value.shape) != tuple(target.shape):
-            raise unplaced(name, value, f"{where} expects {tuple(target.shape)} there")
-    return [(target, value) for (_, value), target in zip(sources, targets, strict=True)]
+    return [(variable, sources[key][1]) for key, variable in targets.items()]
 
 
 def unplaced(name: str, value: np.ndarray, reason: str) -> WeightsFileError:

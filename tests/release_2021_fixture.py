@@ -13,11 +13,30 @@ classification model has, per embedding, BatchNormalization(epsilon=2e-5), Dense
 and a softmax. The file is what Keras' whole-model HDF5 save writes under "model_weights"
 (tf2cv's layers cannot give Keras a config, so the weights are written by hand in that layout;
 the loader reads nothing else).
+
+Keras 2, as the release ran: tf.keras is tf_keras here (keras2_reference selects it before
+anything reads tf.keras), and tf2cv's layers are Keras 2 layers.
 """
+
+import keras2_reference  # noqa: F401, I001  (TF_USE_LEGACY_KERAS=1 before tf.keras is read)
+
+import importlib
 
 import h5py
 import numpy as np
 import tensorflow as tf
+import tf_keras
+
+# tf2cv's modules `import tensorflow.keras.layers`, which TensorFlow resolves by the search path
+# it set when it was imported (Keras 3 unless TF_USE_LEGACY_KERAS=1 was set by then), whatever
+# the attribute tf.keras, which keras2_reference checks, is bound to later.
+if importlib.import_module("tensorflow.keras.layers").Layer is not tf_keras.layers.Layer:
+    raise ImportError(
+        "TensorFlow was imported before TF_USE_LEGACY_KERAS=1 was set, so tf2cv would build "
+        "Keras 3 layers: import keras2_reference (or set TF_USE_LEGACY_KERAS=1) before anything "
+        "imports TensorFlow, e.g. first in tests/conftest.py."
+    )
+
 from tf2cv.model_provider import get_model
 from tf2cv.models.common import SimpleSequential
 from tf2cv.models.ibnresnet import IBNResUnit

@@ -1,6 +1,12 @@
 """Checkpoints of the 2021 release load into this project's network and compute the same
-function (the fixture rebuilds the release's structure: tests/release_2021_fixture.py)."""
+function (the fixture rebuilds the release's structure: tests/release_2021_fixture.py).
 
+Two Keras in one process: the release's models are Keras 2 (tf.keras is tf_keras, selected by
+keras2_reference before anything reads tf.keras), this project's are Keras 3 (`keras`)."""
+
+import keras2_reference  # noqa: I001  (first: tf.keras must be Keras 2 for the fixture)
+
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -15,7 +21,7 @@ from release_2021_fixture import (
 import applications
 from applications import WeightsFileError
 from datasets import generate_synthetic_dataset
-from load_backbones import load_backbone
+from load_backbones import build_stage
 from settings import ModelSettings, RegularizationSettings, SyntheticSettings
 
 
@@ -53,18 +59,36 @@ def check_same_function(backbone_model_name, tmp_path):
     assert description.values == {"region_num": 2, "pooling_mode": "GeM"}
     assert description.class_num == 5
     images = np.random.default_rng(1).uniform(0, 255, (4, 64, 32, 3)).astype(np.float32)
+    # Bit for bit: both run the same TensorFlow operations on the same numbers (measured equal
+    # for all four backbones, every output; a misplaced weight changes most of them).
     expected = release_inference(images, training=False)
     found = inference_model(images, training=False)
     assert len(found) == 3
-    for a, b in zip(expected, found, strict=True):  # global, then the two stripes
+    for index, (a, b) in enumerate(zip(expected, found, strict=True)):  # global, then stripes
         assert np.abs(a.numpy()).max() > 1e-3 and (a.numpy() < 1e4).all()
-        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-4, atol=1e-5)
+        assert_same(b, a, what=f"{backbone_model_name}: embedding {index}")
     # Flip-averaged embeddings and the heads' probabilities, through the training models.
     expected = release_training(images, training=False)
     found = training_model(images, training=False)
-    for a, b in zip(expected, found, strict=True):
-        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-4, atol=1e-5)
-    tf.keras.backend.clear_session()
+    for name, a, b in zip(training_model.output_names, expected, found, strict=True):
+        assert_same(b, a, what=f"{backbone_model_name}: training output {name}")
+    clear_sessions()
+
+
+def assert_same(found, expected, *, what: str) -> None:
+    found, expected = np.asarray(found), np.asarray(expected)
+    assert found.shape == expected.shape, (what, found.shape, expected.shape)
+    differing = np.argwhere(found != expected)
+    first = tuple(int(i) for i in differing[0]) if len(differing) else ()
+    assert not len(differing), (
+        f"{what}: {len(differing)} of {found.size} values differ, the first at {first}: "
+        f"ours {found[first]}, the release's {expected[first]}"
+    )
+
+
+def clear_sessions() -> None:
+    tf.keras.backend.clear_session()  # the release's Keras 2 models
+    keras.backend.clear_session()  # this project's
 
 
 def test_a_2021_resnet18_checkpoint_computes_the_same_embeddings(tmp_path):
@@ -77,35 +101,56 @@ def test_2021_checkpoints_of_the_paper_backbones_compute_the_same_embeddings(tmp
         check_same_function(backbone_model_name, tmp_path)
 
 
+def place_by_tf2cv_path(stage: keras.Model, release_stage) -> None:
+    """Give a Keras 3 stage the release stage's weights: a layer of ours is named by its tf2cv
+    path with "." (unit1.body.conv1.conv.conv), the release's variable by the same path with
+    "/" and its own unit names (stage4/unit_3_1/body/conv1/conv/conv/kernel:0)."""
+    ours = {
+        f"{layer.name}/{variable.name}": variable
+        for layer in stage.layers
+        for variable in layer.weights
+    }
+    placed = set()
+    for variable in release_stage.weights:
+        elements = variable.name.split(":")[0].split("/")
+        unit_index = next(i for i, e in enumerate(elements) if e.startswith("unit_"))
+        unit = f"unit{elements[unit_index].rsplit('_', 1)[1]}"
+        *layer_path, variable_name = [unit, *elements[unit_index + 1 :]]
+        name = f"{'.'.join(layer_path)}/{variable_name}"
+        ours[name].assign(variable.numpy())
+        placed.add(name)
+    assert placed == set(ours), sorted(set(ours) - placed)[:3]
+
+
 @pytest.mark.parametrize(
     "backbone_model_name", ["resnet18", "resnet50", "ibn_resnet50", "resnesta50"]
 )
 def test_the_last_stage_computes_the_2021_release_function(backbone_model_name):
-    """Our last stage (tf2cv's, built with stride 2, then made stride 1) against the release's,
-        built with stride 1 from the start by the fixture, at the same weights: the same outputs,
-    exactly. For
-        resnesta50 a 3x3 average pool left in the first unit's body would differ by up to the
-        whole range of the values."""
-    ours = load_backbone(backbone_model_name, use_pretrained_backbone=False)[-1]
+    """The last stage as this program builds it (Keras 3, stride 1), and as the Keras 2 program
+    did (tf2cv's, built with stride 2, then made stride 1; the tests' reference), against the
+    release's, built with stride 1 from the start by the fixture, at the same weights: the same
+    outputs, exactly (the same TensorFlow operations on the same numbers). For resnesta50 a 3x3
+    average pool left in the first unit's body would differ by up to the whole range of the
+    values."""
     release = release_last_stage(backbone_model_name)
-    assert len(ours.get_weights()) == len(release.get_weights())
     rng = np.random.default_rng(0)
     release.set_weights(
         [w * rng.uniform(0.5, 1.5, w.shape).astype(np.float32) for w in release.get_weights()]
     )
-    ours.set_weights(release.get_weights())
     channels = release.get_weights()[0].shape[2]  # the first convolution's input channels
     feature_map = rng.uniform(0, 2, (2, 6, 3, channels)).astype(np.float32)
     expected = release(feature_map, training=False).numpy()
-    found = ours(feature_map, training=False).numpy()
-    assert found.shape == expected.shape == (2, 6, 3, expected.shape[-1])
-    differing = np.argwhere(found != expected)  # the same operations on the same numbers
-    assert not len(differing), (
-        f"{backbone_model_name}: {len(differing)} outputs differ, the first at "
-        f"{tuple(differing[0])}: ours {found[tuple(differing[0])]}, the release's "
-        f"{expected[tuple(differing[0])]}"
-    )
-    tf.keras.backend.clear_session()
+    ours = build_stage(backbone_model_name, 3, input_shape=(6, 3, channels), name="stage4")
+    place_by_tf2cv_path(ours, release)
+    reference = keras2_reference.load_backbone(backbone_model_name, use_pretrained_backbone=False)
+    reference = reference[-1]
+    assert len(reference.get_weights()) == len(release.get_weights())
+    reference.set_weights(release.get_weights())  # tf2cv's order on both sides
+    for program, stage in (("Keras 3", ours), ("Keras 2 reference", reference)):
+        found = np.asarray(stage(feature_map, training=False))
+        assert found.shape == (2, 6, 3, expected.shape[-1])
+        assert_same(found, expected, what=f"{backbone_model_name}, {program}'s last stage")
+    clear_sessions()
 
 
 def test_a_checkpoint_that_does_not_fit_is_refused_naming_a_weight(tmp_path):
@@ -114,7 +159,11 @@ def test_a_checkpoint_that_does_not_fit_is_refused_naming_a_weight(tmp_path):
     )
     cases = {
         "other region count": (dict(region_num=3), 5, "this model 4: check --region_num"),
-        "other backbone": (dict(backbone_model_name="resnet34"), 5, "this model"),
+        "other backbone": (
+            dict(backbone_model_name="resnet34"),
+            5,
+            "no weight for stage1/unit3/body/conv1/conv/kernel of this model's stage1",
+        ),
     }
     for _case, (changes, class_num, message) in cases.items():
         settings = ModelSettings(
@@ -137,7 +186,7 @@ def test_a_checkpoint_that_does_not_fit_is_refused_naming_a_weight(tmp_path):
     )
     after = [layer.get_weights() for layer in training_model.layers if "classifier" in layer.name]
     assert all(np.array_equal(a[0], b[0]) for a, b in zip(heads, after, strict=True))
-    tf.keras.backend.clear_session()
+    clear_sessions()
 
 
 @pytest.mark.slow
@@ -158,7 +207,7 @@ def test_the_seed_evaluation_command_evaluates_a_2021_checkpoint(tmp_path):
     _, _, file_path = release_checkpoint(
         tmp_path, "resnesta50", input_shape=(384, 128, 3), class_num=4, max_value=1.0
     )
-    tf.keras.backend.clear_session()
+    clear_sessions()
     seed_command = [
         *seed_evaluation_command(
             weights_file_path=file_path, output_folder_path=str(tmp_path / "evaluation_only")
@@ -183,8 +232,9 @@ def test_a_training_step_changes_the_weights_as_the_2021_release_does(tmp_path):
     back-propagated) and of this project's model (the L2 gradient added after
     back-propagation): the same losses, the same BatchNormalization statistics (their order
     matters) and the same updates of the trainable weights, to float32 rounding (measured 9e-5
-    of the update's size). From the second step on the two drift apart by more (4% after two
-    steps here): a last-bit difference can change a batch-hard triplet's hardest pair."""
+    of the update's size; the statistics 5e-7). From the second step on the two drift apart by
+    more (4% after two steps here): a last-bit difference can change a batch-hard triplet's
+    hardest pair."""
     factor, class_num = 5e-4, 5
     release_training, _, branch_weights = build_release_2021_training_model(
         "resnet18", input_shape=(64, 32, 3), class_num=class_num, seed=3
@@ -214,14 +264,18 @@ def test_a_training_step_changes_the_weights_as_the_2021_release_does(tmp_path):
         return training_model
 
     ours, start = our_model(start_path), our_model(start_path)
+    images = np.random.default_rng(3).uniform(0, 255, (8, 64, 32, 3)).astype(np.float32)
+    ours(images, training=False)  # Keras 3 collects a model's losses when it is called
     assert len(ours.losses) == 1  # the flipping loss; the L2 terms are the training step's
     assert sum(ours.l2_penalty.counts.values()) > 0
-    applications.compile_training_model(ours, optimizer=tf.keras.optimizers.SGD(learning_rate=0.01))
-    images = np.random.default_rng(3).uniform(0, 255, (8, 64, 32, 3)).astype(np.float32)
+    applications.compile_training_model(ours, optimizer=keras.optimizers.SGD(learning_rate=0.01))
     labels = np.repeat(np.arange(4), 2)
     one_hot = np.eye(class_num, dtype=np.float32)[labels]
     our_targets = [labels if n.endswith("_embedding") else one_hot for n in ours.output_names]
-    for tolerance in (1e-5,):  # one step: from the second on, batch-hard mining amplifies
+    # rel 1e-5, one step (from the second on, batch-hard mining amplifies last bits): measured,
+    # the loss equal and the flipping loss one float32 rounding (7e-8) apart, as this project
+    # averages its squares in another order (over batch and channels at once, then one AddN).
+    for tolerance in (1e-5,):
         expected = release_training.train_on_batch(images, [one_hot] * 6, return_dict=True)
         found = ours.train_on_batch(images, our_targets, return_dict=True)
         assert found["loss"] == pytest.approx(expected["loss"], rel=tolerance)
