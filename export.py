@@ -285,7 +285,11 @@ def convert_check_and_place(paths: ExportPaths) -> None:
         flush=True,
     )
     import applications  # TensorFlow is imported here
+    import tensorflow_setup
 
+    problem = tensorflow_setup.keras_backend_problem("export.py")
+    if problem:
+        raise ExportUsageError(problem)
     try:
         inference_model, settings = applications.inference_model_of_file(FLAGS.model_file_path)
         flipping = FLAGS.use_horizontal_flipping_in_evaluation

@@ -84,3 +84,20 @@ if not user_chose_logging() and "tensorflow" not in sys.modules:
     QUIET_LEVEL = 2 if nvidia_driver_present() else 3
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = str(QUIET_LEVEL)
     import_tensorflow_quietly(QUIET_LEVEL)
+
+
+def keras_backend_problem(program: str) -> str | None:
+    """What to do when Keras runs on another backend than TensorFlow, which `program` needs
+    (its training step, tf.data, tf.distribute, checkpoints and tf2onnx are TensorFlow's);
+    None on TensorFlow. Keras takes its backend from KERAS_BACKEND, else ~/.keras/keras.json."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        return None
+    return (
+        f"{program} runs on Keras' TensorFlow backend, but Keras is set to {backend!r} (by the "
+        'KERAS_BACKEND environment variable, or "backend" in ~/.keras/keras.json). Run it with '
+        "KERAS_BACKEND=tensorflow: training, evaluation and export on JAX are not built yet "
+        '(docs/devices.md, "Keras 3 and JAX").'
+    )

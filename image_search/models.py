@@ -53,7 +53,11 @@ def load_keras_search_model(model_file_path: str, *, workers: int) -> SearchMode
         "requirements-onnx.txt"
     )
     import applications  # TensorFlow is imported here
+    import tensorflow_setup
 
+    problem = tensorflow_setup.keras_backend_problem("search.py with a Keras weights file")
+    if problem:
+        raise SearchError(problem)
     if not os.path.isfile(model_file_path):
         raise SearchError(f"--model_file_path {model_file_path!r} does not exist.")
     try:

@@ -5,7 +5,7 @@ model code loaded, and which packages stay free of TensorFlow."""
 import os
 
 import numpy as np
-from conftest import REPOSITORY, start_python
+from conftest import REPOSITORY, assert_one_error, quiet_environment, start_python
 
 TENSORFLOW_PACKAGES = [
     "applications",
@@ -152,3 +152,24 @@ def test_onednn_and_eigen_kernels_compute_the_same_training_step(tmp_path):
         between_kernels,
         float32_error,
     )
+
+
+def test_another_keras_backend_is_refused_with_one_message(tmp_path):
+    """solution.py on Keras' JAX backend stops with one message that names the backend and what
+    to do, before anything is written (training on JAX is not built yet)."""
+    process = start_python(
+        [
+            "-u",
+            "solution.py",
+            "--dataset_name",
+            "Synthetic",
+            "--root_folder_path",
+            str(tmp_path / "data"),
+            "--output_folder_path",
+            str(tmp_path / "output"),
+        ],
+        environment={**quiet_environment(), "KERAS_BACKEND": "jax"},
+    )
+    output, _ = process.communicate(timeout=300)
+    assert_one_error((process.returncode, output), ["'jax'", "KERAS_BACKEND=tensorflow"])
+    assert not (tmp_path / "output").exists()

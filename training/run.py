@@ -79,6 +79,9 @@ RUN_ERRORS = (
 def run(settings: Settings, *, run_log: RunLog, flags_text: str, command: str) -> None:
     """flags_text: the run's flags (flags.txt); command: the command line, for resuming."""
     files = settings.run
+    problem = tensorflow_setup.keras_backend_problem("solution.py")
+    if problem:
+        raise UsageError(problem)
     if files.evaluation_only and not os.path.isfile(files.pretrained_model_file_path):
         raise UsageError(
             "--evaluation_only needs --pretrained_model_file_path pointing at the .h5 weights "
