@@ -9,12 +9,11 @@ terms in an order chosen at run time (it accumulates into whichever input buffer
 and moves that input first), so the same run printed other digits from process to process.
 """
 
-
 from dataclasses import dataclass
 
 import tensorflow as tf
-from settings import RegularizationSettings
 
+from settings import RegularizationSettings
 
 KERNEL_TYPES = (tf.keras.layers.Conv2D, tf.keras.layers.Dense, tf.keras.layers.DepthwiseConv2D)
 KINDS = ("kernel", "bias", "gamma", "beta")

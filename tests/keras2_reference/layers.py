@@ -5,7 +5,6 @@ policy (GeM powers and pooling, clipping, the mean and the flipping loss): their
 to float32 by Keras.
 """
 
-
 import contextlib
 
 import tensorflow as tf

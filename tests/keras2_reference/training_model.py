@@ -13,11 +13,11 @@ would merge the two additions back into one AddN of three; training.configure_de
 every entry point calls first, switches it off (docs/method.md, "The same digits every time").
 """
 
-
 import tensorflow as tf
 
-from .l2 import L2Penalty
 from settings import RegularizationSettings
+
+from .l2 import L2Penalty
 
 
 class TrainingModel(tf.keras.Model):

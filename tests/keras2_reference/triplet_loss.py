@@ -1,8 +1,6 @@
 """Triplet loss with batch-hard mining (Hermans, Beyer and Leibe 2017, arXiv 1703.07737)."""
 
-
 import tensorflow as tf
-
 
 METRICS = ("euclidean", "sqeuclidean", "cosine")
 
