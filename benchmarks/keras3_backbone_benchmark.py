@@ -1,6 +1,6 @@
-"""Speed of the Keras 3 backbones (load_backbones/keras3) against today's Keras 2 trunk (tf2cv's
-blocks, last stride 1), the step before the whole program moves to Keras 3 (issue 38 asks for
-new / old <= 1.05 at resnet50 384x128 and resnet18 64x32).
+"""Speed of the program's backbones (load_backbones, Keras 3) against the Keras 2 versions' trunk
+(tf2cv's blocks, last stride 1: tests/keras2_reference), the check of the move to Keras 3
+(issue 38 asks for new / old <= 1.05 at resnet50 384x128 and resnet18 64x32).
 
     python benchmarks/keras3_backbone_benchmark.py --cases resnet18:64x32:128,resnet50:384x128:8
 
@@ -9,7 +9,7 @@ compiled with tf.function: the forward pass in inference mode (feature extractio
 forward pass in training mode with the gradients of every weight (a training step's network
 part, without losses or optimizer). Timed in alternating rounds (old, new, old, new, ...), so
 that a load on the machine falls on both; the median of the rounds is reported, with
-new / old for each.
+new / old for each. Needs requirements-test.txt (tf_keras and tf2cv, for the old trunk).
 """
 
 import os
@@ -24,22 +24,20 @@ ROUNDS, STEPS_PER_ROUND = 5, 3
 
 
 def run_case(case: str) -> dict:
-    import legacy_keras  # noqa: F401, I001  (tf.keras is Keras 2: the old trunk is tf2cv's code)
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
+    import keras2_reference  # noqa: I001  (before TensorFlow: tf.keras is Keras 2 for tf2cv's code)
     import numpy as np
     import tensorflow as tf
-
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
-    from load_backbones.keras3 import build_backbone_blocks, load_tf2cv_weights
     from test_keras3_backbones import randomised_tf2cv_weights_file
 
-    from load_backbones import load_backbone
+    from load_backbones import build_backbone_blocks, load_tf2cv_weights
 
     backbone, size, batch = case.split(":")
     height, width = (int(value) for value in size.split("x"))
     with tempfile.TemporaryDirectory() as folder:
         weights_file_path = os.path.join(folder, "weights.h5")
         randomised_tf2cv_weights_file(backbone, weights_file_path)
-        _, *old_blocks = load_backbone(
+        _, *old_blocks = keras2_reference.load_backbone(
             backbone, pretrained_backbone_weights_file_path=weights_file_path
         )
         new_blocks = build_backbone_blocks(backbone, image_size=(height, width))

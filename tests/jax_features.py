@@ -1,4 +1,4 @@
-"""The Keras 3 FlipReID network on the JAX backend, reading the Keras 2 program's files: run by
+"""The program's FlipReID network on the JAX backend, reading the Keras 2 versions' files: run by
 tests/test_keras3_jax.py in a child process with KERAS_BACKEND=jax (Keras fixes its backend at
 import), for each folder named by the arguments; each holds inference_model.h5 and its .json,
 training_model.h5 (the same architecture, heads included) and images.npy.
@@ -11,7 +11,7 @@ Writes jax.npz into each folder:
   under jax.jit; here it runs eagerly, which costs a third of compiling a ResNet-50);
 - "flipping": the flipping loss of that call (its losses, return_losses=True);
 - "after/<layer>/<key>": every moving statistic after that call, keyed as
-  applications.keras3.read_keras2_weights keys a Keras 2 file.
+  applications.h5_weights.read_h5_weights keys a file.
 """
 
 import os
@@ -20,7 +20,8 @@ import sys
 import keras
 import numpy as np
 
-from applications import keras3 as flipreid_keras3
+import applications
+from applications.h5_weights import load_h5_weights, model_weights
 from applications.model_files import read_inference_model_description
 
 
@@ -31,20 +32,16 @@ def main(folder: str) -> None:
         os.path.join(folder, "inference_model.json")
     )
     images = np.load(os.path.join(folder, "images.npy"))
-    training_model, inference_model = flipreid_keras3.init_model(
+    training_model, inference_model = applications.init_model(
         settings, class_num=class_num, use_pretrained_backbone=False
     )
     results = {}
 
-    flipreid_keras3.load_keras2_weights_file(
-        inference_model, os.path.join(folder, "inference_model.h5")
-    )
+    load_h5_weights(inference_model, os.path.join(folder, "inference_model.h5"))
     for index, embedding in enumerate(inference_model(images, training=False)):
         results[f"inference/{index}"] = np.asarray(embedding)
 
-    flipreid_keras3.load_keras2_weights_file(
-        training_model, os.path.join(folder, "training_model.h5")
-    )
+    load_h5_weights(training_model, os.path.join(folder, "training_model.h5"))
     outputs, non_trainable_values, losses = training_model.stateless_call(
         [variable.value for variable in training_model.trainable_variables],
         [variable.value for variable in training_model.non_trainable_variables],
@@ -59,11 +56,10 @@ def main(folder: str) -> None:
         training_model.non_trainable_variables, non_trainable_values, strict=True
     ):
         variable.assign(value)
-    for (layer, key), variable in flipreid_keras3.keras2_files.model_weights(
-        training_model
-    ).items():
-        if key.endswith(("moving_mean", "moving_variance")):
-            results[f"after/{layer}/{key}"] = np.asarray(variable)
+    for layer, variables in model_weights(training_model).items():
+        for key, variable in variables.items():
+            if key.endswith(("moving_mean", "moving_variance")):
+                results[f"after/{layer}/{key}"] = np.asarray(variable)
     np.savez(os.path.join(folder, "jax.npz"), **results)
 
 

@@ -1,8 +1,8 @@
-"""FlipReID's losses (applications/keras3/losses.py, and Keras' categorical cross-entropy that the
-training step applies to the heads) on the JAX backend: run by tests/test_keras3_jax.py with
-KERAS_BACKEND=jax. Reads labels, embeddings, one_hot and probabilities from the .npz named by
-the first argument; writes to the second the per-sample losses and jax.grad's gradient of each
-loss's batch mean with respect to its input.
+"""The program's losses (metric_learning's batch-hard triplet loss, and Keras' categorical
+cross-entropy that the training step applies to the heads) on the JAX backend: run by
+tests/test_keras3_jax.py with KERAS_BACKEND=jax. Reads labels, embeddings, one_hot and
+probabilities from the .npz named by the first argument; writes to the second the per-sample
+losses and jax.grad's gradient of each loss's batch mean with respect to its input.
 """
 
 import sys
@@ -12,7 +12,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from applications.keras3.losses import batch_hard_triplet_loss
+from metric_learning import batch_hard_triplet_loss
 
 
 def main(inputs_path: str, output_path: str) -> None:

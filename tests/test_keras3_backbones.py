@@ -1,16 +1,20 @@
-"""The Keras 3 backbones (load_backbones/keras3) compute what today's Keras 2 trunk computes:
-tf2cv's network with the last stage at stride 1 (load_backbones.load_backbone, itself checked
-against the 2021 release in test_release_2021.py), for all nine names.
+"""The program's backbones (load_backbones: build_backbone_blocks, load_tf2cv_weights, Keras 3)
+compute what the Keras 2 reference's trunk computes: tf2cv's network with the last stage at
+stride 1 (keras2_reference.load_backbone, the Keras 2 versions' code as of commit c4699ff), for
+all nine names.
 
 The reference is tf2cv's own model code under Keras 2, given random weights (every BatchNorm
 statistic too) and saved with Keras 2's save_weights, the format of tf2cv's ImageNet files; the
-Keras 3 blocks read that file by name. Compared block by block: inference outputs, training-mode
-outputs, the moving statistics after a training-mode call, and (up to 50 layers) the gradients
-of a random projection of the last output with respect to every weight and to the images.
+program's blocks read that file by name. Compared block by block: inference outputs,
+training-mode outputs, the moving statistics after a training-mode call, and (up to 50 layers)
+the gradients of a random projection of the last output with respect to every weight and to the
+images.
 
-In this process TensorFlow runs oneDNN's kernels (legacy_keras.py); the comparison is exact
+In this process TensorFlow runs oneDNN's kernels (tensorflow_setup.py); the comparison is exact
 (np.array_equal) there, and in a child process with Eigen's (TF_ENABLE_ONEDNN_OPTS=0).
 """
+
+import keras2_reference  # noqa: I001  (tf.keras is Keras 2 from here on, for tf2cv's code)
 
 import os
 import subprocess
@@ -19,10 +23,16 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import REPOSITORY, quiet_environment
 from tf2cv.model_provider import get_model
 
-from load_backbones import BACKBONE_NAMES, load_backbone  # Keras 2: tf2cv's code, the reference
-from load_backbones.keras3 import build_backbone_blocks, load_tf2cv_weights
+from load_backbones import (
+    BACKBONE_NAMES,
+    BackboneError,
+    build_backbone_blocks,
+    load_tf2cv_weights,
+    weight_key,
+)
 
 IMAGE_SIZE = (64, 32)
 
@@ -49,9 +59,7 @@ def randomised_tf2cv_weights_file(backbone_model_name: str, file_path: str) -> N
 
 def weights_by_key(blocks, *, keras2: bool, trainable: bool) -> dict:
     """{"1:stage1/unit1/body/conv1/conv/kernel": variable, ...} of the trainable or the
-    non-trainable weights: one naming for both versions."""
-    from load_backbones.keras3.imagenet_h5 import weight_key
-
+    non-trainable weights: one naming for the program's blocks and the Keras 2 reference's."""
     weights = {}
     for index, block in enumerate(blocks):
         for weight in block.trainable_weights if trainable else block.non_trainable_weights:
@@ -71,7 +79,7 @@ def compare_backbones(
     """The differences found, as readable lines (none: the two compute the same bits)."""
     weights_file_path = os.path.join(folder, f"{backbone_model_name}_random.h5")
     randomised_tf2cv_weights_file(backbone_model_name, weights_file_path)
-    preprocessing, *old_blocks = load_backbone(
+    preprocessing, *old_blocks = keras2_reference.load_backbone(
         backbone_model_name, pretrained_backbone_weights_file_path=weights_file_path
     )
     new_blocks = build_backbone_blocks(backbone_model_name, image_size=IMAGE_SIZE)
@@ -143,7 +151,7 @@ GRADIENTS_COMPARED = ("resnet18", "resnet34", "resnet50", "ibn_resnet50", "resne
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backbone_model_name", BACKBONE_NAMES)
-def test_keras3_backbone_computes_the_keras2_trunk_on_onednn(backbone_model_name, tmp_path):
+def test_the_backbone_computes_the_keras2_references_trunk_on_onednn(backbone_model_name, tmp_path):
     differences = compare_backbones(
         backbone_model_name, str(tmp_path), gradients=backbone_model_name in GRADIENTS_COMPARED
     )
@@ -151,21 +159,21 @@ def test_keras3_backbone_computes_the_keras2_trunk_on_onednn(backbone_model_name
 
 
 @pytest.mark.slow
-def test_keras3_backbones_compute_the_keras2_trunk_on_eigen(tmp_path):
+def test_the_backbones_compute_the_keras2_references_trunk_on_eigen(tmp_path):
     """The three 2021 backbones again with Eigen's kernels (oneDNN off), in a child process."""
     code = (
         "import sys; sys.path[:0] = ['.', 'tests']\n"
-        "import legacy_keras\n"
+        "import keras2_reference\n"
         "from test_keras3_backbones import compare_backbones\n"
         "for name in ('resnet18', 'ibn_resnet50', 'resnesta50'):\n"
         f"    differences = compare_backbones(name, {str(tmp_path)!r})\n"
         "    print(name, 'differences:', len(differences))\n"
         "    print('\\n'.join(differences))\n"
     )
-    environment = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0"}
     result = subprocess.run(
         [sys.executable, "-c", code],
-        env=environment,
+        cwd=REPOSITORY,
+        env=quiet_environment(TF_ENABLE_ONEDNN_OPTS="0"),
         capture_output=True,
         text=True,
         timeout=600,
@@ -177,8 +185,6 @@ def test_keras3_backbones_compute_the_keras2_trunk_on_eigen(tmp_path):
 
 
 def test_a_weights_file_of_another_backbone_is_refused_with_a_message(tmp_path):
-    from load_backbones import BackboneError
-
     weights_file_path = str(tmp_path / "resnet18_random.h5")
     randomised_tf2cv_weights_file("resnet18", weights_file_path)
     blocks = build_backbone_blocks("resnet34", image_size=IMAGE_SIZE)

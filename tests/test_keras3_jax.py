@@ -1,17 +1,23 @@
-"""The Keras 3 FlipReID network on the JAX backend evaluates the Keras 2 program's files to the
-features the program computes, within float32 rounding (issue 38's bound for JAX: relative
-difference below 1e-4): the inference model's embeddings, and in training mode (Keras' JAX path,
-Model.stateless_call) the outputs, the flipping loss and every BatchNormalization moving
-statistic after the call, for resnet18, ibn_resnet50 and resnesta50 at 64x32; and the losses
-(batch-hard triplet, cross-entropy) and their gradients on JAX equal TensorFlow's.
+"""The program's FlipReID network on the JAX backend evaluates the Keras 2 versions' files to the
+features the Keras 2 reference computes, within float32 rounding (issue 38's bound for JAX:
+relative difference below 1e-4): the inference model's embeddings, and in training mode (Keras'
+JAX path, Model.stateless_call) the outputs, the flipping loss and every BatchNormalization
+moving statistic after the call, for resnet18, ibn_resnet50 and resnesta50 at 64x32; and the
+program's losses (batch-hard triplet, cross-entropy) and their gradients on JAX equal
+TensorFlow's and plain float64 loops'.
 
-The reference is today's Keras 2 network (applications.init_model) run on TensorFlow in this
-process, random weights in every layer, saved with today's save functions; the Keras 3 network
-on TensorFlow computes the same bits (test_keras3_model.py, test_keras3_backbones.py). Keras
-fixes its backend at import, so the JAX side runs in a child process (tests/jax_features.py).
-Relative difference of an array: max |jax - reference| / max |reference|.
+The reference is the Keras 2 versions' network (tests/keras2_reference: init_model, as of commit
+c4699ff) run on TensorFlow in this process, random weights in every layer, saved as the Keras 2
+versions saved; on TensorFlow the program computes the same bits (test_keras3_model.py,
+test_keras3_backbones.py). Keras fixes its backend at import, so the JAX side runs in a child
+process (tests/jax_features.py). Relative difference of an array:
+max |jax - reference| / max |reference|.
 """
 
+import keras2_reference  # noqa: I001  (tf.keras is Keras 2 from here on, for the reference)
+
+import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -21,11 +27,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import REPOSITORY, quiet_environment
-from test_keras3_model import randomise
+from test_keras3_model import randomise, save_keras2_weights
 
-import applications
-from applications import keras3 as flipreid_keras3
-from applications.keras3.losses import batch_hard_triplet_loss
+from applications.h5_weights import read_h5_weights
+from metric_learning import batch_hard_triplet_loss
 from settings import ModelSettings
 
 BACKBONE_NAMES = ("resnet18", "ibn_resnet50", "resnesta50")
@@ -51,9 +56,10 @@ def damp_residual_branches(model) -> None:
         weight.assign(weight / 10.0)
 
 
-def keras2_reference(backbone_model_name: str, folder: str) -> dict[str, np.ndarray]:
-    """Writes the Keras 2 files and images.npy into folder; returns what jax_features.py writes,
-    computed by the Keras 2 network."""
+def keras2_reference_features(backbone_model_name: str, folder: str) -> dict[str, np.ndarray]:
+    """Writes the Keras 2 versions' files (training_model.h5; inference_model.h5 and its .json)
+    and images.npy into folder; returns what jax_features.py writes, computed by the Keras 2
+    reference."""
     # A wide clipping range keeps the embeddings from saturating, so that a difference cannot
     # hide behind the clip.
     settings = ModelSettings(
@@ -64,18 +70,16 @@ def keras2_reference(backbone_model_name: str, folder: str) -> dict[str, np.ndar
         use_horizontal_flipping_inside_model=True,
     )
     rng = np.random.default_rng(0)
-    training_model, inference_model = applications.init_model(
+    training_model, inference_model = keras2_reference.init_model(
         settings, class_num=CLASS_NUM, use_pretrained_backbone=False
     )
     randomise(training_model, rng)
     damp_residual_branches(training_model)
-    applications.save_weights_atomically(training_model, os.path.join(folder, "training_model.h5"))
-    applications.save_inference_model(
-        inference_model,
-        os.path.join(folder, "inference_model.h5"),
-        settings=settings,
-        class_num=CLASS_NUM,
-    )
+    save_keras2_weights(training_model, os.path.join(folder, "training_model.h5"))
+    save_keras2_weights(inference_model, os.path.join(folder, "inference_model.h5"))
+    # The description the Keras 2 versions' save_inference_model wrote beside it.
+    with open(os.path.join(folder, "inference_model.json"), "w") as description_file:
+        json.dump({**dataclasses.asdict(settings), "class_num": CLASS_NUM}, description_file)
     images = rng.uniform(0, 255, (4, 64, 32, 3)).astype(np.float32)
     np.save(os.path.join(folder, "images.npy"), images)
     reference = {
@@ -86,8 +90,8 @@ def keras2_reference(backbone_model_name: str, folder: str) -> dict[str, np.ndar
         reference[f"training/{index}"] = output.numpy()
     reference["flipping"] = np.sum([loss.numpy() for loss in training_model.losses])
     after_path = os.path.join(folder, "after_training_call.h5")
-    applications.save_weights_atomically(training_model, after_path)
-    for (layer, key), value in flipreid_keras3.read_keras2_weights(after_path).items():
+    save_keras2_weights(training_model, after_path)
+    for (layer, key), value in read_h5_weights(after_path).items():
         if key.endswith(("moving_mean", "moving_variance")):
             reference[f"after/{layer}/{key}"] = value
     return reference
@@ -99,7 +103,7 @@ def test_keras2_files_evaluate_on_jax_to_the_same_features(tmp_path):
     references = {}
     for name, folder in folders.items():
         os.makedirs(folder)
-        references[name] = keras2_reference(name, folder)
+        references[name] = keras2_reference_features(name, folder)
     child = subprocess.run(
         [sys.executable, "tests/jax_features.py", *folders.values()],
         cwd=REPOSITORY,
@@ -113,7 +117,7 @@ def test_keras2_files_evaluate_on_jax_to_the_same_features(tmp_path):
         found = dict(np.load(os.path.join(folder, "jax.npz")))
         reference = references[name]
         assert sorted(found) == sorted(reference), name
-        before = flipreid_keras3.read_keras2_weights(os.path.join(folder, "training_model.h5"))
+        before = read_h5_weights(os.path.join(folder, "training_model.h5"))
         statistics = [key for key in reference if key.startswith("after/")]
         assert len(statistics) > 20, name
         for key in statistics:  # the call moved every statistic: a missed update would show
@@ -126,7 +130,7 @@ def test_keras2_files_evaluate_on_jax_to_the_same_features(tmp_path):
             assert differences[worst] < BOUND, (
                 f"{name}: {worst} differs by {differences[worst]:.2e}"
             )
-    print("largest relative differences, JAX against Keras 2 on TensorFlow:")
+    print("largest relative differences, the program on JAX against the Keras 2 reference:")
     print("\n".join(f"  {what}: {difference:.1e}" for what, difference in largest.items()))
 
 

@@ -1,26 +1,33 @@
-"""The Keras 3 FlipReID network (applications/keras3) reads the weights files of today's Keras 2
-program and computes the same function, bit for bit: the training model's embeddings, class
+"""The program's FlipReID network (applications, Keras 3) reads the weights files of the Keras 2
+versions and computes the same function, bit for bit: the training model's embeddings, class
 probabilities and flipping loss in inference and training mode, the moving statistics that a
 training-mode call leaves, the inference model's embeddings, eagerly and in a tf.function (each
-against Keras 2 run the same way); then its training step (applications/keras3/training_model.py)
-does what Keras 2's does: a step with the backbone frozen, then, unfrozen and compiled again
-with the same Adam, a second step: every loss term reported and every weight after each step
-equal.
+against the Keras 2 reference run the same way); then its training step
+(applications/training_model.py) does what the Keras 2 reference's does: a step with the
+backbone frozen, then, unfrozen and compiled again with the same Adam, a second step: every loss
+term reported and every weight after each step equal. And the other way: a file the program
+writes holds every weight under the key the Keras 2 versions used, so it loads back into the
+program and, by key, into the Keras 2 reference, which then computes the same embeddings.
 
 As the program does (training/devices.py), Grappler's arithmetic optimizer is off: it would
 merge a weight's gradient terms into AddNs whose order of addition changes from run to run.
 
-The reference is today's Keras 2 network (applications.init_model) with random weights in every
-layer (GeM powers and BatchNorm statistics too), saved with today's save functions.
+The reference is the Keras 2 versions' network (tests/keras2_reference: init_model, as of commit
+c4699ff) with random weights in every layer (GeM powers and BatchNorm statistics too), saved as
+the Keras 2 versions saved (save_keras2_weights).
 """
+
+import keras2_reference  # noqa: I001  (tf.keras is Keras 2 from here on, for the reference)
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from keras2_reference.layers import BackboneBlock, all_blocks_trainable
 
 import applications
 from applications import WeightsFileError
-from applications import keras3 as flipreid_keras3
+from applications.h5_weights import load_h5_weights, model_weights, read_h5_weights
+from load_backbones import weight_key
 from settings import ModelSettings, RegularizationSettings
 
 CLASS_NUM = 4
@@ -36,19 +43,54 @@ def arithmetic_optimizer_off():
 
 
 def randomise(model, rng) -> None:
+    """Every weight of a Keras 2 or Keras 3 model drawn at random, BatchNorm's statistics and
+    scales around 1."""
     values = []
     for weight in model.weights:
-        shape = tuple(weight.shape)
-        if weight.name.endswith(("moving_variance:0", "gamma:0")):
+        shape, name = tuple(weight.shape), weight.name.removesuffix(":0")
+        if name.endswith(("moving_variance", "gamma")):
             value = rng.uniform(0.5, 1.5, shape)
-        elif weight.name.endswith("kernel:0"):
+        elif name.endswith("kernel"):
             value = rng.normal(0.0, np.sqrt(2.0 / max(1, np.prod(shape[:-1]))), shape)
-        elif weight.name.endswith("power:0"):
+        elif name.endswith("power"):
             value = rng.uniform(1.0, 3.0, shape)
         else:
             value = rng.normal(0.0, 0.1, shape)
         values.append(value.astype(np.float32))
     model.set_weights(values)
+
+
+def save_keras2_weights(keras2_model, file_path: str) -> None:
+    """The file the Keras 2 versions wrote (their save_weights_atomically, c4699ff's
+    applications/model_files.py, less the temporary name): Keras 2's save_weights to .h5 with
+    every backbone block trainable, so that trainable weights are listed first."""
+    with all_blocks_trainable(keras2_model):
+        keras2_model.save_weights(file_path)
+
+
+def program_weights_by_key(model) -> dict[tuple[str, str], object]:
+    """{(layer name, weight key): variable} of the program's model, keyed as read_h5_weights
+    keys a file."""
+    return {
+        (layer_name, key): variable
+        for layer_name, variables in model_weights(model).items()
+        for key, variable in variables.items()
+    }
+
+
+def keras2_weights_by_key(keras2_model) -> dict[tuple[str, str], tf.Variable]:
+    """{(layer name, weight key): variable} of the Keras 2 reference's model, from Keras 2's
+    own names: a backbone block's tf2cv paths reduced by weight_key (e.g. "features/features/
+    stage1/stage1/unit1/body/conv1/conv/conv/kernel:0" -> "stage1/unit1/body/conv1/conv/
+    kernel"), "<layer>/<variable>:0" elsewhere."""
+    weights = {}
+    for layer in keras2_model.layers:
+        for weight in layer.weights:
+            elements = weight.name.removesuffix(":0").split("/")
+            key = weight_key(elements) if isinstance(layer, BackboneBlock) else elements[-1]
+            assert (layer.name, key) not in weights, (layer.name, key)
+            weights[layer.name, key] = weight
+    return weights
 
 
 def assert_same_outputs(expected, found, *, what):
@@ -64,9 +106,9 @@ def assert_same_outputs(expected, found, *, what):
 
 
 def assert_same_weights(keras2_model, keras3_model, file_path, *, what):
-    applications.save_weights_atomically(keras2_model, file_path)
-    expected = flipreid_keras3.read_keras2_weights(file_path)
-    found = flipreid_keras3.keras2_files.model_weights(keras3_model)
+    save_keras2_weights(keras2_model, file_path)
+    expected = read_h5_weights(file_path)
+    found = program_weights_by_key(keras3_model)
     assert sorted(found) == sorted(expected), what
     differing = []
     for (layer, key), variable in found.items():
@@ -93,16 +135,14 @@ def test_keras2_files_load_into_the_keras3_network_which_computes_and_trains_the
         use_horizontal_flipping_inside_model=True,
     )
     rng = np.random.default_rng(0)
-    keras2_training, keras2_inference = applications.init_model(
+    keras2_training, keras2_inference = keras2_reference.init_model(
         settings, class_num=CLASS_NUM, use_pretrained_backbone=False, regularization=REGULARIZATION
     )
     randomise(keras2_training, rng)
     training_file_path = str(tmp_path / "training_model.h5")
     inference_file_path = str(tmp_path / "inference_model.h5")
-    applications.save_weights_atomically(keras2_training, training_file_path)
-    applications.save_inference_model(
-        keras2_inference, inference_file_path, settings=settings, class_num=CLASS_NUM
-    )
+    save_keras2_weights(keras2_training, training_file_path)
+    save_keras2_weights(keras2_inference, inference_file_path)
     images = rng.uniform(0, 255, (4, 64, 32, 3)).astype(np.float32)
     expected_inference = [output.numpy() for output in keras2_inference(images, training=False)]
     # In a tf.function Grappler fuses operations (e.g. a convolution with its batch norm), which
@@ -112,10 +152,10 @@ def test_keras2_files_load_into_the_keras3_network_which_computes_and_trains_the
         for output in tf.function(lambda batch: keras2_inference(batch, training=False))(images)
     ]
 
-    keras3_training, _ = flipreid_keras3.init_model(
+    keras3_training, _ = applications.init_model(
         settings, class_num=CLASS_NUM, use_pretrained_backbone=False, regularization=REGULARIZATION
     )
-    flipreid_keras3.load_keras2_weights_file(keras3_training, training_file_path)
+    load_h5_weights(keras3_training, training_file_path)
     for training in (False, True):
         assert_same_outputs(
             keras2_training(images, training=training),
@@ -132,18 +172,18 @@ def test_keras2_files_load_into_the_keras3_network_which_computes_and_trains_the
         what="after a training-mode call",
     )
 
-    _, keras3_inference = flipreid_keras3.init_model(
+    _, keras3_inference = applications.init_model(
         settings, class_num=CLASS_NUM, use_pretrained_backbone=False
     )
-    flipreid_keras3.load_keras2_weights_file(keras3_inference, inference_file_path)
+    load_h5_weights(keras3_inference, inference_file_path)
     assert_same_outputs(
         expected_inference, keras3_inference(images, training=False), what="inference model"
     )
     in_graph = tf.function(lambda batch: keras3_inference(batch, training=False))
     assert_same_outputs(expected_in_graph, in_graph(images), what="inference model, tf.function")
 
-    keras2_optimizer = applications.make_optimizer(keras2_training)
-    keras3_optimizer = flipreid_keras3.make_optimizer(keras3_training)
+    keras2_optimizer = keras2_reference.make_optimizer(keras2_training)
+    keras3_optimizer = applications.make_optimizer(keras3_training)
     labels = np.repeat(np.arange(CLASS_NUM), 2)
     one_hot = np.eye(CLASS_NUM, dtype=np.float32)[labels]
     targets = [labels] * 3 + [one_hot] * 3  # three embeddings, then three heads
@@ -151,14 +191,14 @@ def test_keras2_files_load_into_the_keras3_network_which_computes_and_trains_the
     for phase, frozen in (("frozen backbone", True), ("whole network", False)):
         for set_trainable, compile_model, model, optimizer in (
             (
-                applications.set_backbone_trainable,
-                applications.compile_training_model,
+                keras2_reference.model.set_backbone_trainable,
+                keras2_reference.compile_training_model,
                 keras2_training,
                 keras2_optimizer,
             ),
             (
-                flipreid_keras3.set_backbone_trainable,
-                flipreid_keras3.compile_training_model,
+                applications.set_backbone_trainable,
+                applications.compile_training_model,
                 keras3_training,
                 keras3_optimizer,
             ),
@@ -177,14 +217,70 @@ def test_keras2_files_load_into_the_keras3_network_which_computes_and_trains_the
 
 def test_a_keras2_file_of_another_backbone_is_refused_with_a_message(tmp_path):
     keras2_settings = ModelSettings(backbone_model_name="resnet18", image_height=64, image_width=32)
-    _, keras2_inference = applications.init_model(
+    _, keras2_inference = keras2_reference.init_model(
         keras2_settings, class_num=CLASS_NUM, use_pretrained_backbone=False
     )
     file_path = str(tmp_path / "inference_model.h5")
-    applications.save_weights_atomically(keras2_inference, file_path)
+    save_keras2_weights(keras2_inference, file_path)
     settings = ModelSettings(backbone_model_name="resnet34", image_height=64, image_width=32)
-    _, keras3_inference = flipreid_keras3.init_model(
+    _, keras3_inference = applications.init_model(
         settings, class_num=CLASS_NUM, use_pretrained_backbone=False
     )
     with pytest.raises(WeightsFileError, match="are not in it .* same --backbone_model_name"):
-        flipreid_keras3.load_keras2_weights_file(keras3_inference, file_path)
+        load_h5_weights(keras3_inference, file_path)
+
+
+def test_a_file_the_program_writes_loads_back_and_into_the_keras2_reference_by_key(tmp_path):
+    """save_weights_atomically's file holds every weight of the program's training model: read
+    back into a new one, every weight has its bits; assigned by key (read_h5_weights) to the
+    Keras 2 reference, whose keys come from Keras 2's own names, it covers every weight there
+    and the reference computes the program's embeddings and class probabilities, bit for bit."""
+    settings = ModelSettings(
+        backbone_model_name="resnet18",
+        image_height=64,
+        image_width=32,
+        max_value=1e4,  # no saturation for a misplaced weight to hide behind
+        use_horizontal_flipping_inside_model=True,
+    )
+    rng = np.random.default_rng(0)
+    training_model, inference_model = applications.init_model(
+        settings, class_num=CLASS_NUM, use_pretrained_backbone=False
+    )
+    randomise(training_model, rng)
+    file_path = str(tmp_path / "training_model.h5")
+    applications.save_weights_atomically(training_model, file_path)
+
+    reloaded_training, _ = applications.init_model(
+        settings, class_num=CLASS_NUM, use_pretrained_backbone=False
+    )
+    applications.load_weights(reloaded_training, file_path)
+    differing = [
+        written.path
+        for written, read in zip(training_model.weights, reloaded_training.weights, strict=True)
+        if not np.array_equal(written.numpy(), read.numpy())
+    ]
+    assert not differing, f"{len(differing)} weights differ after reloading, e.g. {differing[:3]}"
+
+    keras2_training, keras2_inference = keras2_reference.init_model(
+        settings, class_num=CLASS_NUM, use_pretrained_backbone=False
+    )
+    arrays = read_h5_weights(file_path)
+    keras2_weights = keras2_weights_by_key(keras2_training)
+    assert len(keras2_weights) == len(keras2_training.weights)
+    assert sorted(keras2_weights) == sorted(arrays), (
+        f"keys only in the file: {sorted(set(arrays) - set(keras2_weights))[:3]}, only in the "
+        f"Keras 2 reference: {sorted(set(keras2_weights) - set(arrays))[:3]}"
+    )
+    for key, weight in keras2_weights.items():
+        weight.assign(arrays[key])
+    images = rng.uniform(0, 255, (4, 64, 32, 3)).astype(np.float32)
+    assert_same_outputs(
+        keras2_inference(images, training=False),
+        inference_model(images, training=False),
+        what="inference model, the program's file in the Keras 2 reference",
+    )
+    assert_same_outputs(
+        keras2_training(images, training=False),
+        training_model(images, training=False),
+        what="training model, the program's file in the Keras 2 reference",
+    )

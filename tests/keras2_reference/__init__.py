@@ -9,19 +9,30 @@ TF_USE_LEGACY_KERAS=1 is set before anything reads `tf.keras` (the program itsel
 Keras 3, and never `tf.keras`).
 
     from keras2_reference import init_model, load_backbone
+
+tf2cv imports `tensorflow.keras.layers` as a module, which TensorFlow finds along a path that it
+chose from TF_USE_LEGACY_KERAS when it was itself imported. The tests import TensorFlow first
+(conftest.py imports tensorflow_setup), so the module name `tensorflow.keras` is bound here to
+tf_keras's API as well; without that, tf2cv's layers would be Keras 3's.
 """
 
 import os
+import sys
 
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 
 import tensorflow as tf  # noqa: E402
 import tf_keras  # noqa: E402
 
-if tf.keras.layers.Layer is not tf_keras.layers.Layer:
+sys.modules.setdefault("tensorflow.keras", tf.keras)
+if any(
+    keras_api.layers.Layer is not tf_keras.layers.Layer
+    for keras_api in (tf.keras, sys.modules["tensorflow.keras"])
+):
     raise ImportError(
         "tf.keras was bound to Keras 3 before tests/keras2_reference was imported; import it "
-        "(or set TF_USE_LEGACY_KERAS=1) before anything reads tf.keras."
+        "(or set TF_USE_LEGACY_KERAS=1) before anything reads tf.keras or imports "
+        "tensorflow.keras."
     )
 
 from .backbones import load_backbone  # noqa: E402

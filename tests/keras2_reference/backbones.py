@@ -8,11 +8,9 @@ ImageNet weights are tf2cv's (imgclsmob): ResNet-50 top-1 77.9, above Keras' own
 import tensorflow as tf
 from tf2cv.model_provider import get_model
 from tf2cv.models.resnesta import ResNeStABlock, ResNeStABottleneck
+
+from load_backbones import BackboneError, cached_weights_file_path, weights_file_name
 from settings import BACKBONE_NAMES
-
-from load_backbones import BackboneError
-from load_backbones import cached_weights_file_path, weights_file_name
-
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 

@@ -12,8 +12,8 @@ and moves that input first), so the same run printed other digits from process t
 from dataclasses import dataclass
 
 import tensorflow as tf
-from settings import RegularizationSettings
 
+from settings import RegularizationSettings
 
 KERNEL_TYPES = (tf.keras.layers.Conv2D, tf.keras.layers.Dense, tf.keras.layers.DepthwiseConv2D)
 KINDS = ("kernel", "bias", "gamma", "beta")

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from .backbones import load_backbone
-from .triplet_loss import global_batch_hard_triplet_loss
-from settings import RegularizationSettings
+from settings import POOLING_MODES, ModelSettings, RegularizationSettings
 
+from .backbones import load_backbone
 from .layers import (
     BackboneBlock,
     ClipValues,
@@ -28,9 +27,8 @@ from .layers import (
     HorizontalStripes,
     all_blocks_trainable,
 )
-from settings import POOLING_MODES, ModelSettings
 from .training_model import TrainingModel
-
+from .triplet_loss import global_batch_hard_triplet_loss
 
 @dataclass(frozen=True)
 class Branches:

@@ -15,8 +15,9 @@ every entry point calls first, switches it off (docs/method.md, "The same digits
 
 import tensorflow as tf
 
-from .l2 import L2Penalty
 from settings import RegularizationSettings
+
+from .l2 import L2Penalty
 
 
 class TrainingModel(tf.keras.Model):

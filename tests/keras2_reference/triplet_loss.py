@@ -2,7 +2,6 @@
 
 import tensorflow as tf
 
-
 METRICS = ("euclidean", "sqeuclidean", "cosine")
 
 
