@@ -16,6 +16,7 @@ previous one is used.
 
 import errno
 import json
+import math
 import os
 import re
 import shutil
@@ -24,6 +25,7 @@ import zlib
 from dataclasses import dataclass, field
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from atomic_files import WriteError, explain_write_error, write_atomically
@@ -154,17 +156,19 @@ class RunState:
                 continue
             if not any(name.startswith(KERAS2_CHECKPOINT_PREFIXES) for name in names):
                 return
-            output_folder_path = os.path.dirname(self.resume_folder_path)
+            weights_file_path = os.path.join(
+                os.path.dirname(self.resume_folder_path), "training_model.h5"
+            )
             raise CheckpointError(
                 f"The checkpoints of this run ({path} and any others) were written by a version "
                 "of this program before its move to Keras 3 (issue 38); the Keras 3 network "
                 "cannot continue them exactly, so the run cannot be resumed. Nothing was "
                 "changed. Its weights still work: evaluate them with --evaluation_only "
-                f"--pretrained_model_file_path {os.path.join(output_folder_path, 'training_model.h5')}"
+                f"--pretrained_model_file_path {weights_file_path}"
                 " (and another --output_folder_path), or start from them in a new run with that "
                 "flag; or start this run afresh with --overwrite_output_folder (the old "
-                "checkpoints are removed, the other results kept). docs/runs.md, \"Runs started "
-                "before Keras 3\"."
+                'checkpoints are removed, the other results kept). docs/runs.md, "Runs started '
+                'before Keras 3".'
             )
 
     def candidates(self) -> tuple[list[str], str | None]:
@@ -356,11 +360,12 @@ def variables_size(training_model: keras.Model) -> int:
     """Bytes of the model's and its optimizer's variables: about a checkpoint's size."""
     variables = list(training_model.variables)
     if training_model.optimizer is not None:
-        optimizer_variables = training_model.optimizer.variables
-        variables += list(
-            optimizer_variables() if callable(optimizer_variables) else optimizer_variables
-        )
-    return sum(variable.shape.num_elements() * variable.dtype.size for variable in variables)
+        variables += list(training_model.optimizer.variables)
+    return sum(
+        math.prod(variable.shape)
+        * np.dtype(keras.backend.standardize_dtype(variable.dtype)).itemsize
+        for variable in variables
+    )
 
 
 def checkpoint_paths(folder_path: str) -> list[str]:

@@ -95,6 +95,7 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         bad_terms = [name for name, value in logs.items() if not math.isfinite(float(value))]
+        bad_terms.sort(key=lambda name: name != "loss")  # the total first, then Keras' order
         if not bad_terms:
             return
         self.model.stop_training = True

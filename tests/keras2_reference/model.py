@@ -30,6 +30,7 @@ from .layers import (
 from .training_model import TrainingModel
 from .triplet_loss import global_batch_hard_triplet_loss
 
+
 @dataclass(frozen=True)
 class Branches:
     """The layers after the shared trunk, created once and called on the image and its mirror."""
