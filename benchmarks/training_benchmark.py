@@ -121,7 +121,8 @@ def step_function(training_model, batch):
     import tensorflow as tf
 
     iterator = iter(tf.data.Dataset.from_tensors(batch).repeat())
-    train_function = training_model.make_train_function()
+    training_model.make_train_function()  # Keras 3 keeps it as train_function
+    train_function = training_model.train_function
 
     def step():
         logs = train_function(iterator)
