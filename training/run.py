@@ -76,18 +76,25 @@ RUN_ERRORS = (
 )
 
 
-def run(settings: Settings, *, run_log: RunLog, flags_text: str, command: str) -> None:
-    """flags_text: the run's flags (flags.txt); command: the command line, for resuming."""
-    files = settings.run
+def check_run_can_start(settings: Settings) -> None:
+    """UsageError, saying what to do, for what no run can start with: Keras on another backend
+    than TensorFlow, --evaluation_only without a weights file."""
     problem = tensorflow_setup.keras_backend_problem("solution.py")
     if problem:
         raise UsageError(problem)
-    if files.evaluation_only and not os.path.isfile(files.pretrained_model_file_path):
+    file_path = settings.run.pretrained_model_file_path
+    if settings.run.evaluation_only and not os.path.isfile(file_path):
         raise UsageError(
             "--evaluation_only needs --pretrained_model_file_path pointing at the .h5 weights "
             "written by training (training_model.h5 or inference_model.h5) or a 2021 release "
-            f"checkpoint; got {files.pretrained_model_file_path!r}."
+            f"checkpoint; got {file_path!r}."
         )
+
+
+def run(settings: Settings, *, run_log: RunLog, flags_text: str, command: str) -> None:
+    """flags_text: the run's flags (flags.txt); command: the command line, for resuming."""
+    files = settings.run
+    check_run_can_start(settings)
     strategy = configure_devices(settings.devices)  # before anything touches devices
     print(describe_devices(strategy), flush=True)
     if settings.training is not None:

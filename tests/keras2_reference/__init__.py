@@ -5,33 +5,14 @@ c4699ff. tests/test_keras3_*.py, test_keras2_runs.py and test_release_2021.py bu
 both ways and compare; the program never imports this package (tests/test_tensorflow_setup.py
 checks that no program loads tf_keras or tf2cv).
 
-Needs tf_keras and tf2cv (requirements-test.txt), and `tf.keras` bound to Keras 2: tf2cv imports
-the module `tensorflow.keras.layers`, which TensorFlow binds when it is itself first imported,
-from TF_USE_LEGACY_KERAS. So that variable must be set before TensorFlow's first import:
-tests/conftest.py sets it in the test processes, and this package sets it for a child process
-that imports it first. (The program uses `keras`, Keras 3, and never `tf.keras`.)
+Needs tf_keras and tf2cv (requirements-test.txt), and `tf.keras` bound to Keras 2
+(tf_keras_binding.py). The program uses `keras`, Keras 3, and never `tf.keras`.
 
     from keras2_reference import init_model, load_backbone
 """
 
-import importlib
-import os
-
-os.environ["TF_USE_LEGACY_KERAS"] = "1"
-
-import tensorflow as tf  # noqa: E402
-import tf_keras  # noqa: E402
-
-if any(
-    layers.Layer is not tf_keras.layers.Layer
-    for layers in (tf.keras.layers, importlib.import_module("tensorflow.keras.layers"))
-):
-    raise ImportError(
-        "tensorflow.keras was bound to Keras 3 before tests/keras2_reference was imported: set "
-        "TF_USE_LEGACY_KERAS=1 before TensorFlow is first imported (tests/conftest.py does)."
-    )
-
-from .backbones import load_backbone  # noqa: E402
-from .model import compile_training_model, init_model, make_optimizer  # noqa: E402
+from . import tf_keras_binding  # noqa: F401, I001  (first: tf2cv's layers must be Keras 2's)
+from .backbones import load_backbone
+from .model import compile_training_model, init_model, make_optimizer
 
 __all__ = ["compile_training_model", "init_model", "load_backbone", "make_optimizer"]
