@@ -78,7 +78,7 @@ def save_h5_weights(model: keras.Model, file_path: str) -> None:
             ]
             set_string_list_attribute(group, "weight_names", names)
             for name, variable in zip(names, variables.values(), strict=True):
-                group.create_dataset(name, data=keras.ops.convert_to_numpy(variable.value))
+                group.create_dataset(name, data=keras.ops.convert_to_numpy(variable))
 
 
 def set_string_list_attribute(group: h5py.Group, name: str, values: list[str]) -> None:
