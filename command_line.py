@@ -11,7 +11,7 @@ import os
 import sys
 
 BASE_PACKAGES = ("absl", "numpy", "pandas", "cv2")
-TENSORFLOW_PACKAGES = ("tensorflow", "tf_keras", "tf2cv")
+TENSORFLOW_PACKAGES = ("tensorflow", "keras", "h5py")
 # search.py ranks with an ONNX model without TensorFlow (requirements-onnx.txt); it asks for
 # TensorFlow (require_tensorflow) only when given a Keras weights file. track.py runs in the
 # tracking environment (requirements-tracking.txt), which has no TensorFlow.

@@ -121,12 +121,12 @@ flags.DEFINE_enum(
     "backbone_model_name",
     MODEL.backbone_model_name,
     BACKBONE_NAMES,
-    "resnet50, ibn_resnet50, resnesta50 (the paper's), or another tf2cv ResNet.",
+    "resnet50, ibn_resnet50, resnesta50 (the paper's), or another of the 2021 release's ResNets.",
 )
 flags.DEFINE_bool(
     "use_pretrained_backbone",
     RUN.use_pretrained_backbone,
-    "Start from ImageNet weights (downloaded by tf2cv); --nouse_pretrained_backbone "
+    "Start from tf2cv's ImageNet weights (downloaded once); --nouse_pretrained_backbone "
     "trains from scratch.",
 )
 flags.DEFINE_string(

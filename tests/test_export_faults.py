@@ -24,8 +24,8 @@ def run_export(arguments, *, environment=None, timeout=600):
 
 
 def without_tensorflow(folder) -> dict:
-    """An environment in which importing TensorFlow, tf_keras or tf2cv fails loudly."""
-    for name in ("tensorflow", "tf_keras", "tf2cv"):
+    """An environment in which importing TensorFlow, Keras, tf_keras or tf2cv fails loudly."""
+    for name in ("tensorflow", "keras", "tf_keras", "tf2cv"):
         (folder / name).mkdir(parents=True, exist_ok=True)
         (folder / name / "__init__.py").write_text(
             f"raise ImportError('{name} imported where it must not be')\n"

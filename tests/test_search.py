@@ -293,10 +293,10 @@ def test_the_querys_camera_is_drawn_on_a_line_of_its_own(tmp_path):
 
 
 def without_tensorflow(tmp_path) -> dict:
-    """An environment in which importing TensorFlow, tf_keras or tf2cv fails: packages of those
-    names, first on the path, that raise ImportError."""
+    """An environment in which importing TensorFlow, Keras, tf_keras or tf2cv fails: packages of
+    those names, first on the path, that raise ImportError."""
     blocker = tmp_path / "no_tensorflow"
-    for name in ("tensorflow", "tf_keras", "tf2cv"):
+    for name in ("tensorflow", "keras", "tf_keras", "tf2cv"):
         (blocker / name).mkdir(parents=True)
         (blocker / name / "__init__.py").write_text(
             f"raise ImportError('{name} imported on a path that must not need it')\n"

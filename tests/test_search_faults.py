@@ -290,7 +290,7 @@ def write_calibration(folder, *, threshold: float) -> None:
 
 def test_the_first_line_comes_before_tensorflow_is_imported(images, tmp_path):
     blocker = tmp_path / "no_tensorflow"
-    for name in ("tensorflow", "tf_keras", "tf2cv"):
+    for name in ("tensorflow", "keras", "tf_keras", "tf2cv"):
         (blocker / name).mkdir(parents=True)
         (blocker / name / "__init__.py").write_text("raise ImportError('imported too early')\n")
     (tmp_path / "inference_model.h5").write_bytes(b"not read")

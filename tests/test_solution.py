@@ -620,7 +620,7 @@ def test_help_and_bad_flags_answer_before_tensorflow_is_imported(
         if line.startswith("import time:")
     ]
     assert "absl.flags" in imported, output[-3000:]
-    heavy = [name for name in imported if name.split(".")[0] in ("tensorflow", "tf_keras")]
+    heavy = [name for name in imported if name.split(".")[0] in ("tensorflow", "keras")]
     assert heavy == []
 
 

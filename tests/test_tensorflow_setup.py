@@ -5,7 +5,17 @@ model code loaded, and which packages stay free of TensorFlow."""
 import os
 
 import numpy as np
-from conftest import REPOSITORY, assert_one_error, quiet_environment, start_python
+from conftest import (
+    REPOSITORY,
+    SHRUNK,
+    TINY_SYNTHETIC,
+    assert_one_error,
+    quiet_environment,
+    start_python,
+    synthetic_dataset_flags,
+)
+
+from datasets import generate_synthetic_dataset
 
 TENSORFLOW_PACKAGES = [
     "applications",
@@ -173,3 +183,40 @@ def test_another_keras_backend_is_refused_with_one_message(tmp_path):
     output, _ = process.communicate(timeout=300)
     assert_one_error((process.returncode, output), ["'jax'", "KERAS_BACKEND=tensorflow"])
     assert not (tmp_path / "output").exists()
+
+
+def test_a_run_needs_neither_tf_keras_nor_tf2cv(tmp_path):
+    """requirements.txt installs neither: a short training run and its evaluation in a Python
+    whose path holds the test environment's packages but those two (`python -S`, the packages
+    linked one by one into a folder of their own), as in a fresh `pip install -r
+    requirements.txt`."""
+    import site
+
+    packages = tmp_path / "site-packages"
+    packages.mkdir()
+    for folder in site.getsitepackages():
+        for name in os.listdir(folder):
+            if not name.startswith(("tf_keras", "tf2cv")) and not (packages / name).exists():
+                (packages / name).symlink_to(os.path.join(folder, name))
+    generate_synthetic_dataset(str(tmp_path / "data"), TINY_SYNTHETIC)
+    arguments = [
+        *SHRUNK,
+        *synthetic_dataset_flags(),
+        "--root_folder_path",
+        str(tmp_path / "data"),
+        "--output_folder_path",
+        str(tmp_path / "output"),
+        "--freeze_backbone_for_N_epochs",
+        "0",
+        "--epoch_num",
+        "1",
+        "--steps_per_epoch",
+        "2",
+    ]
+    process = start_python(
+        ["-S", "-u", "solution.py", *arguments],
+        environment=quiet_environment(PYTHONPATH=f"{REPOSITORY}:{packages}"),
+    )
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, output[-3000:]
+    assert "Test mAP on Synthetic" in output or "test_mAP" in output, output[-3000:]
