@@ -161,7 +161,7 @@ class RunState:
             )
             raise CheckpointError(
                 f"The checkpoints of this run ({path} and any others) were written by a version "
-                "of this program before its move to Keras 3 (issue 38); the Keras 3 network "
+                "of this program before its move to Keras 3; the Keras 3 network "
                 "cannot continue them exactly, so the run cannot be resumed. Nothing was "
                 "changed. Its weights still work: evaluate them with --evaluation_only "
                 f"--pretrained_model_file_path {weights_file_path}"
