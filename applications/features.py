@@ -45,12 +45,26 @@ class FeatureExtractor:
             self.embed_batch,
             input_signature=[tf.TensorSpec([None, height, width, channels], tf.uint8)],
         )
+        if keras.backend.backend() != "tensorflow":
+            self.embed = self.embed_with_keras
 
     def embed_batch(self, images):
         """(n, dimension) embeddings of (n, H, W, 3) uint8 images (embed_images)."""
         return embed_images(
             self.inference_model, images, flip_averaged=self.use_horizontal_flipping
         )
+
+    def embed_with_keras(self, images) -> np.ndarray:
+        """embed_batch on Keras' other backends: Keras' own compiled prediction (jax.jit on
+        JAX) of the images, and of their mirrors in the same batch."""
+        images = np.asarray(images)
+        if self.use_horizontal_flipping:
+            images = np.concatenate([images, images[:, :, ::-1]])
+        features = np.concatenate(self.inference_model.predict_on_batch(images), axis=-1)
+        if not self.use_horizontal_flipping:
+            return features
+        original, mirrored = np.split(features, 2)
+        return (original + mirrored) / 2.0
 
     def __call__(self, image_file_paths) -> np.ndarray:
         """Prints a progress line (images done, images per second, time left) now and then
@@ -74,7 +88,7 @@ class FeatureExtractor:
         done = 0
         progress = ExtractionProgress(len(image_file_paths))
         for images in dataset:
-            features = self.embed(images).numpy()
+            features = np.asarray(self.embed(images))
             done += len(features)
             progress.update(done)
             yield features

@@ -79,8 +79,8 @@ RUN_ERRORS = (
 def check_run_can_start(settings: Settings) -> None:
     """UsageError, saying what to do, for what no run can start with: Keras on another backend
     than TensorFlow, --evaluation_only without a weights file."""
-    problem = tensorflow_setup.keras_backend_problem("solution.py")
-    if problem:
+    problem = tensorflow_setup.keras_backend_problem("solution.py's training")
+    if problem and not settings.run.evaluation_only:  # evaluation runs on any backend
         raise UsageError(problem)
     file_path = settings.run.pretrained_model_file_path
     if settings.run.evaluation_only and not os.path.isfile(file_path):
