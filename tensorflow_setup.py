@@ -98,7 +98,6 @@ def keras_backend_problem(program: str) -> str | None:
     return (
         f"{program} runs on Keras' TensorFlow backend, but Keras is set to {backend!r} (by the "
         'KERAS_BACKEND environment variable, or "backend" in ~/.keras/keras.json). Run it with '
-        "KERAS_BACKEND=tensorflow: training, search and export on JAX are not built yet (only "
-        "solution.py --evaluation_only runs on JAX) "
-        '(docs/devices.md, "Keras 3 and JAX").'
+        "KERAS_BACKEND=tensorflow: training, search and export on JAX are not built yet; only "
+        'solution.py --evaluation_only runs on JAX (docs/devices.md, "Keras 3 and JAX").'
     )
