@@ -39,14 +39,15 @@ class FeatureExtractor:
         self.inference_model = inference_model
         self.use_horizontal_flipping = use_horizontal_flipping
         self.workers, self.batch_size = workers, batch_size
-        # One signature for every batch size: the last, partial batch is not traced again.
-        height, width, channels = inference_model.input_shape[1:]
-        self.embed = tf.function(
-            self.embed_batch,
-            input_signature=[tf.TensorSpec([None, height, width, channels], tf.uint8)],
-        )
         if keras.backend.backend() != "tensorflow":
             self.embed = self.embed_with_keras
+        else:
+            # One signature for every batch size: the last, partial batch is not traced again.
+            height, width, channels = inference_model.input_shape[1:]
+            self.embed = tf.function(
+                self.embed_batch,
+                input_signature=[tf.TensorSpec([None, height, width, channels], tf.uint8)],
+            )
 
     def embed_batch(self, images):
         """(n, dimension) embeddings of (n, H, W, 3) uint8 images (embed_images)."""

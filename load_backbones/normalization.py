@@ -48,29 +48,19 @@ class BatchNormalization(keras.layers.BatchNormalization):
             for variable in (self.gamma, self.beta, self.moving_mean, self.moving_variance)
         ]
         gamma, beta, moving_mean, moving_variance = parameters
+        outputs, new_mean, new_variance = tf.compat.v1.nn.fused_batch_norm(
+            inputs,
+            gamma,
+            beta,
+            mean=moving_mean,
+            variance=moving_variance,
+            epsilon=self.epsilon,
+            is_training=update_statistics,
+            exponential_avg_factor=1.0 - self.momentum if update_statistics else 1.0,
+        )
         if update_statistics:
-            outputs, new_mean, new_variance = tf.compat.v1.nn.fused_batch_norm(
-                inputs,
-                gamma,
-                beta,
-                mean=moving_mean,
-                variance=moving_variance,
-                epsilon=self.epsilon,
-                is_training=True,
-                exponential_avg_factor=1.0 - self.momentum,
-            )
             self.moving_mean.assign(new_mean)
             self.moving_variance.assign(new_variance)
-        else:
-            outputs, _, _ = tf.compat.v1.nn.fused_batch_norm(
-                inputs,
-                gamma,
-                beta,
-                mean=moving_mean,
-                variance=moving_variance,
-                epsilon=self.epsilon,
-                is_training=False,
-            )
         return ops.cast(outputs, self.compute_dtype)
 
     def _ops_call(self, inputs, *, update_statistics: bool):

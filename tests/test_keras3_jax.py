@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import REPOSITORY, quiet_environment
-from test_keras3_model import randomise, save_keras2_weights
+from test_keras3_model import randomise, save_keras2_weights, unclipped_settings
 
 from applications.h5_weights import read_h5_weights
 from metric_learning import batch_hard_triplet_loss
@@ -60,15 +60,7 @@ def keras2_reference_features(backbone_model_name: str, folder: str) -> dict[str
     """Writes the Keras 2 versions' files (training_model.h5; inference_model.h5 and its .json)
     and images.npy into folder; returns what jax_features.py writes, computed by the Keras 2
     reference."""
-    # A wide clipping range keeps the embeddings from saturating, so that a difference cannot
-    # hide behind the clip.
-    settings = ModelSettings(
-        backbone_model_name=backbone_model_name,
-        image_height=64,
-        image_width=32,
-        max_value=1e4,
-        use_horizontal_flipping_inside_model=True,
-    )
+    settings = unclipped_settings(backbone_model_name)
     rng = np.random.default_rng(0)
     training_model, inference_model = keras2_reference.init_model(
         settings, class_num=CLASS_NUM, use_pretrained_backbone=False

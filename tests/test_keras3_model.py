@@ -34,6 +34,18 @@ CLASS_NUM = 4
 REGULARIZATION = RegularizationSettings(5e-4, 5e-4, 5e-4, 5e-4)
 
 
+def unclipped_settings(backbone_model_name: str) -> ModelSettings:
+    """64x32 with the mirror inside, and a clipping range so wide that no embedding saturates:
+    a misplaced weight cannot hide behind the clip."""
+    return ModelSettings(
+        backbone_model_name=backbone_model_name,
+        image_height=64,
+        image_width=32,
+        max_value=1e4,
+        use_horizontal_flipping_inside_model=True,
+    )
+
+
 @pytest.fixture
 def arithmetic_optimizer_off():
     before = tf.config.optimizer.get_experimental_options().get("arithmetic_optimization", True)
@@ -125,15 +137,7 @@ def assert_same_weights(keras2_model, keras3_model, file_path, *, what):
 def test_keras2_files_load_into_the_keras3_network_which_computes_and_trains_the_same(
     backbone_model_name, tmp_path, arithmetic_optimizer_off
 ):
-    # A wide clipping range keeps the embeddings from saturating, so that a misplaced weight
-    # cannot hide behind the clip.
-    settings = ModelSettings(
-        backbone_model_name=backbone_model_name,
-        image_height=64,
-        image_width=32,
-        max_value=1e4,
-        use_horizontal_flipping_inside_model=True,
-    )
+    settings = unclipped_settings(backbone_model_name)
     rng = np.random.default_rng(0)
     keras2_training, keras2_inference = keras2_reference.init_model(
         settings, class_num=CLASS_NUM, use_pretrained_backbone=False, regularization=REGULARIZATION
@@ -235,13 +239,7 @@ def test_a_file_the_program_writes_loads_back_and_into_the_keras2_reference_by_k
     back into a new one, every weight has its bits; assigned by key (read_h5_weights) to the
     Keras 2 reference, whose keys come from Keras 2's own names, it covers every weight there
     and the reference computes the program's embeddings and class probabilities, bit for bit."""
-    settings = ModelSettings(
-        backbone_model_name="resnet18",
-        image_height=64,
-        image_width=32,
-        max_value=1e4,  # no saturation for a misplaced weight to hide behind
-        use_horizontal_flipping_inside_model=True,
-    )
+    settings = unclipped_settings("resnet18")
     rng = np.random.default_rng(0)
     training_model, inference_model = applications.init_model(
         settings, class_num=CLASS_NUM, use_pretrained_backbone=False
