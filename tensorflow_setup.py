@@ -86,18 +86,24 @@ if not user_chose_logging() and "tensorflow" not in sys.modules:
     import_tensorflow_quietly(QUIET_LEVEL)
 
 
-def keras_backend_problem(program: str) -> str | None:
-    """What to do when Keras runs on another backend than TensorFlow, which `program` needs
-    (its training step, tf.data, tf.distribute, checkpoints and tf2onnx are TensorFlow's);
-    None on TensorFlow. Keras takes its backend from KERAS_BACKEND, else ~/.keras/keras.json."""
+BACKEND_NAMES = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch", "numpy": "NumPy"}
+
+
+def keras_backend_problem(
+    program: str, *, backends: tuple[str, ...] = ("tensorflow",)
+) -> str | None:
+    """What to do when Keras runs on a backend that `program` does not run on (`backends`);
+    None when it does. Keras takes its backend from KERAS_BACKEND, else ~/.keras/keras.json."""
     import keras
 
     backend = keras.backend.backend()
-    if backend == "tensorflow":
+    if backend in backends:
         return None
+    names = " or ".join(BACKEND_NAMES.get(name, name) for name in backends)
     return (
-        f"{program} runs on Keras' TensorFlow backend, but Keras is set to {backend!r} (by the "
+        f"{program} runs on Keras' {names} backend, but Keras is set to {backend!r} (by the "
         'KERAS_BACKEND environment variable, or "backend" in ~/.keras/keras.json). Run it with '
-        "KERAS_BACKEND=tensorflow: training, search and export on JAX are not built yet; only "
-        'solution.py --evaluation_only runs on JAX (docs/devices.md, "Keras 3 and JAX").'
+        "KERAS_BACKEND=tensorflow. solution.py (one device) and search.py run on TensorFlow and "
+        "JAX; export.py and training on several devices on TensorFlow only (docs/devices.md, "
+        '"Keras 3 and JAX").'
     )

@@ -265,4 +265,6 @@ def compile_training_model(
     optimizer = optimizer or make_optimizer(training_model)
     if learning_rate is not None:
         optimizer.learning_rate.assign(learning_rate)
+    # Keras' JAX trainer runs an uncompiled step operation by operation, many times slower.
+    jit_compile = jit_compile or keras.backend.backend() == "jax"
     training_model.compile(optimizer=optimizer, jit_compile=jit_compile)

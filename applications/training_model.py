@@ -17,16 +17,19 @@ reported), and its gradient, 2 * factor * w, is added to each weight's back-prop
 into one AddN of three; training.configure_devices, which every entry point calls first,
 switches it off (docs/method.md, "The same digits every time").
 
-The step is the TensorFlow backend's (GradientTape, tf.distribute); on other backends Keras'
-own step would be needed (not built yet: docs/devices.md, "Keras 3 and JAX").
+On TensorFlow the step is written with GradientTape (and runs under tf.distribute); on JAX it is
+jax_step.py's: the same loss and the same penalty gradient, computed statelessly as Keras' JAX
+trainer expects.
 """
 
 import keras
 from keras import ops
 
 from metric_learning import global_batch_hard_triplet_loss
-from regularizers import L2Penalty
+from regularizers import L2Penalty, add_all
 from settings import RegularizationSettings
+
+from . import jax_step
 
 
 class TrainingModel(keras.Model):
@@ -48,11 +51,10 @@ class TrainingModel(keras.Model):
     def metrics(self):
         return list(self.loss_trackers.values())
 
-    def flipreid_loss(self, targets, predictions):
-        """(total loss, {metric name: value}) of one batch; see the module docstring."""
-        import tensorflow as tf
-
-        replica_num = tf.distribute.get_strategy().num_replicas_in_sync
+    def flipreid_loss(self, targets, predictions, *, flipping_losses=None):
+        """(total loss, {metric name: value}) of one batch; see the module docstring.
+        flipping_losses: the call's losses (default: self.losses, those of the last call)."""
+        replica_num = replicas_in_sync()
         values, output_losses = {}, []
         for name, target, prediction in zip(self.output_names, targets, predictions, strict=True):
             if name.endswith("_embedding"):
@@ -62,17 +64,26 @@ class TrainingModel(keras.Model):
             mean = ops.sum(per_sample) / ops.cast(ops.size(per_sample), per_sample.dtype)
             values[f"{name}_loss"] = mean
             output_losses.append(mean / replica_num if replica_num > 1 else mean)
-        flipping_losses = [ops.cast(loss, "float32") for loss in self.losses]
+        if flipping_losses is None:
+            flipping_losses = self.losses
+        flipping_losses = [ops.cast(loss, "float32") for loss in flipping_losses]
         penalty = ops.stop_gradient(self.l2_penalty.value())
-        regularisation = tf.add_n([*flipping_losses, penalty])
+        regularisation = add_all([*flipping_losses, penalty])
         if replica_num > 1:
             regularisation = regularisation / replica_num
-        total = tf.add_n([*output_losses, regularisation])
-        values["flipping"] = tf.add_n(flipping_losses) if flipping_losses else ops.zeros(())
+        total = add_all([*output_losses, regularisation])
+        values["flipping"] = add_all(flipping_losses) if flipping_losses else ops.zeros(())
         values["loss"] = total * replica_num if replica_num > 1 else total
         return total, values
 
-    def train_step(self, data):
+    def train_step(self, *arguments):
+        """Keras' step: train_step(data) -> logs on TensorFlow; train_step(state, data) ->
+        (logs, state) on JAX (jax_step.py)."""
+        if keras.backend.backend() == "jax":
+            return jax_step.train_step(self, *arguments)
+        return self.tensorflow_train_step(*arguments)
+
+    def tensorflow_train_step(self, data):
         import tensorflow as tf
 
         images, targets, _ = keras.utils.unpack_x_y_sample_weight(data)
@@ -81,8 +92,15 @@ class TrainingModel(keras.Model):
             loss, values = self.flipreid_loss(targets, predictions)
             scaled_loss = self.optimizer.scale_loss(loss)
         variables = self.trainable_variables
-        gradients = tape.gradient(scaled_loss, variables)
-        replica_num = tf.distribute.get_strategy().num_replicas_in_sync
+        gradients = self.add_penalty_gradients(tape.gradient(scaled_loss, variables), variables)
+        self.optimizer.apply_gradients(zip(gradients, variables, strict=True))
+        return self.track(values)
+
+    def add_penalty_gradients(self, gradients: list, variables: list) -> list:
+        """The back-propagated gradients of `variables` with the L2 penalty's (2 * factor * w,
+        scaled as the loss is) added to each penalised one; see the module docstring."""
+        gradients = list(gradients)
+        replica_num = replicas_in_sync()
         for index, penalty_gradient in enumerate(self.l2_penalty.gradients(variables)):
             if penalty_gradient is None:
                 continue
@@ -91,11 +109,13 @@ class TrainingModel(keras.Model):
             penalty_gradient = self.optimizer.scale_loss(penalty_gradient)
             gradient = gradients[index]
             gradients[index] = penalty_gradient if gradient is None else gradient + penalty_gradient
-        self.optimizer.apply_gradients(zip(gradients, variables, strict=True))
-        return self.track(values)
+        return gradients
 
-    def test_step(self, data):
+    def test_step(self, *arguments):
         """The loss terms of a batch in inference mode (evaluate, test_on_batch)."""
+        if keras.backend.backend() == "jax":
+            return jax_step.test_step(self, *arguments)
+        (data,) = arguments
         images, targets, _ = keras.utils.unpack_x_y_sample_weight(data)
         predictions = self(images, training=False)
         return self.track(self.flipreid_loss(targets, predictions)[1])
@@ -105,3 +125,12 @@ class TrainingModel(keras.Model):
         for name, value in values.items():
             self.loss_trackers[name].update_state(value)
         return {name: tracker.result() for name, tracker in self.loss_trackers.items()}
+
+
+def replicas_in_sync() -> int:
+    """The replicas of the tf.distribute strategy in force (1 on other backends)."""
+    if keras.backend.backend() != "tensorflow":
+        return 1
+    import tensorflow as tf
+
+    return tf.distribute.get_strategy().num_replicas_in_sync

@@ -104,7 +104,7 @@ class RunState:
         Raises CheckpointError when checkpoints exist but none can be restored.
         """
         candidates, state_latest = self.candidates()
-        self.refuse_keras2_checkpoints(candidates)
+        self.refuse_foreign_checkpoints(candidates)
         failures = []
         for path in candidates:
             try:
@@ -144,32 +144,47 @@ class RunState:
             "other results kept), or choose another --output_folder_path."
         )
 
-    def refuse_keras2_checkpoints(self, paths: list[str]) -> None:
-        """Raise CheckpointError, saying what to do, when the newest readable checkpoint was
-        written by a version of this program before the move to Keras 3: its variables are
-        keyed by Keras 2's object graph ("model/layer_with_weights-3/..."), which the Keras 3
-        model does not have, so the run cannot continue exactly."""
+    def refuse_foreign_checkpoints(self, paths: list[str]) -> None:
+        """Raise CheckpointError, saying what to do, when the newest readable checkpoint cannot
+        be continued by this program on this backend (nothing is changed):
+        - written by a version before the move to Keras 3: its variables are keyed by Keras 2's
+          object graph ("model/layer_with_weights-3/..."), which the Keras 3 model does not have;
+        - written on another Keras backend (RunState.checkpoint: "model/..." on TensorFlow,
+          "keras_variables/..." elsewhere): the run continues on the backend it started on."""
         for path in paths:
             try:
                 names = tf.train.load_checkpoint(path).get_variable_to_shape_map()
             except Exception:  # damaged or unfinished: find_resume_point reports it
                 continue
-            if not any(name.startswith(KERAS2_CHECKPOINT_PREFIXES) for name in names):
-                return
-            weights_file_path = os.path.join(
-                os.path.dirname(self.resume_folder_path), "training_model.h5"
-            )
-            raise CheckpointError(
-                f"The checkpoints of this run ({path} and any others) were written by a version "
-                "of this program before its move to Keras 3; the Keras 3 network "
-                "cannot continue them exactly, so the run cannot be resumed. Nothing was "
-                "changed. Its weights still work: evaluate them with --evaluation_only "
-                f"--pretrained_model_file_path {weights_file_path}"
-                " (and another --output_folder_path), or start from them in a new run with that "
-                "flag; or start this run afresh with --overwrite_output_folder (the old "
-                'checkpoints are removed, the other results kept). docs/runs.md, "Runs started '
-                'before Keras 3".'
-            )
+            if any(name.startswith(KERAS2_CHECKPOINT_PREFIXES) for name in names):
+                raise CheckpointError(self.keras2_message(path))
+            started_on = backend_of_checkpoint(names)
+            if started_on not in (None, keras.backend.backend()):
+                raise CheckpointError(
+                    f"The checkpoints of this run ({path} and any others) were written on "
+                    f"Keras' {started_on!r} backend, and Keras now runs on "
+                    f"{keras.backend.backend()!r}; a run continues on the backend it started on. "
+                    f"Nothing was changed. Run the same command with KERAS_BACKEND={started_on}, "
+                    "or start this run afresh with --overwrite_output_folder (the old "
+                    "checkpoints are removed, the other results kept)."
+                )
+            return
+
+    def keras2_message(self, path: str) -> str:
+        weights_file_path = os.path.join(
+            os.path.dirname(self.resume_folder_path), "training_model.h5"
+        )
+        return (
+            f"The checkpoints of this run ({path} and any others) were written by a version "
+            "of this program before its move to Keras 3; the Keras 3 network "
+            "cannot continue them exactly, so the run cannot be resumed. Nothing was "
+            "changed. Its weights still work: evaluate them with --evaluation_only "
+            f"--pretrained_model_file_path {weights_file_path}"
+            " (and another --output_folder_path), or start from them in a new run with that "
+            "flag; or start this run afresh with --overwrite_output_folder (the old "
+            'checkpoints are removed, the other results kept). docs/runs.md, "Runs started '
+            'before Keras 3".'
+        )
 
     def candidates(self) -> tuple[list[str], str | None]:
         """(checkpoint paths newest first, the state file's latest or None when the state file
@@ -348,19 +363,52 @@ class RunState:
     def restore(self, training_model: keras.Model, checkpoint_path: str) -> None:
         """Load a checkpoint into the model and its optimizer (already built); every variable
         of both must be in it. The progress is read by read_progress."""
-        status = tf.train.Checkpoint(model=training_model).read(checkpoint_path)
+        if keras.backend.backend() == "tensorflow":
+            status = tf.train.Checkpoint(model=training_model).read(checkpoint_path)
+            status.assert_existing_objects_matched().expect_partial()
+            return
+        variables = model_and_optimizer_variables(training_model)
+        copies = [tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False) for v in variables]
+        status = tf.train.Checkpoint(keras_variables=copies).read(checkpoint_path)
         status.assert_existing_objects_matched().expect_partial()
+        for variable, copy in zip(variables, copies, strict=True):
+            variable.assign(copy.numpy())
 
     def checkpoint(self, training_model: keras.Model) -> tf.train.Checkpoint:
-        # The compiled model tracks its optimizer, so both are saved and restored together.
-        return tf.train.Checkpoint(model=training_model, progress=self.progress)
+        """What a save writes. On TensorFlow the model itself: the compiled model tracks its
+        optimizer, so both are saved and restored together. On other backends Keras' variables
+        are not TensorFlow's: TensorFlow copies of their values, in the model's and then the
+        optimizer's order, under another key ("keras_variables/N/..."), so that a run is
+        continued on the backend it started on (refuse_other_backends)."""
+        if keras.backend.backend() == "tensorflow":
+            return tf.train.Checkpoint(model=training_model, progress=self.progress)
+        copies = [
+            tf.Variable(keras.ops.convert_to_numpy(variable), trainable=False)
+            for variable in model_and_optimizer_variables(training_model)
+        ]
+        return tf.train.Checkpoint(keras_variables=copies, progress=self.progress)
+
+
+def backend_of_checkpoint(names) -> str | None:
+    """The Keras backend a checkpoint's variable names come from (RunState.checkpoint), or
+    None for a checkpoint without model variables."""
+    if any(name.startswith("model/") for name in names):
+        return "tensorflow"
+    if any(name.startswith("keras_variables/") for name in names):
+        return "jax"
+    return None
+
+
+def model_and_optimizer_variables(training_model: keras.Model) -> list[keras.Variable]:
+    variables = list(training_model.variables)
+    if training_model.optimizer is not None:
+        variables += list(training_model.optimizer.variables)
+    return variables
 
 
 def variables_size(training_model: keras.Model) -> int:
     """Bytes of the model's and its optimizer's variables: about a checkpoint's size."""
-    variables = list(training_model.variables)
-    if training_model.optimizer is not None:
-        variables += list(training_model.optimizer.variables)
+    variables = model_and_optimizer_variables(training_model)
     return sum(
         math.prod(variable.shape)
         * np.dtype(keras.backend.standardize_dtype(variable.dtype)).itemsize

@@ -55,7 +55,9 @@ def load_keras_search_model(model_file_path: str, *, workers: int) -> SearchMode
     import applications  # TensorFlow is imported here
     import tensorflow_setup
 
-    problem = tensorflow_setup.keras_backend_problem("search.py with a Keras weights file")
+    problem = tensorflow_setup.keras_backend_problem(
+        "search.py with a Keras weights file", backends=("tensorflow", "jax")
+    )
     if problem:
         raise SearchError(problem)
     if not os.path.isfile(model_file_path):

@@ -5,6 +5,12 @@ import tensorflow_setup  # noqa: F401, I001  (oneDNN and a quiet start, before K
 
 from settings import RegularizationSettings
 
-from .l2 import KERNEL_TYPES, L2Penalty, collect_regularized_variables
+from .l2 import KERNEL_TYPES, L2Penalty, add_all, collect_regularized_variables
 
-__all__ = ["KERNEL_TYPES", "L2Penalty", "RegularizationSettings", "collect_regularized_variables"]
+__all__ = [
+    "KERNEL_TYPES",
+    "L2Penalty",
+    "RegularizationSettings",
+    "add_all",
+    "collect_regularized_variables",
+]

@@ -5,6 +5,7 @@ model code loaded, and which packages stay free of TensorFlow."""
 import os
 
 import numpy as np
+import pytest
 from conftest import (
     REPOSITORY,
     SHRUNK,
@@ -164,9 +165,24 @@ def test_onednn_and_eigen_kernels_compute_the_same_training_step(tmp_path):
     )
 
 
-def test_another_keras_backend_is_refused_with_one_message(tmp_path):
-    """solution.py on Keras' JAX backend stops with one message that names the backend and what
-    to do, before anything is written (training on JAX is not built yet)."""
+@pytest.mark.parametrize(
+    "backend, flags, phrases",
+    [
+        # Keras' NumPy backend (inference only): solution.py runs on TensorFlow and JAX.
+        ("numpy", [], ["'numpy'", "TensorFlow or JAX", "KERAS_BACKEND=tensorflow"]),
+        # Training on several devices is tf.distribute's: TensorFlow only.
+        (
+            "jax",
+            ["--logical_cpu_device_num", "2"],
+            ["Training on several devices", "'jax'", "KERAS_BACKEND=tensorflow"],
+        ),
+    ],
+)
+def test_a_backend_the_program_does_not_run_on_is_refused_with_one_message(
+    tmp_path, backend, flags, phrases
+):
+    """solution.py on a Keras backend it does not run on stops with one message that names the
+    backend and what to do, before anything is written."""
     process = start_python(
         [
             "-u",
@@ -177,11 +193,12 @@ def test_another_keras_backend_is_refused_with_one_message(tmp_path):
             str(tmp_path / "data"),
             "--output_folder_path",
             str(tmp_path / "output"),
+            *flags,
         ],
-        environment={**quiet_environment(), "KERAS_BACKEND": "jax"},
+        environment={**quiet_environment(), "KERAS_BACKEND": backend},
     )
     output, _ = process.communicate(timeout=300)
-    assert_one_error((process.returncode, output), ["'jax'", "KERAS_BACKEND=tensorflow"])
+    assert_one_error((process.returncode, output), phrases)
     assert not (tmp_path / "output").exists()
 
 

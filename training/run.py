@@ -77,10 +77,19 @@ RUN_ERRORS = (
 
 
 def check_run_can_start(settings: Settings) -> None:
-    """UsageError, saying what to do, for what no run can start with: Keras on another backend
-    than TensorFlow, --evaluation_only without a weights file."""
-    problem = tensorflow_setup.keras_backend_problem("solution.py's training")
-    if problem and not settings.run.evaluation_only:  # evaluation runs on any backend
+    """UsageError, saying what to do, for what no run can start with: Keras on a backend the
+    program does not run on (training on several devices is tf.distribute's: TensorFlow only),
+    --evaluation_only without a weights file."""
+    several_devices = settings.devices.logical_cpu_device_num > 1 or "TF_CONFIG" in os.environ
+    if several_devices and not settings.run.evaluation_only:
+        problem = tensorflow_setup.keras_backend_problem(
+            "Training on several devices (tf.distribute)"
+        )
+    else:
+        problem = tensorflow_setup.keras_backend_problem(
+            "solution.py", backends=("tensorflow", "jax")
+        )
+    if problem:
         raise UsageError(problem)
     file_path = settings.run.pretrained_model_file_path
     if settings.run.evaluation_only and not os.path.isfile(file_path):
