@@ -254,7 +254,7 @@ flags.DEFINE_float(
 flags.DEFINE_float(
     "learning_rate_base",
     LEARNING_RATE.learning_rate_base,
-    "Learning rate after warm-up (default mode).",
+    "Learning rate after warm-up (default and warmup_cosine modes).",
 )
 flags.DEFINE_integer(
     "learning_rate_warmup_epochs", LEARNING_RATE.learning_rate_warmup_epochs, "Warm-up epochs."
