@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import keras
 from keras import ops
 
-from settings import OptimizerSettings
+from settings import OptimizerSettings, SettingsError
 
 # The FlipReID network's blocks on the 2021 ResNets (applications/model.py): the stem is layer
 # 0 (the "embeddings"), stages 1 to 3 are layers 1 to 3, both copies of stage 4 layer 4; the
@@ -242,10 +242,14 @@ def make_optimizer(
     """The optimizer `settings` ask for, built over `variables` (all that will train, in either
     phase), wrapped in a LossScaleOptimizer under the mixed_float16 policy. layers: where each
     variable sits (needed for --layer_decay and --backbone_learning_rate_factor)."""
-    if settings.has_learning_rate_multipliers and layers is None:
-        raise ValueError(
-            "--layer_decay and --backbone_learning_rate_factor need the model's LayerMap; none "
-            "was given for this backbone."
+    if settings.has_learning_rate_multipliers and (
+        layers is None or not any(layers.in_backbone(variable) for variable in variables)
+    ):
+        raise SettingsError(
+            "--layer_decay and --backbone_learning_rate_factor need to know which layer each "
+            "backbone variable is in, and none of this model's variables is in a layer known "
+            "for it (applications/optimizers.py: the 2021 ResNets' blocks). Leave both at 1 for "
+            "this backbone."
         )
     keras_class, arguments = keras.optimizers.Adam, {}
     if settings.optimizer_name == "SGD":
