@@ -22,6 +22,7 @@ from settings import (
     BACKBONE_NAMES,
     LEARNING_RATE_MODES,
     MIXED_PRECISION_MODES,
+    OPTIMIZER_NAMES,
     POOLING_MODES,
     AugmentationSettings,
     DatasetSettings,
@@ -29,6 +30,7 @@ from settings import (
     EvaluationSettings,
     LearningRateSettings,
     ModelSettings,
+    OptimizerSettings,
     RegularizationSettings,
     RunSettings,
     SamplingSettings,
@@ -46,6 +48,7 @@ REGULARIZATION = RegularizationSettings()
 EVALUATION = EvaluationSettings()
 SAMPLING = SamplingSettings()
 LEARNING_RATE = LearningRateSettings()
+OPTIMIZER = OptimizerSettings()
 TRAINING = TrainingSettings()
 DEVICES = DeviceSettings()
 AUGMENTATION = AugmentationSettings()
@@ -251,7 +254,7 @@ flags.DEFINE_float(
 flags.DEFINE_float(
     "learning_rate_base",
     LEARNING_RATE.learning_rate_base,
-    "Learning rate after warm-up (default mode).",
+    "Learning rate after warm-up (default and warmup_cosine modes).",
 )
 flags.DEFINE_integer(
     "learning_rate_warmup_epochs", LEARNING_RATE.learning_rate_warmup_epochs, "Warm-up epochs."
@@ -270,6 +273,36 @@ flags.DEFINE_float(
     "learning_rate_lower_bound",
     LEARNING_RATE.learning_rate_lower_bound,
     "The learning rate never goes below this.",
+)
+# Optimizer (docs/training_vit.md: what each is for, and recipes from the literature)
+flags.DEFINE_enum(
+    "optimizer_name",
+    OPTIMIZER.optimizer_name,
+    OPTIMIZER_NAMES,
+    "Adam (the 2021 release's), AdamW (Adam with decoupled weight decay), or SGD with momentum.",
+)
+flags.DEFINE_float("momentum", OPTIMIZER.momentum, "SGD: momentum.")
+flags.DEFINE_bool(
+    "use_nesterov_momentum", OPTIMIZER.use_nesterov_momentum, "SGD: Nesterov's momentum."
+)
+flags.DEFINE_float(
+    "weight_decay",
+    OPTIMIZER.weight_decay,
+    "AdamW and SGD: decoupled weight decay, w -= learning rate x weight_decay x w each step "
+    "(not on biases, normalisation parameters, position embeddings and tokens). The L2 factors "
+    "(--kernel_regularization_factor etc.) still apply: set them to 0 for decay alone.",
+)
+flags.DEFINE_float(
+    "layer_decay",
+    OPTIMIZER.layer_decay,
+    "Layer-wise learning-rate decay (BEiT, MAE): layer i of L learns at the schedule's rate x "
+    "layer_decay^(L + 1 - i), the stem or embeddings being layer 0 and the heads L + 1 "
+    "(1: off).",
+)
+flags.DEFINE_float(
+    "backbone_learning_rate_factor",
+    OPTIMIZER.backbone_learning_rate_factor,
+    "The backbone learns at the schedule's rate x this (on top of --layer_decay; 1: off).",
 )
 flags.DEFINE_integer("steps_per_epoch", TRAINING.steps_per_epoch, "Training steps per epoch.")
 flags.DEFINE_integer("epoch_num", TRAINING.epoch_num, "Epochs of the second phase.")
@@ -364,6 +397,7 @@ def settings_from_flags() -> Settings:
         training=None if FLAGS.evaluation_only else from_flags(TrainingSettings),
         devices=from_flags(DeviceSettings),
         run=from_flags(RunSettings),
+        optimizer=from_flags(OptimizerSettings),
     )
     if settings.training is not None:
         settings.learning_rate.check_epoch_num(settings.training.epoch_num)

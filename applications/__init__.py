@@ -6,11 +6,12 @@
     )
 
 settings.py: ModelSettings, what the architecture flags ask for. model.py: building the training
-and inference models, the optimizer. layers.py: FlipReID's own layers. training_model.py: the
-training step and loss. model_files.py: loading and saving weights files and the inference
-model; h5_weights.py: the .h5 layout, read and written by name; weights_files.py,
-descriptions.py and release_2021.py: what a weights file holds, the description beside it, the
-2021 release's checkpoints. features.py: embeddings of images.
+and inference models, the optimizer. optimizers.py: the optimizer itself (Adam, AdamW, SGD),
+its weight decay and per-layer learning rates. layers.py: FlipReID's own layers.
+training_model.py: the training step and loss. model_files.py: loading and saving weights
+files and the inference model; h5_weights.py: the .h5 layout, read and written by name;
+weights_files.py, descriptions.py and release_2021.py: what a weights file holds, the
+description beside it, the 2021 release's checkpoints. features.py: embeddings of images.
 export.py: the inference model as ONNX or a SavedModel.
 """
 
@@ -48,6 +49,7 @@ from .model_files import (
     save_inference_model,
     save_weights_atomically,
 )
+from .optimizers import LayerMap, describe_optimizer
 from .weights_files import (
     INFERENCE,
     RELEASE_2021,
@@ -68,6 +70,7 @@ __all__ = [
     "classification_head",
     "compile_training_model",
     "describe_model_file",
+    "describe_optimizer",
     "describe_weights_file",
     "embed",
     "export_onnx",
@@ -77,6 +80,7 @@ __all__ = [
     "INFERENCE",
     "inference_model_of_file",
     "init_model",
+    "LayerMap",
     "load_inference_model",
     "load_trunk",
     "load_weights",

@@ -25,8 +25,9 @@ from load_backbones import (
     build_stage,
     load_tf2cv_weights,
 )
-from settings import POOLING_MODES, ModelSettings, RegularizationSettings
+from settings import POOLING_MODES, ModelSettings, OptimizerSettings, RegularizationSettings
 
+from . import optimizers
 from .layers import (
     ClipValues,
     FlipAverage,
@@ -242,15 +243,21 @@ def all_blocks_trainable(model: keras.Model) -> Iterator[None]:
             block.trainable = state
 
 
-def make_optimizer(training_model: keras.Model) -> keras.optimizers.Optimizer:
-    """One Adam for the whole run, built over every variable that trains in either phase, with
-    loss scaling under the mixed_float16 policy: both phases use it, as in the 2021 release."""
-    optimizer = keras.optimizers.Adam()
+def make_optimizer(
+    training_model: keras.Model, settings: OptimizerSettings | None = None
+) -> keras.optimizers.Optimizer:
+    """One optimizer for the whole run (by default Adam, as in the 2021 release; optimizers.py
+    for the others), built over every variable that trains in either phase, with loss scaling
+    under the mixed_float16 policy: both phases use it. The layers of its layer-wise rates are
+    the ResNet blocks' (optimizers.RESNET_BLOCK_LAYERS)."""
     with all_blocks_trainable(training_model):
-        optimizer.build(training_model.trainable_variables)
-    if keras.config.dtype_policy().name == "mixed_float16":
-        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-    return optimizer
+        layers = optimizers.LayerMap.of_blocks(
+            {block.name: block.trainable_variables for block in backbone_blocks(training_model)},
+            optimizers.RESNET_BLOCK_LAYERS,
+        )
+        return optimizers.make_optimizer(
+            training_model.trainable_variables, settings or OptimizerSettings(), layers=layers
+        )
 
 
 def compile_training_model(

@@ -5,8 +5,9 @@ TensorFlow, so the entry points parse and check their flags before loading it.
 model.py: the architecture. dataset.py: which dataset, which test sets, the synthetic set.
 training.py: epochs and steps, P x K batches, augmentation, L2 factors. learning_rate.py: the
 schedule. phases.py: the two phases as one count of epochs. evaluation.py: when and how tests
-run. devices.py: devices and precision. run.py: files and workers, and all of a run's
-settings together. checks.py: the error and range checks they share.
+run. devices.py: devices and precision. optimizer.py: which optimizer, its weight decay and
+per-layer learning rates. run.py: files and workers, and all of a run's settings together.
+checks.py: the error and range checks they share.
 """
 
 from .checks import (
@@ -31,6 +32,7 @@ from .devices import MIXED_PRECISION_MODES, DeviceSettings
 from .evaluation import EvaluationSettings
 from .learning_rate import LEARNING_RATE_MODES, LearningRateSettings
 from .model import BACKBONE_NAMES, OUTPUT_STRIDE, POOLING_MODES, ModelSettings, feature_map_height
+from .optimizer import OPTIMIZER_NAMES, OptimizerSettings
 from .phases import Phase, TrainingPhases
 from .run import RunSettings, Settings
 from .training import (
@@ -61,6 +63,8 @@ __all__ = [
     "LearningRateSettings",
     "MIXED_PRECISION_MODES",
     "ModelSettings",
+    "OPTIMIZER_NAMES",
+    "OptimizerSettings",
     "OUTPUT_STRIDE",
     "Phase",
     "POOLING_MODES",

@@ -10,7 +10,7 @@ from .checks import (
     require_positive,
 )
 
-LEARNING_RATE_MODES = ("constant", "linear", "cosine", "warmup", "default")
+LEARNING_RATE_MODES = ("constant", "linear", "cosine", "warmup", "default", "warmup_cosine")
 
 
 @dataclass(frozen=True)
@@ -21,8 +21,10 @@ class LearningRateSettings:
     constant: start (= end); linear: start to end; cosine: half a cosine from start down to end;
     warmup: linear from start to end over the warm-up epochs, then end; default: linear from
     lower_bound to base over the warm-up epochs, then base / drop_factor ** k after k steady
-    periods (drop factor 0: the factor that brings base to lower_bound by the last epoch).
-    Never below learning_rate_lower_bound.
+    periods (drop factor 0: the factor that brings base to lower_bound by the last epoch);
+    warmup_cosine: linear from start towards base over the warm-up epochs, then the half cosine
+    from base at epoch 0 to end at epoch N that it interrupts (timm's CosineLRScheduler, which
+    TransReID and CLIP-ReID use). Never below learning_rate_lower_bound.
     """
 
     learning_rate_mode: str = "default"
@@ -59,6 +61,13 @@ class LearningRateSettings:
                 "learning_rate_mode cosine needs learning_rate_start > "
                 f"learning_rate_end; got {self.learning_rate_start} and {self.learning_rate_end}."
             )
+        if self.learning_rate_mode == "warmup_cosine" and (
+            self.learning_rate_base <= self.learning_rate_end
+        ):
+            raise SettingsError(
+                "learning_rate_mode warmup_cosine needs learning_rate_base > learning_rate_end; "
+                f"got {self.learning_rate_base} and {self.learning_rate_end}."
+            )
 
     def check_epoch_num(self, epoch_num: int) -> None:
         """Raise SettingsError when the schedule cannot be computed for a whole-model phase of
@@ -93,6 +102,13 @@ class LearningRateSettings:
         elif self.learning_rate_mode == "warmup":
             learning_rate = (end - start) / max(1, warmup_epochs - 1) * epoch_index + start
             learning_rate = min(learning_rate, end)
+        elif self.learning_rate_mode == "warmup_cosine":
+            base = self.learning_rate_base
+            if epoch_index < warmup_epochs:
+                learning_rate = start + (base - start) * epoch_index / warmup_epochs
+            else:
+                progress = epoch_index / max(1, epoch_num)
+                learning_rate = end + (base - end) * 0.5 * (1 + math.cos(math.pi * progress))
         elif epoch_index < warmup_epochs:  # default
             learning_rate = (self.learning_rate_base - lower_bound) / max(
                 1, warmup_epochs - 1

@@ -8,6 +8,7 @@ from .devices import DeviceSettings
 from .evaluation import EvaluationSettings
 from .learning_rate import LearningRateSettings
 from .model import ModelSettings
+from .optimizer import OptimizerSettings
 from .training import (
     AugmentationSettings,
     RegularizationSettings,
@@ -44,3 +45,4 @@ class Settings:
     training: TrainingSettings | None  # None in evaluation-only mode
     devices: DeviceSettings
     run: RunSettings
+    optimizer: OptimizerSettings = OptimizerSettings()  # the 2021 release's Adam

@@ -15,7 +15,7 @@ import applications
 import callbacks
 import datasets
 from callbacks import Progress, ResumePoint, RunState, StopRequest
-from settings import EvaluationSettings, LearningRateSettings, Phase
+from settings import EvaluationSettings, LearningRateSettings, OptimizerSettings, Phase
 from callbacks.results import TestingSetName
 from image_augmentation import ReplicaShare
 
@@ -69,6 +69,7 @@ def train(
     datasets_from_step: Callable[..., tf.data.Dataset],
     settings: TrainingSettings,
     learning_rate: LearningRateSettings,
+    optimizer_settings: OptimizerSettings | None = None,
     evaluation: EvaluationSettings,
     evaluators: list[callbacks.Evaluator],
     testing_set_names: list[TestingSetName] = (),
@@ -95,13 +96,16 @@ def train(
     compares it at a resume). Raises callbacks.RunInterrupted after a SIGTERM or Ctrl-C (the
     state is saved first) and callbacks.TrainingDivergedError at a non-finite loss (nothing is
     saved from it).
+    optimizer_settings: which optimizer (None: the 2021 release's Adam).
     """
     phases, steps_per_epoch = settings.phases, settings.steps_per_epoch
     weights_file_path = os.path.join(output_folder_path, "training_model.h5")
     progress = None if resume_point is None else resume_point.progress
     stop_request = StopRequest()
     with strategy.scope(), stop_signals_caught(stop_request):
-        optimizer = applications.make_optimizer(training_model)
+        optimizer = applications.make_optimizer(training_model, optimizer_settings)
+        if optimizer_settings not in (None, OptimizerSettings()):  # the 2021 runs print nothing
+            print(f"Optimizer: {applications.describe_optimizer(optimizer)}", flush=True)
 
         def compile_for(phase: Phase) -> None:
             applications.set_backbone_trainable(training_model, phase.backbone_trainable)

@@ -212,6 +212,7 @@ def train_or_evaluate(
         ),
         settings=settings.training,
         learning_rate=settings.learning_rate,
+        optimizer_settings=settings.optimizer,
         evaluation=settings.evaluation,
         evaluators=evaluators,
         testing_set_names=testing_set_names,
