@@ -222,7 +222,7 @@ def kagglehub_folder_of(backbone_model_name: str) -> str:
     cache = os.environ.get(
         "KAGGLEHUB_CACHE", os.path.expanduser(os.path.join("~", ".cache", "kagglehub"))
     )
-    return os.path.join(cache, "models", *handle.removeprefix("kaggle://").split("/"))
+    return os.path.join(cache, "models", os.path.join(*handle.removeprefix("kaggle://").split("/")))
 
 
 def load_preset_backbone(backbone_model_name: str, *, preset_source: str, backbone_class):
