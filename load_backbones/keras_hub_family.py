@@ -241,7 +241,10 @@ def load_preset_backbone(backbone_model_name: str, *, preset_source: str, backbo
             "--nouse_pretrained_backbone to train from scratch."
         )
     try:
-        loaded = keras_hub.models.Backbone.from_preset(preset_source)
+        # In the run's precision policy, as the layers built without a preset.
+        loaded = keras_hub.models.Backbone.from_preset(
+            preset_source, dtype=keras.config.dtype_policy().name
+        )
     except (OSError, ValueError, ImportError) as error:
         if is_folder:
             raise BackboneError(
