@@ -53,8 +53,8 @@ from .layers import (
 from .training_model import TrainingModel
 
 TRUNK_BLOCK_NAMES = ("stem", "stage1", "stage2", "stage3")
-# Every backbone block a model may hold: the 2021 backbones' and a keras-hub backbone's.
 LAST_STAGE_NAMES = ("global_stage", "regional_stage")
+# Every backbone block a model may hold: the 2021 backbones' and a keras-hub backbone's.
 BACKBONE_BLOCK_NAMES = (*TRUNK_BLOCK_NAMES, *LAST_STAGE_NAMES, *KERAS_HUB_BLOCK_NAMES)
 
 
@@ -190,9 +190,10 @@ def build_branches(
     global_stage, regional_stage = last_stages
     channel_num = regional_stage.output.shape[-1]
     clip = ClipValues(settings.min_value, settings.max_value, name="clip")
-    global_head = [make_pooling(settings.pooling_mode, name="global_pooling"), clip]
-    regional_feature_map = []
-    if settings.is_vision_transformer:
+    if not settings.is_vision_transformer:
+        global_head = [make_pooling(settings.pooling_mode, name="global_pooling"), clip]
+        regional_feature_map = []
+    else:
         grid = (
             feature_map_height(settings.image_height, settings.backbone_model_name),
             feature_map_width(settings.image_width, settings.backbone_model_name),
