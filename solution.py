@@ -19,7 +19,8 @@ import sys
 from absl import app, flags, logging
 
 from settings import (
-    BACKBONE_NAMES,
+    ALL_BACKBONE_NAMES,
+    GLOBAL_FEATURES,
     LEARNING_RATE_MODES,
     MIXED_PRECISION_MODES,
     OPTIMIZER_NAMES,
@@ -123,19 +124,22 @@ flags.DEFINE_integer(
 flags.DEFINE_enum(
     "backbone_model_name",
     MODEL.backbone_model_name,
-    BACKBONE_NAMES,
-    "resnet50, ibn_resnet50, resnesta50 (the paper's), or another of the 2021 release's ResNets.",
+    ALL_BACKBONE_NAMES,
+    "resnet50, ibn_resnet50, resnesta50 (the paper's), or another of the 2021 release's ResNets; "
+    "or a keras-hub preset: dinov2_small, dinov2_base (DINOv2 ViT-S/14, ViT-B/14), "
+    "clip_vit_base_patch16 (CLIP's image encoder), resnet_50_imagenet (docs/backbones.md).",
 )
 flags.DEFINE_bool(
     "use_pretrained_backbone",
     RUN.use_pretrained_backbone,
-    "Start from tf2cv's ImageNet weights (downloaded once); --nouse_pretrained_backbone "
-    "trains from scratch.",
+    "Start from pretrained weights (tf2cv's ImageNet ones; a keras-hub backbone's preset's), "
+    "downloaded once; --nouse_pretrained_backbone trains from scratch.",
 )
 flags.DEFINE_string(
     "pretrained_backbone_weights_file_path",
     RUN.pretrained_backbone_weights_file_path,
-    "A local tf2cv ImageNet weights file (.tf2.h5), for machines without network.",
+    "A local weights file (tf2cv's .tf2.h5), or for a keras-hub backbone its preset folder, "
+    "for machines without network.",
 )
 flags.DEFINE_integer(
     "freeze_backbone_for_N_epochs",
@@ -164,6 +168,13 @@ flags.DEFINE_float(
     "L2 factor on BatchNormalization beta.",
 )
 flags.DEFINE_enum("pooling_mode", MODEL.pooling_mode, POOLING_MODES, "Pooling of each embedding.")
+flags.DEFINE_enum(
+    "global_feature",
+    MODEL.global_feature,
+    GLOBAL_FEATURES,
+    "The global embedding: a ViT's class token, or the pooled feature map; auto: the class "
+    "token on a ViT, the pooled map on a ResNet (docs/backbones.md).",
+)
 flags.DEFINE_float("min_value", MODEL.min_value, "Lower clip of the pooled embeddings.")
 flags.DEFINE_float("max_value", MODEL.max_value, "Upper clip of the pooled embeddings.")
 # Evaluation

@@ -33,6 +33,7 @@ ARCHITECTURE_FIELDS = (
     "min_value",
     "max_value",
     "use_horizontal_flipping_inside_model",
+    "global_feature",
 )
 
 

@@ -8,16 +8,18 @@ and holds one dataset per weight under that name. The backbone's blocks ("stem",
 "global_stage", "regional_stage") name their weights by tf2cv's layer paths, which the Keras 2
 versions wrote with repeated elements ("features/features/stage1/stage1/unit1/body/conv1/conv/
 conv/kernel:0") and this version writes as their key ("stage1/unit1/body/conv1/conv/kernel:0",
-load_backbones.weight_key); the other layers name theirs "<layer>/<variable>:0". Keras 2 split a
-name list longer than HDF5's 64 kB limit on an attribute into "weight_names0", "weight_names1",
-...; both sides here do the same.
+load_backbones.weight_key); a keras-hub backbone's blocks ("trunk", "global_last_block",
+"regional_last_block") by their variables' paths ("trunk/transformer_layer3/mlp/fc1/kernel:0",
+load_backbones.keras_hub_block_weights); the other layers name theirs "<layer>/<variable>:0".
+Keras 2 split a name list longer than HDF5's 64 kB limit on an attribute into "weight_names0",
+"weight_names1", ...; both sides here do the same.
 """
 
 import h5py
 import keras
 import numpy as np
 
-from load_backbones import block_weights, weight_key
+from load_backbones import KERAS_HUB_BLOCK_NAMES, block_weights, keras_hub_block_weights, weight_key
 from load_backbones.imagenet_h5 import string_list_attribute
 
 from .model import all_blocks_trainable
@@ -43,7 +45,12 @@ def read_h5_weights(file_path: str) -> dict[tuple[str, str], np.ndarray]:
             group = root[layer_name]
             for weight_name in string_list_attribute(group, "weight_names"):
                 elements = weight_name.removesuffix(":0").split("/")
-                key = weight_key(elements) if layer_name in TF2CV_NAME_OF_BLOCK else elements[-1]
+                if layer_name in TF2CV_NAME_OF_BLOCK:
+                    key = weight_key(elements)
+                elif layer_name in KERAS_HUB_BLOCK_NAMES:
+                    key = "/".join(elements[1:])
+                else:
+                    key = elements[-1]
                 arrays[layer_name, key] = np.asarray(group[weight_name])
     return arrays
 
@@ -56,6 +63,8 @@ def model_weights(model: keras.Model) -> dict[str, dict[str, keras.Variable]]:
         for layer in model.layers:
             if layer.name in TF2CV_NAME_OF_BLOCK:
                 variables = block_weights(layer, TF2CV_NAME_OF_BLOCK[layer.name])
+            elif layer.name in KERAS_HUB_BLOCK_NAMES:
+                variables = keras_hub_block_weights(layer)
             else:
                 variables = {variable.name: variable for variable in layer.weights}
             ordered = sorted(variables.items(), key=lambda item: not item[1].trainable)

@@ -17,13 +17,22 @@ register = keras.saving.register_keras_serializable(package="flipreid")
 
 @register
 class TorchPreprocessing(keras.layers.Layer):
-    """0..255 RGB (any dtype) -> ImageNet-normalised float32, as tf2cv's weights expect."""
+    """0..255 RGB (any dtype) -> (pixels / 255 - mean) / std in float32: ImageNet's mean and
+    standard deviation, as tf2cv's weights expect, or a keras-hub preset's own (CLIP's)."""
+
+    def __init__(self, mean=IMAGENET_MEAN, std=IMAGENET_STD, **kwargs):
+        super().__init__(**kwargs)
+        self.mean = tuple(mean)
+        self.std = tuple(std)
 
     def call(self, inputs):
         images = ops.cast(inputs, "float32") / 255.0
-        mean = ops.convert_to_tensor(IMAGENET_MEAN, dtype="float32")
-        std = ops.convert_to_tensor(IMAGENET_STD, dtype="float32")
+        mean = ops.convert_to_tensor(self.mean, dtype="float32")
+        std = ops.convert_to_tensor(self.std, dtype="float32")
         return (images - mean) / std
+
+    def get_config(self):
+        return {**super().get_config(), "mean": self.mean, "std": self.std}
 
 
 @register
@@ -104,6 +113,43 @@ class HorizontalStripes(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "region_num": self.region_num}
+
+
+@register
+class ClassToken(keras.layers.Layer):
+    """A ViT's class token, its first: (batch, tokens, C) -> (batch, C) in float32."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+
+    def call(self, inputs):
+        return ops.cast(inputs[:, 0], "float32")
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[-1])
+
+
+@register
+class PatchGrid(keras.layers.Layer):
+    """A ViT's patch tokens as a feature map: (batch, tokens, C) -> (batch, rows, cols, C), the
+    last rows * cols tokens (the patches, row by row) kept, the class and register tokens
+    before them left out."""
+
+    def __init__(self, grid: tuple[int, int] = (1, 1), **kwargs):
+        super().__init__(**kwargs)
+        self.grid = tuple(grid)
+
+    def call(self, inputs):
+        rows, cols = self.grid
+        patches = inputs[:, inputs.shape[1] - rows * cols :]
+        return ops.reshape(patches, (-1, rows, cols, inputs.shape[-1]))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], *self.grid, input_shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "grid": self.grid}
 
 
 @register

@@ -8,46 +8,73 @@ the Keras 2 versions' network (tests/keras2_reference/model.py), layer for layer
 
 image -> preprocessing -> stem -> stages 1-3 -+- global stage 4 -> pool -> clip
                                               +- regional stage 4 -> stripes -> conv -> pool -> clip
+On a keras-hub backbone (load_backbones/keras_hub_family.py, docs/backbones.md) the trunk is its
+own, and a ViT's last transformer layer (with the final norm) is the duplicated block:
+image -> preprocessing -> patch tokens, layers 1..L-1 -+- global layer L -> class token
+                                                       +- regional layer L -> patch grid -> stripes
 Each embedding gets a BN -> Dense -> softmax head. With use_horizontal_flipping_inside_model the
 training model runs the batch and its mirror through the same weights and its embeddings are
 the means (the flipping loss is one of the model's losses).
 """
 
 import contextlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import keras
 
 from load_backbones import (
+    KERAS_HUB_BACKBONE_NAMES,
+    KERAS_HUB_BLOCK_NAMES,
     BatchNormalization,
     build_backbone_blocks,
+    build_keras_hub_blocks,
     build_stage,
     load_tf2cv_weights,
 )
-from settings import POOLING_MODES, ModelSettings, OptimizerSettings, RegularizationSettings
+from settings import (
+    POOLING_MODES,
+    ModelSettings,
+    OptimizerSettings,
+    RegularizationSettings,
+    feature_map_height,
+    feature_map_width,
+)
 
 from . import optimizers
 from .layers import (
+    ClassToken,
     ClipValues,
     FlipAverage,
     GeneralizedMeanPooling,
     HorizontalFlip,
     HorizontalStripes,
+    PatchGrid,
     TorchPreprocessing,
 )
 from .training_model import TrainingModel
 
 TRUNK_BLOCK_NAMES = ("stem", "stage1", "stage2", "stage3")
+LAST_STAGE_NAMES = ("global_stage", "regional_stage")
+# Every backbone block a model may hold: the 2021 backbones' and a keras-hub backbone's.
+BACKBONE_BLOCK_NAMES = (*TRUNK_BLOCK_NAMES, *LAST_STAGE_NAMES, *KERAS_HUB_BLOCK_NAMES)
 
 
 @dataclass(frozen=True)
 class Branches:
-    """The layers after the shared trunk, created once and called on the image and its mirror."""
+    """The layers after the shared trunk, created once and called on the image and its mirror.
+
+    global_head: from the global last stage's output to the global embedding (pooling, clip; on
+    a ViT the class token, or the patch grid and pooling). regional_feature_map: from the
+    regional last stage's output to a (batch, rows, cols, C) map (a ViT's patch grid; nothing
+    on a ResNet).
+    """
 
     global_stage: keras.Model
-    global_pooling: keras.layers.Layer
+    global_head: list[keras.layers.Layer]
     regional_stage: keras.Model
+    regional_feature_map: list[keras.layers.Layer]
     stripes: HorizontalStripes
     region_convolutions: list[keras.layers.Conv2D]
     region_poolings: list[keras.layers.Layer]
@@ -112,8 +139,19 @@ def load_trunk(
     pretrained_backbone_weights_file_path: str,
 ) -> tuple[list[keras.layers.Layer], tuple[keras.Model, keras.Model]]:
     """([preprocessing, stem, stage1, ...], (global last stage, regional last stage)); both last
-    stages start from the same weights (ImageNet's, or the global one's random ones)."""
+    stages start from the same weights (ImageNet's, or the global one's random ones). A keras-hub
+    backbone: ([preprocessing, trunk], (global last block, regional last block)), its weights
+    from its preset (by name, or the folder pretrained_backbone_weights_file_path)."""
     image_size = (settings.image_height, settings.image_width)
+    if settings.backbone_model_name in KERAS_HUB_BACKBONE_NAMES:
+        preset_source = ""
+        if use_pretrained_backbone:
+            preset_source = pretrained_backbone_weights_file_path or settings.backbone_model_name
+        blocks = build_keras_hub_blocks(
+            settings.backbone_model_name, image_size=image_size, preset_source=preset_source
+        )
+        preprocessing = TorchPreprocessing(mean=blocks.mean, std=blocks.std, name="preprocessing")
+        return [preprocessing, blocks.trunk], (blocks.global_last_block, blocks.regional_last_block)
     *shared_blocks, global_stage = build_backbone_blocks(
         settings.backbone_model_name,
         image_size=image_size,
@@ -147,13 +185,38 @@ def build_branches(
     settings: ModelSettings, last_stages: tuple[keras.Model, keras.Model]
 ) -> Branches:
     """The global branch (stage, pooling) and the regional one (stage, stripes, then a 3x3
-    convolution with C / region_num filters and a pooling per stripe); one clip for all."""
+    convolution with C / region_num filters and a pooling per stripe); one clip for all.
+
+    On a ViT: the global embedding is the class token (or the pooled patch grid, with
+    --global_feature pooled_feature_map), unclipped; the regional branch cuts the patch grid.
+    """
     global_stage, regional_stage = last_stages
     channel_num = regional_stage.output.shape[-1]
+    clip = ClipValues(settings.min_value, settings.max_value, name="clip")
+    if not settings.is_vision_transformer:
+        global_head = [make_pooling(settings.pooling_mode, name="global_pooling"), clip]
+        regional_feature_map = []
+    else:
+        grid = (
+            feature_map_height(settings.image_height, settings.backbone_model_name),
+            feature_map_width(settings.image_width, settings.backbone_model_name),
+        )
+        patch_grid = PatchGrid(grid, name="patch_grid")
+        # A ViT's last tokens are layer-normed, so signed: its global embedding is not clipped
+        # to [min_value, max_value] (a clip at 0 would zero half of it); the clip, as GeM's
+        # max(x, 1e-6), assumes the non-negative post-ReLU features of a ResNet. The regional
+        # embeddings come out of a convolution with a ReLU and are clipped as on a ResNet.
+        global_head = (
+            [ClassToken(name="global_class_token")]
+            if settings.uses_class_token
+            else [patch_grid, make_pooling(settings.pooling_mode, name="global_pooling")]
+        )
+        regional_feature_map = [patch_grid]
     return Branches(
         global_stage=global_stage,
-        global_pooling=make_pooling(settings.pooling_mode, name="global_pooling"),
+        global_head=global_head,
         regional_stage=regional_stage,
+        regional_feature_map=regional_feature_map,
         stripes=HorizontalStripes(settings.region_num, name="stripes"),
         region_convolutions=[
             keras.layers.Conv2D(
@@ -169,7 +232,7 @@ def build_branches(
             make_pooling(settings.pooling_mode, name=f"region{index}_pooling")
             for index in range(1, settings.region_num + 1)
         ],
-        clip=ClipValues(settings.min_value, settings.max_value, name="clip"),
+        clip=clip,
     )
 
 
@@ -182,8 +245,9 @@ def apply_layers(layers: list[keras.layers.Layer], inputs):
 def embed(feature_map, branches: Branches) -> list:
     """The trunk's feature map -> [global embedding, region 1, ..., region n], each
     (batch, channels)."""
-    embeddings = [branches.clip(branches.global_pooling(branches.global_stage(feature_map)))]
-    stripes = branches.stripes(branches.regional_stage(feature_map))
+    embeddings = [apply_layers(branches.global_head, branches.global_stage(feature_map))]
+    regional_map = apply_layers(branches.regional_feature_map, branches.regional_stage(feature_map))
+    stripes = branches.stripes(regional_map)
     for stripe, convolution, pooling in zip(
         stripes, branches.region_convolutions, branches.region_poolings, strict=True
     ):
@@ -219,8 +283,7 @@ def make_pooling(pooling_mode: str, *, name: str) -> keras.layers.Layer:
 
 def backbone_blocks(model: keras.Model) -> list[keras.Model]:
     """The backbone's blocks in a FlipReID model: the shared trunk and both last-stage copies."""
-    names = (*TRUNK_BLOCK_NAMES, "global_stage", "regional_stage")
-    return [layer for layer in model.layers if layer.name in names]
+    return [layer for layer in model.layers if layer.name in BACKBONE_BLOCK_NAMES]
 
 
 def set_backbone_trainable(model: keras.Model, trainable: bool) -> None:
@@ -248,16 +311,46 @@ def make_optimizer(
 ) -> keras.optimizers.Optimizer:
     """One optimizer for the whole run (by default Adam, as in the 2021 release; optimizers.py
     for the others), built over every variable that trains in either phase, with loss scaling
-    under the mixed_float16 policy: both phases use it. The layers of its layer-wise rates are
-    the ResNet blocks' (optimizers.RESNET_BLOCK_LAYERS)."""
+    under the mixed_float16 policy: both phases use it."""
     with all_blocks_trainable(training_model):
-        layers = optimizers.LayerMap.of_blocks(
-            {block.name: block.trainable_variables for block in backbone_blocks(training_model)},
-            optimizers.RESNET_BLOCK_LAYERS,
-        )
         return optimizers.make_optimizer(
-            training_model.trainable_variables, settings or OptimizerSettings(), layers=layers
+            training_model.trainable_variables,
+            settings or OptimizerSettings(),
+            layers=backbone_layer_map(training_model),
         )
+
+
+# keras_hub_family.py names a ViT's transformer layers transformer_layer0, 1, ...
+TRANSFORMER_LAYER_PATTERN = r"(?:^|/)transformer_layer(\d+)/"
+
+
+def backbone_layer_map(training_model: keras.Model) -> optimizers.LayerMap:
+    """Where each backbone variable sits, for layer-wise learning rates (BEiT's numbering: the
+    embeddings at 0, the heads and everything after the backbone at L + 1):
+    - the 2021 ResNets: stem 0, stages 1 to 3, both copies of stage 4 at 4 (RESNET_BLOCK_LAYERS);
+    - a keras-hub ViT: its patch embedding (and CLIP's pre-norm) at 0, transformer layer i at
+      i + 1 (both copies of the last one at L), the final norm with the heads at L + 1;
+    - keras-hub's ResNet-50: its trunk at 1, both copies of its last stage at 2."""
+    blocks = {block.name: block.trainable_variables for block in backbone_blocks(training_model)}
+    if not set(blocks) & set(KERAS_HUB_BLOCK_NAMES):
+        return optimizers.LayerMap.of_blocks(blocks, optimizers.RESNET_BLOCK_LAYERS)
+    variables = [variable for block in blocks.values() for variable in block]
+    numbers = {
+        int(found[1])
+        for variable in variables
+        if (found := re.search(TRANSFORMER_LAYER_PATTERN, variable.path))
+    }
+    if not numbers:
+        return optimizers.LayerMap.of_blocks(
+            blocks, {"trunk": 1, "global_last_block": 2, "regional_last_block": 2}
+        )
+    return optimizers.LayerMap.of_numbered_layers(
+        variables,
+        layer_num=max(numbers) + 1,
+        layer_pattern=TRANSFORMER_LAYER_PATTERN,
+        first_number=0,
+        embedding_pattern="patch_tokens|pre_norm",
+    )
 
 
 def compile_training_model(

@@ -80,8 +80,10 @@ class TrainingModel(keras.Model):
         """Keras' step: train_step(data) -> logs on TensorFlow; train_step(state, data) ->
         (logs, state) on JAX (jax_step.py)."""
         if keras.backend.backend() == "jax":
-            return jax_step.train_step(self, *arguments)
-        return self.tensorflow_train_step(*arguments)
+            state, data = arguments
+            return jax_step.train_step(self, state, data)
+        (data,) = arguments
+        return self.tensorflow_train_step(data)
 
     def tensorflow_train_step(self, data):
         import tensorflow as tf
@@ -114,7 +116,8 @@ class TrainingModel(keras.Model):
     def test_step(self, *arguments):
         """The loss terms of a batch in inference mode (evaluate, test_on_batch)."""
         if keras.backend.backend() == "jax":
-            return jax_step.test_step(self, *arguments)
+            state, data = arguments
+            return jax_step.test_step(self, state, data)
         (data,) = arguments
         images, targets, _ = keras.utils.unpack_x_y_sample_weight(data)
         predictions = self(images, training=False)

@@ -38,9 +38,12 @@ def weights_file_kind(file_path: str) -> str:
     names = set(layer_names(file_path))
     if {"inference_model", "classification_model"} <= names:
         return RELEASE_2021
-    if "global_classifier" in names and "global_pooling" in names:
+    # The global branch ends in a pooling, or a ViT's class token; its last stage is a 2021
+    # backbone's "global_stage" or a keras-hub backbone's "global_last_block".
+    has_global_branch = bool(names & {"global_pooling", "global_class_token"})
+    if "global_classifier" in names and has_global_branch:
         return TRAINING
-    if "global_pooling" in names and "global_stage" in names:
+    if has_global_branch and names & {"global_stage", "global_last_block"}:
         return INFERENCE
     raise WeightsFileError(
         f"{file_path!r} holds neither a training model nor an inference model of this project "

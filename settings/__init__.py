@@ -31,7 +31,18 @@ from .dataset import (
 from .devices import MIXED_PRECISION_MODES, DeviceSettings
 from .evaluation import EvaluationSettings
 from .learning_rate import LEARNING_RATE_MODES, LearningRateSettings
-from .model import BACKBONE_NAMES, OUTPUT_STRIDE, POOLING_MODES, ModelSettings, feature_map_height
+from .model import (
+    ALL_BACKBONE_NAMES,
+    BACKBONE_NAMES,
+    GLOBAL_FEATURES,
+    KERAS_HUB_BACKBONE_NAMES,
+    OUTPUT_STRIDE,
+    POOLING_MODES,
+    VIT_PATCH_SIZES,
+    ModelSettings,
+    feature_map_height,
+    feature_map_width,
+)
 from .optimizer import OPTIMIZER_NAMES, OptimizerSettings
 from .phases import Phase, TrainingPhases
 from .run import RunSettings, Settings
@@ -45,6 +56,7 @@ from .training import (
 )
 
 __all__ = [
+    "ALL_BACKBONE_NAMES",
     "AugmentationSettings",
     "BACKBONE_NAMES",
     "check_batch_split",
@@ -58,7 +70,10 @@ __all__ = [
     "DeviceSettings",
     "EvaluationSettings",
     "feature_map_height",
+    "feature_map_width",
+    "GLOBAL_FEATURES",
     "KEPT_CHECKPOINT_NUM",
+    "KERAS_HUB_BACKBONE_NAMES",
     "LEARNING_RATE_MODES",
     "LearningRateSettings",
     "MIXED_PRECISION_MODES",
@@ -81,4 +96,5 @@ __all__ = [
     "TestingSource",
     "TrainingPhases",
     "TrainingSettings",
+    "VIT_PATCH_SIZES",
 ]

@@ -346,6 +346,50 @@ def test_the_layers_of_numbered_transformer_layers():
         ).layer_of(backbone.get_layer("layers_0").kernel)
 
 
+def test_a_keras_hub_vit_gets_its_transformer_layers_rates():
+    """make_optimizer on dinov2_small (12 transformer layers): the patch embedding learns at
+    decay ** 13, transformer layer i at decay ** (12 - i), both copies of the last at decay,
+    the final norm and the heads at 1; the backbone factor on the backbone only."""
+    settings = ModelSettings(backbone_model_name="dinov2_small", image_height=56, image_width=28)
+    training_model, _ = applications.init_model(
+        settings, class_num=4, use_pretrained_backbone=False
+    )
+    decay, factor = 0.8, 0.5
+    optimizer = applications.make_optimizer(
+        training_model,
+        OptimizerSettings(layer_decay=decay, backbone_learning_rate_factor=factor),
+    )
+    expected = {}
+    for block in applications.backbone_blocks(training_model):
+        for variable in block.weights:
+            top = variable.path.split("/")[0]
+            if top == "patch_tokens":
+                exponent = 13
+            elif top.startswith("transformer_layer"):
+                exponent = 12 - int(top.removeprefix("transformer_layer"))
+            else:
+                assert top == "final_norm", variable.path
+                exponent = 0
+            expected[id(variable)] = decay**exponent * factor
+    rates = optimizer.rate_table.variable_rates
+    with all_blocks_trainable(training_model):
+        variables = training_model.trainable_variables
+    assert len(rates) == len(variables)
+    for variable, rate in zip(variables, rates, strict=True):
+        wanted = expected.get(id(variable), 1.0)  # FlipReID's own layers: the heads' rate
+        assert math.isclose(rate.learning_rate_multiplier, wanted, rel_tol=1e-12), (
+            variable.path,
+            rate.learning_rate_multiplier,
+            wanted,
+        )
+    assert {round(rate.learning_rate_multiplier, 12) for rate in rates} >= {
+        round(decay**13 * factor, 12),
+        round(decay * factor, 12),
+        factor,
+        1.0,
+    }
+
+
 def old_make_optimizer(training_model):
     """applications/model.py::make_optimizer before the optimizer flags (commit f59e7f6)."""
     optimizer = keras.optimizers.Adam()
@@ -527,7 +571,7 @@ def test_settings_that_cannot_work_are_refused_with_the_flag_to_change():
             OptimizerSettings(**dict(values))
     with pytest.raises(SettingsError, match="warmup_cosine needs learning_rate_base > "):
         LearningRateSettings(learning_rate_mode="warmup_cosine", learning_rate_end=1.0)
-    # A backbone whose layers the optimizer does not know (a ViT before its map is wired).
+    # A map that places no variable in the backbone.
     variables = dense_variables(np.random.default_rng(0))
     no_backbone = LayerMap(layer_num=4, layer_of=lambda v: 5, in_backbone=lambda v: False)
     for layers in (None, no_backbone):
