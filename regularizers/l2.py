@@ -1,8 +1,9 @@
 """L2 penalties, factor * sum(w^2), on the kernels, biases and BatchNormalization gamma and beta of
-a built model, each kind with its own factor (as in the FlipReID release). The penalty's value is
-reported in the loss; its gradient, 2 * factor * w, is added to a weight's back-propagated
-gradient by the training step (applications/training_model.py says why it is not
-back-propagated itself).
+a built model, each kind with its own factor (as in the FlipReID release); on a keras-hub ViT
+also on its transformer layers' kernels and biases and its layer norms' gamma and beta. The
+penalty's value is reported in the loss; its gradient, 2 * factor * w, is added to a weight's
+back-propagated gradient by the training step (applications/training_model.py says why it is
+not back-propagated itself).
 """
 
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 import keras
 from keras import ops
 
+from load_backbones.keras_hub_family import PatchTokens
 from settings import RegularizationSettings
 
 KERNEL_TYPES = (keras.layers.Conv2D, keras.layers.Dense, keras.layers.DepthwiseConv2D)
@@ -40,10 +42,23 @@ def collect_regularized_variables(model: keras.Model) -> dict[str, list[keras.Va
             kernel = getattr(layer, "depthwise_kernel", None)
             add("kernel", kernel if kernel is not None else getattr(layer, "kernel", None))
             add("bias", getattr(layer, "bias", None))
-        elif isinstance(layer, keras.layers.BatchNormalization):
+        elif isinstance(layer, keras.layers.BatchNormalization | keras.layers.LayerNormalization):
             add("gamma", layer.gamma)
             add("beta", layer.beta)
+        elif holds_vision_transformer_weights(layer):
+            # Layers made of layers (a transformer layer, the patch embedding): their dense
+            # and convolution kernels, biases and layer-norm scales and offsets, by name.
+            for variable in layer.weights:  # a frozen layer's too, as for the types above
+                if variable.name in KINDS:
+                    add(variable.name, variable)
     return variables
+
+
+def holds_vision_transformer_weights(layer: keras.layers.Layer) -> bool:
+    """keras-hub's transformer layers, and the patch embedding of load_backbones'
+    keras_hub_family.py: layers of layers, whose kernels the types above do not reach. (The
+    2021 ResNets have none, so their penalty is what it always was.)"""
+    return type(layer).__module__.startswith("keras_hub.") or isinstance(layer, PatchTokens)
 
 
 @dataclass(frozen=True, eq=False)

@@ -31,7 +31,13 @@ from conftest import (
 import applications
 from applications.h5_weights import read_h5_weights
 from load_backbones import KERAS_HUB_ARCHITECTURES, BackboneError
-from settings import ModelSettings, SettingsError, feature_map_height, feature_map_width
+from settings import (
+    ModelSettings,
+    RegularizationSettings,
+    SettingsError,
+    feature_map_height,
+    feature_map_width,
+)
 
 CLASS_NUM = 4
 # The presets' image converters, as published: DINOv2's and timm's ResNet-50's are ImageNet's;
@@ -434,6 +440,32 @@ def test_the_pooled_patch_grid_as_global_embedding(tmp_path):
     expected = tokens[:, 3:].mean(axis=1)
     np.testing.assert_allclose(np.asarray(inference_model(images)[0]), expected, atol=1e-6)
     assert expected.min() < 0
+
+
+@pytest.mark.parametrize("name", ["dinov2_small", "clip_vit_base_patch16"])
+def test_the_l2_penalty_reaches_every_kernel_bias_and_norm_of_a_vit(name):
+    """The penalty of a ViT model is sum over kinds of factor * sum(w^2) over every weight of
+    the model named kernel, bias, gamma or beta (its transformer layers', patch embedding's and
+    layer norms' as well as FlipReID's own layers'), each weight once; not the tokens, the
+    position embeddings, LayerScale or GeM powers."""
+    factors = {"kernel": 1e-3, "bias": 2e-3, "gamma": 3e-3, "beta": 4e-3}
+    with tiny_architectures():
+        training_model, _ = applications.init_model(
+            settings_of(name, height=64, width=32),
+            class_num=4,
+            use_pretrained_backbone=False,
+            regularization=RegularizationSettings(*factors.values()),
+        )
+    expected, seen = 0.0, set()
+    for weight in training_model.weights:
+        if weight.name in factors and id(weight) not in seen:
+            seen.add(id(weight))
+            expected += factors[weight.name] * np.sum(np.square(weight.numpy().astype(np.float64)))
+    counts = training_model.l2_penalty.counts
+    assert sum(counts.values()) == len(seen), (counts, len(seen))
+    assert counts["kernel"] > 6 * 2  # the transformer layers' q, k, v, output and MLP kernels
+    found = float(training_model.l2_penalty.value())
+    assert found == pytest.approx(expected, rel=1e-5)
 
 
 def test_freezing_trains_nothing_of_the_backbone_then_unfreezing_does(tiny_dinov2):
