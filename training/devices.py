@@ -120,7 +120,12 @@ def describe(strategy: tf.distribute.Strategy) -> str:
     else:
         kind = "one device"
     gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
+    if keras.backend.backend() == "jax":
+        import jax
+
+        platform = jax.default_backend()  # "cpu", "gpu" or "tpu"
+        hardware = f"JAX's {platform.upper()} ({jax.device_count()} device(s), XLA's kernels)"
+    elif gpus:
         hardware = f"{len(gpus)} GPU(s)"
     else:
         kernels = "Eigen" if os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0" else "oneDNN"

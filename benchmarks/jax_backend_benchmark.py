@@ -1,0 +1,149 @@
+"""Speed of the program on Keras' JAX backend beside its TensorFlow backend: the training step
+and the flip-averaged feature extraction, each backend in a fresh process (Keras fixes its
+backend at import), one after the other.
+
+    python benchmarks/jax_backend_benchmark.py  # resnet18:64x32:8x4:64,resnet18:96x48:8x4:64,...
+
+A case is backbone:HxW:PxK:batch: a training batch of P identities x K images with the mirror
+inside the model (use_horizontal_flipping_inside_model), the default L2 factors and Adam, as
+applications.compile_training_model compiles it (jax.jit on JAX, a tf.function on TensorFlow);
+timed is train_on_batch on one fixed batch, and FeatureExtractor.embed (image and mirror, on
+uint8 images as the evaluation feeds it) on `batch` images. Random weights (Keras draws them
+otherwise on each backend; speed does not depend on their values). First the compile: the first
+call of each; then the median over 5 rounds of 3 calls.
+"""
+
+import os
+import statistics
+import time
+
+from common import MarkdownTable, measure_in_subprocess, parse_case_arguments
+
+BACKENDS = ("tensorflow", "jax")
+ROUNDS, CALLS_PER_ROUND, CLASS_NUM = 5, 3, 751
+
+
+def parse_case(case: str) -> dict:
+    backbone, size, identities, batch = case.split(":")
+    height, width = (int(value) for value in size.split("x"))
+    identity_num, image_num_per_identity = (int(value) for value in identities.split("x"))
+    return {
+        "backbone": backbone,
+        "image_size": (height, width),
+        "identity_num": identity_num,
+        "image_num_per_identity": image_num_per_identity,
+        "extraction_batch": int(batch),
+    }
+
+
+def run_case(case: str) -> dict:
+    import keras
+    import numpy as np
+
+    import applications
+    from applications.features import FeatureExtractor
+    from settings import ModelSettings, RegularizationSettings
+
+    parameters = parse_case(case)
+    height, width = parameters["image_size"]
+    keras.utils.set_random_seed(0)
+    settings = ModelSettings(
+        backbone_model_name=parameters["backbone"],
+        image_height=height,
+        image_width=width,
+        use_horizontal_flipping_inside_model=True,
+    )
+    training_model, inference_model = applications.init_model(
+        settings,
+        class_num=CLASS_NUM,
+        use_pretrained_backbone=False,
+        regularization=RegularizationSettings(5e-4, 5e-4, 5e-4, 5e-4),
+    )
+    applications.compile_training_model(training_model, learning_rate=2e-4)
+    rng = np.random.default_rng(0)
+    identity_num = parameters["identity_num"]
+    image_num = identity_num * parameters["image_num_per_identity"]
+    images = rng.integers(0, 256, (image_num, height, width, 3), dtype=np.uint8)
+    labels = np.repeat(np.arange(identity_num), parameters["image_num_per_identity"])
+    one_hot = np.eye(CLASS_NUM, dtype=np.float32)[labels]
+    targets = tuple(
+        labels if name.endswith("_embedding") else one_hot for name in training_model.output_names
+    )
+    extractor = FeatureExtractor(inference_model, use_horizontal_flipping=True)
+    extraction_images = rng.integers(
+        0, 256, (parameters["extraction_batch"], height, width, 3), dtype=np.uint8
+    )
+    calls = {
+        "step": lambda: float(training_model.train_on_batch(images, targets)[0]),
+        "extraction": lambda: np.asarray(extractor.embed(extraction_images)).sum(),
+    }
+    result = {"backend": keras.backend.backend()}
+    for kind, call in calls.items():
+        start = time.perf_counter()
+        call()
+        result[f"{kind}_first"] = time.perf_counter() - start
+        call()
+        seconds = []
+        for _ in range(ROUNDS):
+            start = time.perf_counter()
+            for _ in range(CALLS_PER_ROUND):
+                call()
+            seconds.append((time.perf_counter() - start) / CALLS_PER_ROUND)
+        result[kind] = statistics.median(seconds)
+    return result
+
+
+def describe(case: str, kind: str) -> str:
+    parameters = parse_case(case)
+    height, width = parameters["image_size"]
+    if kind == "step":
+        images = f"{parameters['identity_num']}x{parameters['image_num_per_identity']} images"
+    else:
+        images = f"batch {parameters['extraction_batch']}"
+    return f"{parameters['backbone']} {height}x{width}, {kind}, {images}"
+
+
+def main() -> None:
+    arguments = parse_case_arguments(
+        __doc__,
+        default_cases=(
+            "resnet18:64x32:8x4:64,resnet18:96x48:8x4:64,resnet18:128x64:8x4:64,"
+            "resnet50:384x128:4x4:16"
+        ),
+        output_file_name="jax_backend_benchmark.md",
+        run_case=run_case,
+    )
+    table = MarkdownTable(
+        [
+            "case",
+            "TensorFlow, s per call",
+            "JAX, s per call",
+            "JAX / TensorFlow",
+            "first call (compile), TensorFlow / JAX, s",
+        ]
+    )
+    for case in arguments.cases.split(","):
+        results = {}
+        for backend in BACKENDS:
+            os.environ["KERAS_BACKEND"] = backend  # the child process's
+            results[backend] = measure_in_subprocess(os.path.abspath(__file__), case)
+        for kind in ("step", "extraction"):
+            failed = [backend for backend, result in results.items() if "error" in result]
+            if failed:
+                table.add_row([describe(case, kind), f"failed on {', '.join(failed)}", "", "", ""])
+                continue
+            tensorflow, jax = results["tensorflow"], results["jax"]
+            table.add_row(
+                [
+                    describe(case, kind),
+                    f"{tensorflow[kind]:.4f}",
+                    f"{jax[kind]:.4f}",
+                    f"{jax[kind] / tensorflow[kind]:.2f}",
+                    f"{tensorflow[f'{kind}_first']:.1f} / {jax[f'{kind}_first']:.1f}",
+                ]
+            )
+    table.save(arguments.output)
+
+
+if __name__ == "__main__":
+    main()
