@@ -3,6 +3,7 @@ and continued ends exactly as one never interrupted: the same history, results a
 bit for bit, and the same optimizer state in its checkpoint (on JAX a checkpoint holds
 TensorFlow copies of Keras' variables: callbacks/run_state.py). A run continues on the backend
 it started on: TensorFlow refuses a JAX run's checkpoints with one message, and changes nothing.
+search.py on JAX ranks a gallery as on TensorFlow.
 
 The images are 96x48: XLA's CPU convolutions are slow on the 4x2 last feature map of 64x32
 images (about 80 s a step of 32 images against 1 s on TensorFlow, measured on an AMD EPYC,
@@ -10,8 +11,10 @@ images (about 80 s a step of 32 images against 1 s on TensorFlow, measured on an
 """
 
 import filecmp
+import os
 import signal
 
+import numpy as np
 import pandas as pd
 from conftest import (
     SHRUNK,
@@ -19,6 +22,7 @@ from conftest import (
     assert_one_error,
     quiet_environment,
     run_solution,
+    start_python,
     synthetic_dataset_flags,
 )
 from test_crash_consistency import (
@@ -71,7 +75,7 @@ FOLDER_NAME = "Synthetic_resnet18"
 def test_a_jax_run_killed_and_continued_ends_as_the_uninterrupted_one(tmp_path):
     import concurrent.futures
 
-    generate_synthetic_dataset(str(tmp_path / "data"), DATASET)
+    dataset_folder = generate_synthetic_dataset(str(tmp_path / "data"), DATASET)
     arguments = [*RUN, "--root_folder_path", str(tmp_path / "data")]
     uninterrupted = [*arguments, "--output_folder_path", str(tmp_path / "u")]
     crashed = [*arguments, "--output_folder_path", str(tmp_path / "c")]
@@ -121,3 +125,34 @@ def test_a_jax_run_killed_and_continued_ends_as_the_uninterrupted_one(tmp_path):
     assert len(model_keys) > 300, sorted(expected_values)
     assert not any(name.startswith("model/") for name in expected_values)
     assert_same_checkpoint_values(found_values, expected_values, where=found)
+
+    # search.py on JAX ranks the gallery as on TensorFlow, with the distances within float32
+    # rounding (the JAX run's model; each backend extracts the features itself).
+    market = os.path.join(dataset_folder, "Market-1501-v15.09.15")
+    rankings = {}
+    for backend in ("jax", "tensorflow"):
+        process = start_python(
+            [
+                "search.py",
+                "--model_file_path",
+                str(expected / "inference_model.h5"),
+                "--query_path",
+                os.path.join(market, "query"),
+                "--gallery_path",
+                os.path.join(market, "bounding_box_test"),
+                "--output_folder_path",
+                str(tmp_path / f"search_{backend}"),
+            ],
+            environment=quiet_environment(KERAS_BACKEND=backend),
+        )
+        output, _ = process.communicate(timeout=600)
+        assert process.returncode == 0, output[-3000:]
+        rankings[backend] = pd.read_csv(tmp_path / f"search_{backend}" / "ranked_lists.csv")
+    jax_ranking, tensorflow_ranking = rankings["jax"], rankings["tensorflow"]
+    assert len(jax_ranking) > 0
+    assert jax_ranking.columns.tolist() == tensorflow_ranking.columns.tolist()
+    distance = next(name for name in jax_ranking.columns if "distance" in name)
+    for column in jax_ranking.columns:
+        if column != distance:
+            assert jax_ranking[column].tolist() == tensorflow_ranking[column].tolist(), column
+    np.testing.assert_allclose(jax_ranking[distance], tensorflow_ranking[distance], atol=1e-5)
