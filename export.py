@@ -384,7 +384,7 @@ def use_python_protobuf() -> None:
     weights) included, after each of their passes (about 50 for these models); protobuf's default
     implementation (upb) allocates messages in arenas that keep each replaced copy until the
     whole node is freed, so the weights were held about 50 times over: dinov2_small's export
-    took 6.4 GB at its peak, CLIP ViT-B/16's more than 14 GB. With pure-Python messages a
+    took 5.7 GB at its peak, CLIP ViT-B/16's more than 14 GB. With pure-Python messages a
     replaced copy is freed at once: 2.9 and 7.9 GB, in the same time (docs/backbones.md)."""
     if "google.protobuf" not in sys.modules:  # it reads the variable once, when imported
         os.environ.setdefault(PROTOBUF_IMPLEMENTATION, "python")

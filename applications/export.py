@@ -5,7 +5,11 @@ any size, and give "embeddings": the concatenated embedding, or with flip_averag
 embedding itself (the mean of the image's and its mirror's) in the same call.
 
 tf2onnx 1.17.0 (tested upstream on TensorFlow releases before 2.21) converts this model from a
-tf.function of the Keras 3 model on TensorFlow 2.21; verify_export checks every export.
+tf.function of the Keras 3 model on TensorFlow 2.21, the keras-hub ViTs' exact GELU through a
+handler of ours (CUSTOM_OP_HANDLERS); export.py checks every export against the Keras model.
+export.py runs it with protobuf's pure-Python messages, which need half the memory or less
+(export.py use_python_protobuf); called in a process that imported protobuf already, it works
+as well, with upb's memory.
 """
 
 import tensorflow_setup  # noqa: F401, I001  (oneDNN and a quiet start, before TensorFlow is imported)
