@@ -284,6 +284,8 @@ def convert_check_and_place(paths: ExportPaths) -> None:
         f"Loading {FLAGS.model_file_path} with TensorFlow (importing it takes several seconds)",
         flush=True,
     )
+    if FLAGS.format == "onnx":
+        use_python_protobuf()
     import applications  # TensorFlow is imported here
     import tensorflow_setup
 
@@ -370,6 +372,22 @@ def convert_check_and_place(paths: ExportPaths) -> None:
             else " (no same-person thresholds: the weights file comes without them)"
         )
     )
+
+
+# protobuf's environment variable choosing its Python implementation (read when it is imported).
+PROTOBUF_IMPLEMENTATION = "PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION"
+
+
+def use_python_protobuf() -> None:
+    """protobuf's pure-Python messages for this process, before TensorFlow imports protobuf.
+    tf2onnx's graph optimizers rewrite every node's attributes, the constant tensors (the
+    weights) included, after each of their passes (about 50 for these models); protobuf's default
+    implementation (upb) allocates messages in arenas that keep each replaced copy until the
+    whole node is freed, so the weights were held about 50 times over: dinov2_small's export
+    took 5.7 GB at its peak, CLIP ViT-B/16's more than 14 GB. With pure-Python messages a
+    replaced copy is freed at once: 2.9 and 7.9 GB, in the same time (docs/backbones.md)."""
+    if "google.protobuf" not in sys.modules:  # it reads the variable once, when imported
+        os.environ.setdefault(PROTOBUF_IMPLEMENTATION, "python")
 
 
 def checked_paths() -> tuple[str, str]:

@@ -10,7 +10,7 @@ import shutil
 import cv2
 import numpy as np
 import pytest
-from conftest import SHORT_SCENE, run_program
+from conftest import SHORT_SCENE, TINY_FRAME_NUM, TRAINING_PYTHON, run_program
 
 from deployment.onnx_model import OnnxModel
 from tracking.evaluation import score_tracks
@@ -41,20 +41,53 @@ def test_boxmot_loads_the_export_by_path_and_embeds_crops_as_we_do(tracker_model
     """Crops of people at integer boxes of a generated frame: BoxMOT's own ReID runtime (it
     crops, resizes and normalises) against deployment.OnnxModel on the same crops, resized as
     this project reads images (OpenCV's bilinear resize of the RGB crop)."""
+    assert_boxmot_embeds_crops_as_we_do(tracker_model, short_sequence)
+
+
+def test_boxmot_tracks_with_a_dinov2_small_export(short_sequence, tiny_sequence, tmp_path):
+    """A keras-hub ViT (the real dinov2_small at 56x28, random weights) exported for trackers by
+    the training environment, as the resnet18 of the other tests: BoxMOT computes its
+    embeddings as we do, and track.py's BoT-SORT tracks a few frames with it."""
+    model_path = str(tmp_path / "dinov2_small_tracker.onnx")
+    status, output = run_program(
+        ["benchmarks/untrained_tracker_model.py", "--output_path", model_path]
+        + ["--backbone_model_name", "dinov2_small", "--image_height", "56", "--image_width", "28"],
+        python=TRAINING_PYTHON,
+    )
+    assert status == 0, output[-3000:]
+    assert "largest difference from the Keras model" in output
+    model = OnnxModel(model_path)
+    assert model.description["backbone_model_name"] == "dinov2_small"
+    assert (model.image_height, model.image_width) == (56, 28)
+    assert_boxmot_embeds_crops_as_we_do(model_path, short_sequence)
+
+    output_folder = tmp_path / "tracks"
+    status, output = run_track(
+        os.path.join(tiny_sequence, "img1"),
+        os.path.join(tiny_sequence, "det", "det.txt"),
+        output_folder,
+        ["--model_file_path", model_path, "--tracker", "botsort"],
+    )
+    assert status == 0, output[-3000:]
+    rows = np.loadtxt(output_folder / "tracks.txt", delimiter=",", ndmin=2)
+    assert rows.shape[1] == 10 and set(rows[:, 0]) == set(range(1, TINY_FRAME_NUM + 1))
+
+
+def assert_boxmot_embeds_crops_as_we_do(model_path, sequence):
     from boxmot.reid.core import ReID
 
-    frame = cv2.imread(os.path.join(short_sequence, "img1", "000040.jpg"))
-    detections = read_detections(os.path.join(short_sequence, "det", "det.txt"))[40]
+    frame = cv2.imread(os.path.join(sequence, "img1", "000040.jpg"))
+    detections = read_detections(os.path.join(sequence, "det", "det.txt"))[40]
     boxes = np.round(detections[:, :4]).astype(np.int64)
     boxes[:, :2] = np.maximum(boxes[:, :2], 0)
     boxes[:, 2] = np.minimum(boxes[:, 2], frame.shape[1])
     boxes[:, 3] = np.minimum(boxes[:, 3], frame.shape[0])
     assert len(boxes) >= 2
-    found = ReID(weights=tracker_model, device="cpu", half=False).model.get_features(
+    found = ReID(weights=model_path, device="cpu", half=False).model.get_features(
         boxes.astype(np.float32), frame
     )
 
-    model = OnnxModel(tracker_model)
+    model = OnnxModel(model_path)
     size = (model.image_width, model.image_height)
     crops = np.stack(
         [
