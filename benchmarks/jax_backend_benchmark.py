@@ -2,15 +2,15 @@
 and the flip-averaged feature extraction, each backend in a fresh process (Keras fixes its
 backend at import), one after the other.
 
-    python benchmarks/jax_backend_benchmark.py  # resnet18:64x32:8x4:64,resnet18:96x48:8x4:64,...
+    python benchmarks/jax_backend_benchmark.py  # resnet18:64x32:4x4:16:1,resnet18:96x48:8x4:64,...
 
-A case is backbone:HxW:PxK:batch: a training batch of P identities x K images with the mirror
-inside the model (use_horizontal_flipping_inside_model), the default L2 factors and Adam, as
+A case is backbone:HxW:PxK:batch[:rounds]: a training batch of P identities x K images with the
+mirror inside the model (use_horizontal_flipping_inside_model), the default L2 factors and Adam, as
 applications.compile_training_model compiles it (jax.jit on JAX, a tf.function on TensorFlow);
 timed is train_on_batch on one fixed batch, and FeatureExtractor.embed (image and mirror, on
 uint8 images as the evaluation feeds it) on `batch` images. Random weights (Keras draws them
 otherwise on each backend; speed does not depend on their values). First the compile: the first
-call of each; then the median over 5 rounds of 3 calls.
+call of each; then, after one more call, the median over `rounds` (default 5) rounds of 3 calls.
 """
 
 import os
@@ -24,7 +24,7 @@ ROUNDS, CALLS_PER_ROUND, CLASS_NUM = 5, 3, 751
 
 
 def parse_case(case: str) -> dict:
-    backbone, size, identities, batch = case.split(":")
+    backbone, size, identities, batch, *rounds = case.split(":")
     height, width = (int(value) for value in size.split("x"))
     identity_num, image_num_per_identity = (int(value) for value in identities.split("x"))
     return {
@@ -33,6 +33,7 @@ def parse_case(case: str) -> dict:
         "identity_num": identity_num,
         "image_num_per_identity": image_num_per_identity,
         "extraction_batch": int(batch),
+        "rounds": int(rounds[0]) if rounds else ROUNDS,
     }
 
 
@@ -84,7 +85,7 @@ def run_case(case: str) -> dict:
         result[f"{kind}_first"] = time.perf_counter() - start
         call()
         seconds = []
-        for _ in range(ROUNDS):
+        for _ in range(parameters["rounds"]):
             start = time.perf_counter()
             for _ in range(CALLS_PER_ROUND):
                 call()
@@ -106,10 +107,7 @@ def describe(case: str, kind: str) -> str:
 def main() -> None:
     arguments = parse_case_arguments(
         __doc__,
-        default_cases=(
-            "resnet18:64x32:8x4:64,resnet18:96x48:8x4:64,resnet18:128x64:8x4:64,"
-            "resnet50:384x128:4x4:16"
-        ),
+        default_cases=("resnet18:64x32:4x4:16:1,resnet18:96x48:8x4:64,resnet50:384x128:4x4:16:2"),
         output_file_name="jax_backend_benchmark.md",
         run_case=run_case,
     )
