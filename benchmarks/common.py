@@ -184,3 +184,79 @@ if {distinct_weights!r}:
 applications.save_inference_model(model, {file_path!r}, settings=settings, class_num=751)
 """
     subprocess.run([sys.executable, "-c", script], check=True, cwd=REPOSITORY)
+
+
+def time_step_and_extraction(
+    *,
+    backbone: str,
+    image_size: tuple[int, int],
+    identity_num: int,
+    image_num_per_identity: int,
+    extraction_batch: int,
+    rounds: int,
+    calls_per_round: int = 3,
+    class_num: int = 751,
+) -> dict:
+    """Seconds per training step and per feature extraction of the program's model on Keras'
+    backend of this process: {"step", "extraction"} (the median over `rounds` rounds of
+    `calls_per_round` calls), {"step_first", "extraction_first"} (the first call: the compile)
+    and "parameters" (the inference model's).
+
+    The training model has the mirror inside (use_horizontal_flipping_inside_model), the default
+    L2 factors and Adam, as applications.compile_training_model compiles it; timed is
+    train_on_batch on one fixed batch of identity_num x image_num_per_identity random images,
+    and FeatureExtractor.embed (image and mirror, uint8 images as the evaluation feeds it) on
+    `extraction_batch` images. Random weights drawn with seed 0."""
+    import statistics
+    import time
+
+    import keras
+    import numpy as np
+
+    import applications
+    from applications.features import FeatureExtractor
+    from settings import ModelSettings, RegularizationSettings
+
+    height, width = image_size
+    keras.utils.set_random_seed(0)
+    settings = ModelSettings(
+        backbone_model_name=backbone,
+        image_height=height,
+        image_width=width,
+        use_horizontal_flipping_inside_model=True,
+    )
+    training_model, inference_model = applications.init_model(
+        settings,
+        class_num=class_num,
+        use_pretrained_backbone=False,
+        regularization=RegularizationSettings(5e-4, 5e-4, 5e-4, 5e-4),
+    )
+    applications.compile_training_model(training_model, learning_rate=2e-4)
+    rng = np.random.default_rng(0)
+    image_num = identity_num * image_num_per_identity
+    images = rng.integers(0, 256, (image_num, height, width, 3), dtype=np.uint8)
+    labels = np.repeat(np.arange(identity_num), image_num_per_identity)
+    one_hot = np.eye(class_num, dtype=np.float32)[labels]
+    targets = tuple(
+        labels if name.endswith("_embedding") else one_hot for name in training_model.output_names
+    )
+    extractor = FeatureExtractor(inference_model, use_horizontal_flipping=True)
+    extraction_images = rng.integers(0, 256, (extraction_batch, height, width, 3), dtype=np.uint8)
+    calls = {
+        "step": lambda: float(training_model.train_on_batch(images, targets)[0]),
+        "extraction": lambda: np.asarray(extractor.embed(extraction_images)).sum(),
+    }
+    result = {"parameters": inference_model.count_params()}
+    for kind, call in calls.items():
+        start = time.perf_counter()
+        call()
+        result[f"{kind}_first"] = time.perf_counter() - start
+        call()
+        seconds = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            for _ in range(calls_per_round):
+                call()
+            seconds.append((time.perf_counter() - start) / calls_per_round)
+        result[kind] = statistics.median(seconds)
+    return result

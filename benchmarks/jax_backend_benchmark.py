@@ -14,13 +14,16 @@ call of each; then, after one more call, the median over `rounds` (default 5) ro
 """
 
 import os
-import statistics
-import time
 
-from common import MarkdownTable, measure_in_subprocess, parse_case_arguments
+from common import (
+    MarkdownTable,
+    measure_in_subprocess,
+    parse_case_arguments,
+    time_step_and_extraction,
+)
 
 BACKENDS = ("tensorflow", "jax")
-ROUNDS, CALLS_PER_ROUND, CLASS_NUM = 5, 3, 751
+ROUNDS = 5
 
 
 def parse_case(case: str) -> dict:
@@ -39,59 +42,8 @@ def parse_case(case: str) -> dict:
 
 def run_case(case: str) -> dict:
     import keras
-    import numpy as np
 
-    import applications
-    from applications.features import FeatureExtractor
-    from settings import ModelSettings, RegularizationSettings
-
-    parameters = parse_case(case)
-    height, width = parameters["image_size"]
-    keras.utils.set_random_seed(0)
-    settings = ModelSettings(
-        backbone_model_name=parameters["backbone"],
-        image_height=height,
-        image_width=width,
-        use_horizontal_flipping_inside_model=True,
-    )
-    training_model, inference_model = applications.init_model(
-        settings,
-        class_num=CLASS_NUM,
-        use_pretrained_backbone=False,
-        regularization=RegularizationSettings(5e-4, 5e-4, 5e-4, 5e-4),
-    )
-    applications.compile_training_model(training_model, learning_rate=2e-4)
-    rng = np.random.default_rng(0)
-    identity_num = parameters["identity_num"]
-    image_num = identity_num * parameters["image_num_per_identity"]
-    images = rng.integers(0, 256, (image_num, height, width, 3), dtype=np.uint8)
-    labels = np.repeat(np.arange(identity_num), parameters["image_num_per_identity"])
-    one_hot = np.eye(CLASS_NUM, dtype=np.float32)[labels]
-    targets = tuple(
-        labels if name.endswith("_embedding") else one_hot for name in training_model.output_names
-    )
-    extractor = FeatureExtractor(inference_model, use_horizontal_flipping=True)
-    extraction_images = rng.integers(
-        0, 256, (parameters["extraction_batch"], height, width, 3), dtype=np.uint8
-    )
-    calls = {
-        "step": lambda: float(training_model.train_on_batch(images, targets)[0]),
-        "extraction": lambda: np.asarray(extractor.embed(extraction_images)).sum(),
-    }
-    result = {"backend": keras.backend.backend()}
-    for kind, call in calls.items():
-        start = time.perf_counter()
-        call()
-        result[f"{kind}_first"] = time.perf_counter() - start
-        call()
-        seconds = []
-        for _ in range(parameters["rounds"]):
-            start = time.perf_counter()
-            for _ in range(CALLS_PER_ROUND):
-                call()
-            seconds.append((time.perf_counter() - start) / CALLS_PER_ROUND)
-        result[kind] = statistics.median(seconds)
-    return result
+    return {"backend": keras.backend.backend(), **time_step_and_extraction(**parse_case(case))}
 
 
 def describe(case: str, kind: str) -> str:
