@@ -2,9 +2,12 @@
 combinations of use_horizontal_flipping_inside_model x use_horizontal_flipping_in_evaluation.
 
     python benchmarks/flip_ablation_benchmark.py [--steps_per_epoch 25 --epoch_num 2]
+    python benchmarks/flip_ablation_benchmark.py --backbone_model_name dinov2_small \
+        --image_size 56x28
 
-It is one sweep (sweep.py) of the README's demo command (resnet18 from scratch, 64x32) over the
-two flags; the table comes from the sweep's summary. Minutes are the runs' epochs, evaluation
+It is one sweep (sweep.py) of the README's demo command (resnet18 from scratch, 64x32, unless
+--backbone_model_name and --image_size say otherwise) over the two flags; the table comes from
+the sweep's summary. Minutes are the runs' epochs, evaluation
 included.
 """
 
@@ -22,15 +25,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps_per_epoch", default="25")
     parser.add_argument("--epoch_num", default="2")
+    parser.add_argument("--backbone_model_name", default="resnet18")
+    parser.add_argument("--image_size", default="64x32", help="HxW")
     parser.add_argument("--root_folder_path", default=os.path.join(REPOSITORY, "data"))
     parser.add_argument("--output", default=os.path.join(RESULTS_FOLDER, "flip_ablation.md"))
     arguments = parser.parse_args()
+    height, width = arguments.image_size.split("x")
+    demo_arguments = replaced(
+        DEMO_ARGUMENTS,
+        backbone_model_name=arguments.backbone_model_name,
+        image_height=height,
+        image_width=width,
+    )
     with tempfile.TemporaryDirectory() as sweep_folder_path:
         subprocess.run(
             [
                 sys.executable,
                 "sweep.py",
-                *DEMO_ARGUMENTS,
+                *demo_arguments,
                 "--root_folder_path",
                 arguments.root_folder_path,
                 "--steps_per_epoch",
@@ -62,6 +74,14 @@ def main() -> None:
             ]
         )
     table.save(arguments.output)
+
+
+def replaced(arguments: list[str], **values: str) -> list[str]:
+    """arguments with the value after each --name of `values` replaced."""
+    arguments = list(arguments)
+    for name, value in values.items():
+        arguments[arguments.index(f"--{name}") + 1] = value
+    return arguments
 
 
 if __name__ == "__main__":
