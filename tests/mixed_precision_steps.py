@@ -1,7 +1,7 @@
 """Run by test_devices.py in a fresh interpreter, so that each precision gets its own process
 (and, for float16, TensorFlow's Eigen CPU kernels: oneDNN's float16 training kernels take 20 to
 40 s per step on a CPU, Eigen's 1 s): a few FlipReID training steps under a mixed-precision
-policy. Prints one JSON object."""
+policy, on resnet18 or the backbone named by the second argument. Prints one JSON object."""
 
 import tensorflow_setup  # noqa: F401, I001
 
@@ -15,12 +15,12 @@ import applications
 from settings import ModelSettings
 
 
-def main(policy: str) -> None:
+def main(policy: str, backbone_model_name: str = "resnet18") -> None:
     keras.mixed_precision.set_global_policy(policy)
     keras.utils.set_random_seed(0)
     training_model, inference_model = applications.init_model(
         ModelSettings(
-            backbone_model_name="resnet18",
+            backbone_model_name=backbone_model_name,
             image_height=64,
             image_width=32,
             use_horizontal_flipping_inside_model=True,
@@ -39,7 +39,7 @@ def main(policy: str) -> None:
         float(training_model.train_on_batch(images, targets, return_dict=True)["loss"])
         for _ in range(4)
     ]
-    names = ("region1_conv", "global_pooling", "clip", "flip_average", "global_bn")
+    names = ("region1_conv", "region1_pooling", "clip", "flip_average", "global_bn")
     print(
         json.dumps(
             {
@@ -48,6 +48,14 @@ def main(policy: str) -> None:
                     name: training_model.get_layer(name).compute_dtype
                     for name in (*names, "global_classifier")
                 },
+                "backbone_compute_dtypes": sorted(
+                    {
+                        layer.compute_dtype
+                        for block in applications.backbone_blocks(training_model)
+                        for layer in block.layers
+                        if layer.weights
+                    }
+                ),
                 "loss_scaled": isinstance(
                     training_model.optimizer, keras.mixed_precision.LossScaleOptimizer
                 ),
@@ -61,4 +69,4 @@ def main(policy: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(*sys.argv[1:])

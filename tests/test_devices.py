@@ -43,11 +43,12 @@ def test_two_devices_give_the_losses_and_triplet_gradients_of_one():
     assert not np.allclose(result["gradient_without_gathering"], result["gradient_one"], atol=1e-5)
 
 
+@pytest.mark.parametrize("backbone_model_name", ["resnet18", "dinov2_small"])
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
-def test_mixed_precision_training_steps_give_finite_falling_losses(policy):
+def test_mixed_precision_training_steps_give_finite_falling_losses(policy, backbone_model_name):
     onednn = "0" if policy == "mixed_float16" else "1"  # see tests/mixed_precision_steps.py
     process = start_python(
-        ["tests/mixed_precision_steps.py", policy],
+        ["tests/mixed_precision_steps.py", policy, backbone_model_name],
         environment=quiet_environment(PYTHONPATH=REPOSITORY, TF_ENABLE_ONEDNN_OPTS=onednn),
     )
     output, _ = process.communicate(timeout=600)
@@ -56,6 +57,7 @@ def test_mixed_precision_training_steps_give_finite_falling_losses(policy):
     dtypes = result["compute_dtypes"]
     assert dtypes.pop("region1_conv") == policy.split("_")[1]
     assert set(dtypes.values()) == {"float32"}, dtypes  # GeM, clip, mean, heads
+    assert result["backbone_compute_dtypes"] == [policy.split("_")[1]]  # the trunk's weights
     assert result["loss_scaled"] == (policy == "mixed_float16")  # only where float16 needs it
     losses = result["losses"]
     assert all(np.isfinite(losses)) and losses[-1] < losses[0] - 1, losses
