@@ -31,6 +31,8 @@ inside the functions that build and run the model), so --help and a misspelt fla
 
 import command_line  # noqa: I001  (first: a Python without the project's packages is told what to do)
 
+import contextlib
+import os
 import sys
 
 from absl import app, flags, logging
@@ -117,11 +119,22 @@ def search() -> None:
     for name in ("model_file_path", "query_path", "gallery_path"):
         if not FLAGS[name].value:
             raise SearchError(f"--{name} is needed; see python3 search.py --help.")
+        if not os.path.exists(FLAGS[name].value):  # before an output folder is made for nothing
+            raise SearchError(
+                f"--{name} {FLAGS[name].value!r} does not exist; see python3 search.py --help "
+                "for what it takes."
+            )
+    made_output_folder = not os.path.exists(FLAGS.output_folder_path)
     lock = take_output_folder(FLAGS.output_folder_path)
+    finished = False
     try:
         search_into_taken_folder()
+        finished = True
     finally:
         lock.release()
+        if made_output_folder and not finished:
+            with contextlib.suppress(OSError):  # only if empty: it was made for this search
+                os.rmdir(FLAGS.output_folder_path)
 
 
 def search_into_taken_folder() -> None:

@@ -15,9 +15,10 @@ uncentred model is its own "same person?" distance at false positive rate 1e-2 u
 the output folder: tracks.txt (MOT rows: frame, track, left, top, width, height, score, -1, -1,
 -1; score the detection's) and annotated.mp4 for a video, annotated/ (one JPEG per frame) for a
 folder, each track's box drawn with its number; tracks.txt last, so that it marks a finished
-run. Inputs, flags and the output folder are checked before the first frame; a run stopped by an
-error while tracking (an unreadable frame, a full disk) keeps its tracks as tracks.partial.txt,
-and the same command run again removes what a killed run left. Imports no TensorFlow.
+run. Inputs, flags and the output folder are checked before the first frame, and one run at a
+time writes a folder (a lock in it); a run stopped while tracking, by an error (an unreadable
+frame, a full disk), Ctrl-C or SIGTERM, keeps its tracks as tracks.partial.txt, and the same
+command run again removes what a killed run left. Imports no TensorFlow.
 """
 
 import command_line  # noqa: I001  (first: a Python without the project's packages is told what to do)
@@ -25,6 +26,7 @@ import command_line  # noqa: I001  (first: a Python without the project's packag
 import contextlib
 import importlib.util
 import os
+import signal
 import sys
 
 from absl import app, flags
@@ -98,14 +100,9 @@ def main(_) -> None:
     use_appearance = FLAGS.use_appearance
     if not can_use_appearance(FLAGS.tracker) and not FLAGS["use_appearance"].present:
         use_appearance = False  # bytetrack, ocsort: by motion only, unless asked otherwise
-    output_folder_path = FLAGS.output_folder_path
-    try:  # everything checked before the first frame is tracked
+    try:  # everything checked before the first frame is tracked, the inputs first
         check_appearance_threshold(FLAGS.appearance_threshold)
         source = FrameSource(FLAGS.source)
-        annotated_name = None
-        if FLAGS.annotate:
-            annotated_name = "annotated.mp4" if source.is_video else "annotated"
-        removed = prepare_output_folder(output_folder_path, annotated_name=annotated_name)
         detections = read_detections(FLAGS.detections_path)
         check_frames(detections, source)
         tracker = make_tracker(
@@ -118,14 +115,34 @@ def main(_) -> None:
         caution = appearance_caution(
             FLAGS.tracker, model_file_path=FLAGS.model_file_path, use_appearance=use_appearance
         )
+        annotated_name = None
+        if FLAGS.annotate:
+            annotated_name = "annotated.mp4" if source.is_video else "annotated"
+        lock, removed = prepare_output_folder(
+            FLAGS.output_folder_path, annotated_name=annotated_name
+        )
     except (FrameSourceError, MotFileError, TrackerSetupError, OutputFolderError) as error:
         sys.exit(f"Error: {error}")
-    for path in removed:
-        print(f"Removed {path}, the temporary of a write an earlier run did not finish.")
-    if caution is not None:
-        print(caution)
-    appearance = "with appearance" if use_appearance else "by motion only"
-    print(f"Tracking {source.frame_num:,} frames of {FLAGS.source}: {FLAGS.tracker}, {appearance}")
+    try:
+        for path in removed:
+            print(f"Removed {path}, the temporary of a write an earlier run did not finish.")
+        if caution is not None:
+            print(caution)
+        appearance = "with appearance" if use_appearance else "by motion only"
+        print(
+            f"Tracking {source.frame_num:,} frames of {FLAGS.source}: {FLAGS.tracker}, {appearance}"
+        )
+        track_into_taken_folder(source, detections, tracker, annotated_name=annotated_name)
+    finally:
+        lock.release()
+
+
+def track_into_taken_folder(
+    source: FrameSource, detections: dict, tracker, *, annotated_name: str | None
+) -> None:
+    """Track into the output folder, which this run holds: tracks.txt, or tracks.partial.txt
+    when stopped early."""
+    output_folder_path = FLAGS.output_folder_path
     rows = []
     annotated = contextlib.nullcontext()
     if annotated_name is not None:
@@ -135,12 +152,25 @@ def main(_) -> None:
             frame_size=source.first_frame.shape[:2],
         )
     try:
-        with annotated as output:
+        with annotated as output, stop_requests():
             track_frames(
                 source, detections, tracker, frame_num=source.frame_num, annotated=output, rows=rows
             )
     except (FrameSourceError, AnnotationError, OSError) as error:
         sys.exit(f"Error: {error} {save_partial_tracks(output_folder_path, rows, write_tracks)}")
+    except StopRequested as stop:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the short save is not itself interrupted
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        drawn = ""
+        if annotated_name == "annotated.mp4":
+            drawn = " The drawn video is not kept (a finished run writes it)."
+        print(
+            f"Stopped by {stop.name} at frame {source.read_num:,} of {source.frame_num:,}. "
+            f"{save_partial_tracks(output_folder_path, rows, write_tracks)}{drawn} The same "
+            "command tracks from the first frame again (a tracker's state is not saved).",
+            flush=True,
+        )
+        sys.exit(128 + stop.signal_number)
     if source.read_num < source.frame_num:
         print(
             f"Warning: {FLAGS.source} announces {source.frame_num:,} frames and OpenCV decoded "
@@ -148,6 +178,35 @@ def main(_) -> None:
             f"{source.read_num:,}."
         )
     finish(output_folder_path, rows, annotated_path=getattr(annotated, "path", None))
+
+
+class StopRequested(Exception):
+    """Ctrl-C (SIGINT) or SIGTERM while tracking."""
+
+    def __init__(self, signal_number: int):
+        super().__init__(signal_number)
+        self.signal_number = signal_number
+        self.name = signal.Signals(signal_number).name
+        if signal_number == signal.SIGINT:
+            self.name = "Ctrl-C"
+
+
+@contextlib.contextmanager
+def stop_requests():
+    """While tracking, Ctrl-C and SIGTERM raise StopRequested (between two Python steps: a frame
+    inside the tracker finishes first), so that the tracks so far can be saved."""
+
+    def request_stop(signal_number, _):
+        raise StopRequested(signal_number)
+
+    previous = {
+        number: signal.signal(number, request_stop) for number in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def finish(output_folder_path: str, rows: list, *, annotated_path: str | None) -> None:

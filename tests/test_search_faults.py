@@ -197,6 +197,43 @@ def test_one_search_at_a_time_writes_a_folder(model, images, tmp_path):
     assert os.listdir(folder) == [".search.lock"]
 
 
+def test_bad_input_leaves_no_output_folder_made_for_it(model, images, tmp_path):
+    """A missing input is found before the output folder is made; an input found wanting
+    later (a gallery folder without images) ends with the folder made for this search gone.
+    A folder that was there before is kept, whatever it holds."""
+    queries, gallery = str(images["queries_b"]), str(images["gallery"])
+    missing = str(tmp_path / "no_such_folder")
+    cases = {
+        "--model_file_path": [missing + ".onnx", queries, gallery],
+        "--query_path": [model, missing, gallery],
+        "--gallery_path": [model, queries, missing],
+    }
+    for flag, (model_path, query_path, gallery_path) in cases.items():
+        folder = tmp_path / f"results{flag}"
+        assert_one_error(
+            run_search(
+                ["--model_file_path", model_path, "--query_path", query_path]
+                + ["--gallery_path", gallery_path, "--output_folder_path", str(folder)]
+            ),
+            [f"{flag} '{missing}", "does not exist"],
+        )
+        assert not folder.exists(), flag
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    arguments = ["--model_file_path", model, "--query_path", queries, "--gallery_path", str(empty)]
+    folder = tmp_path / "results"
+    assert_one_error(
+        run_search([*arguments, "--output_folder_path", str(folder)]), ["holds no images"]
+    )
+    assert not folder.exists()
+    folder.mkdir()
+    (folder / "notes.txt").write_text("the user's")
+    assert_one_error(
+        run_search([*arguments, "--output_folder_path", str(folder)]), ["holds no images"]
+    )
+    assert sorted(os.listdir(folder)) == ["notes.txt"]
+
+
 def test_damaged_model_files_and_calibration_folders_are_refused_in_one_line(
     model, images, tmp_path
 ):

@@ -4,6 +4,7 @@ line and exit status 1 (or a warning), before any frame is tracked where it can 
 before, with nothing half-written left behind; the same command, run again once the cause is
 gone, finishes. On the tiny sequence (8 frames), mostly with ByteTrack, which needs no model."""
 
+import fcntl
 import json
 import os
 import re
@@ -12,6 +13,7 @@ import shutil
 import signal
 
 import numpy as np
+import pytest
 from conftest import TINY_FRAME_NUM, run_program
 
 TEMPORARY = re.compile(r"\.tmp|\.partial$")
@@ -186,6 +188,74 @@ def test_a_killed_write_leaves_no_temporary_after_the_next_run(tiny_sequence, tm
     assert sorted(os.listdir(output_folder / "annotated")) == [
         f"{index:06d}.jpg" for index in range(1, TINY_FRAME_NUM + 1)
     ]
+
+
+@pytest.mark.parametrize(("signal_name", "said"), [("SIGINT", "Ctrl-C"), ("SIGTERM", "SIGTERM")])
+def test_ctrl_c_or_sigterm_keeps_the_tracks_so_far(tiny_sequence, tmp_path, signal_name, said):
+    """Stopped as frame 5 begins: frames 1 to 4 saved as tracks.partial.txt, tracked as the
+    finished run tracks them; the exit status a shell expects (128 + the signal's number); the
+    same command then finishes and removes the partial file. With a video, its drawing is
+    not kept."""
+    output_folder = tmp_path / "tracks"
+    environment = {**os.environ, "FLIPREID_CRASH_AT": f"track frame begins:5:{signal_name}"}
+    status, output = track(tiny_sequence, output_folder, env=environment)
+    assert status == 128 + getattr(signal, signal_name) and "Traceback" not in output, output
+    stopped = [line for line in output.splitlines() if line.startswith("Stopped by ")]
+    assert len(stopped) == 1 and f"Stopped by {said} at frame 5 of 8" in stopped[0], output
+    assert "up to frame 4" in stopped[0] and "tracks.partial.txt" in stopped[0]
+    partial = np.loadtxt(output_folder / "tracks.partial.txt", delimiter=",", ndmin=2)
+    assert partial[:, 0].min() == 1 and partial[:, 0].max() == 4
+    assert not (output_folder / "tracks.txt").exists() and temporaries(output_folder) == []
+    assert not (output_folder / ".track.lock").exists()
+
+    status, output = track(tiny_sequence, output_folder)
+    assert status == 0, output[-3000:]
+    tracks = np.loadtxt(output_folder / "tracks.txt", delimiter=",", ndmin=2)
+    assert (tracks[tracks[:, 0] <= 4] == partial).all()
+    assert not (output_folder / "tracks.partial.txt").exists()
+
+    video = tmp_path / "clip.avi"
+    write_video(tiny_sequence, video)
+    status, output = track(tiny_sequence, tmp_path / "video", source=video, env=environment)
+    assert status == 128 + getattr(signal, signal_name), output[-3000:]
+    assert "The drawn video is not kept" in output
+    assert sorted(os.listdir(tmp_path / "video")) == ["tracks.partial.txt"]
+
+
+def test_a_folder_another_run_is_writing_is_left_alone(tiny_sequence, tmp_path):
+    """Two runs into one folder would remove each other's temporaries and mix their tracks:
+    while the lock is held (here by the test, as a running track.py holds it), a second run
+    stops before any work, says who holds it, and changes nothing; once let go, it runs."""
+    output_folder = tmp_path / "tracks"
+    output_folder.mkdir()
+    (output_folder / ".tracks.abcdefgh.tmp").write_text("another run's write in progress")
+    with open(output_folder / ".track.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        holder = {"pid": 4242, "host": "here", "started": "now", "command": "track.py"}
+        lock.write(json.dumps(holder))
+        lock.flush()
+        status, output = track(tiny_sequence, output_folder)
+        assert_one_error(status, output, ("in use by another process", "4242"))
+        assert sorted(os.listdir(output_folder)) == [".track.lock", ".tracks.abcdefgh.tmp"]
+    status, output = track(tiny_sequence, output_folder)
+    assert status == 0, output[-3000:]
+    assert "Removed" in output and not (output_folder / ".tracks.abcdefgh.tmp").exists()
+    assert sorted(os.listdir(output_folder)) == ["annotated", "tracks.txt"]
+
+
+def test_bad_inputs_leave_no_output_folder_behind(tiny_sequence, tmp_path):
+    """The detections and the model are read before the output folder is made."""
+    bad = tmp_path / "det.txt"
+    bad.write_text("1,-1,10,10,nan,40,0.9\n")
+    status, _ = track(tiny_sequence, tmp_path / "tracks", detections=bad)
+    assert status == 1
+    status, _ = track(
+        tiny_sequence,
+        tmp_path / "tracks",
+        ["--tracker", "botsort", "--model_file_path", str(tmp_path / "missing.onnx")],
+    )
+    assert status == 1
+    assert not (tmp_path / "tracks").exists()
 
 
 def test_strongsort_with_an_uncentred_export_is_warned_of(tracker_model, tiny_sequence, tmp_path):

@@ -82,8 +82,9 @@ class FrameSource:
         self.read_num = 0
         if not self.is_video:
             for index, image_path in enumerate(self.image_paths, start=1):
-                yield index, self.read_image(image_path, index=index)
+                frame = self.read_image(image_path, index=index)
                 self.read_num = index
+                yield index, frame
             return
         capture = cv2.VideoCapture(self.path)
         try:

@@ -3,6 +3,7 @@ if asked, to an annotated frame."""
 
 import numpy as np
 
+from crash_points import crash_point
 from progress_lines import ExtractionProgress
 
 PERSON_CLASS = 0  # the class column BoxMOT's trackers take (COCO's person)
@@ -17,6 +18,7 @@ def track_frames(
     rows = [] if rows is None else rows
     progress = ExtractionProgress(frame_num, task="tracking", noun="frames")
     for index, frame in frames:
+        crash_point("track frame begins")
         boxes = detections.get(index)
         if boxes is None:
             boxes = np.zeros((0, 5), np.float32)
