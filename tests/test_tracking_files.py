@@ -195,9 +195,14 @@ def test_the_output_folder_is_checked_and_only_our_temporaries_removed(tmp_path,
     others = [folder / ".notes.ab12cd34.tmp.txt", folder / "annotated" / "000003.jpg"]
     for path in ours + others:
         path.write_text("x")
-    removed = prepare_output_folder(str(folder), annotated_name="annotated")
+    lock, removed = prepare_output_folder(str(folder), annotated_name="annotated")
     assert sorted(removed) == sorted(str(path) for path in ours)
     assert all(path.exists() for path in others) and not any(path.exists() for path in ours)
+    assert (folder / ".track.lock").exists()
+    with pytest.raises(OutputFolderError, match="in use by another process"):
+        prepare_output_folder(str(folder), annotated_name="annotated")  # held: one run at a time
+    lock.release()
+    assert not (folder / ".track.lock").exists()
 
     def refused(*_, **__):
         raise PermissionError(errno.EACCES, "Permission denied")
