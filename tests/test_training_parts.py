@@ -470,3 +470,32 @@ def test_extraction_progress_prints_a_line_every_10_seconds_until_done(monkeypat
     )
     assert progress_lines.format_duration(3 * 3600 + 125) == "3 h 2 min"
     assert progress_lines.format_duration(125) == "2 min 5 s"
+
+
+def test_a_worker_takes_the_chiefs_write_in_progress_for_no_result(tmp_path):
+    """A worker of a cluster other than the chief checks the output folder (read-only) while the
+    chief may be writing flags.txt under a temporary name: that name is no result, so the worker
+    starts the new run with the chief instead of refusing; a real result is still refused."""
+    from callbacks import RunState
+    from training.output_folder import OutputFolderError, prepare_output_folder
+
+    folder = tmp_path / "Synthetic_resnet18"
+    folder.mkdir()
+    (folder / "log.txt").write_text("the chief's start\n")
+    (folder / ".flags.ab12cd34.tmp.txt").write_text("--epoch_num=2\n")  # atomic_output's name
+    before = sorted(os.listdir(folder))
+    check = functools.partial(
+        prepare_output_folder,
+        str(folder),
+        flags_text="--epoch_num=2\n",
+        overwrite=False,
+        training_epoch_num=2,
+        steps_per_epoch=3,
+        run_state=RunState(str(tmp_path / "worker"), resume_folder_path=str(folder)),
+        writable=False,
+    )
+    assert check() is None
+    assert sorted(os.listdir(folder)) == before  # a worker changes nothing
+    (folder / "history.csv").write_text("epoch\n1\n")
+    with pytest.raises(OutputFolderError, match="already holds results"):
+        check()

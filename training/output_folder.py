@@ -15,6 +15,7 @@ import os
 import shutil
 
 from atomic_files import (
+    TEMPORARY_NAME,
     raise_explained,
     remove_leftovers,
     take_exclusive_lock,
@@ -143,9 +144,8 @@ def prepare_output_folder(
                 f"{output_folder_path}: {shown}{more}",
                 flush=True,
             )
-    entries = set(os.listdir(output_folder_path)) if os.path.isdir(output_folder_path) else set()
     resume_point = None
-    if not entries - NO_RESULT_NAMES:
+    if not result_names(output_folder_path):
         if writable:  # a run stopped before its first checkpoint: start again, without its events
             shutil.rmtree(
                 os.path.join(output_folder_path, TENSORBOARD_FOLDER_NAME), ignore_errors=True
@@ -175,6 +175,19 @@ def prepare_output_folder(
             flush=True,
         )
     return resume_point
+
+
+def result_names(output_folder_path: str) -> set[str]:
+    """The names in the folder other than what every start writes (NO_RESULT_NAMES) and the
+    temporaries of writes: a worker of a cluster that is not the chief looks at the folder while
+    the chief may be writing flags.txt under a temporary name (a write in progress is no result)."""
+    if not os.path.isdir(output_folder_path):
+        return set()
+    return {
+        name
+        for name in os.listdir(output_folder_path)
+        if name not in NO_RESULT_NAMES and not TEMPORARY_NAME.match(name)
+    }
 
 
 def remove_if_only_a_start(output_folder_path: str) -> None:
@@ -229,7 +242,7 @@ def check_continuable(
             )
         except CheckpointError as error:
             raise OutputFolderError(str(error)) from error
-    results = set(os.listdir(output_folder_path)) - NO_RESULT_NAMES - {CHECKPOINT_FOLDER_NAME}
+    results = result_names(output_folder_path) - {CHECKPOINT_FOLDER_NAME}
     if resume_point is None and not results and training_epoch_num is not None:
         print(f"{output_folder_path} holds no finished epoch of an earlier start: a new run.")
         if writable:  # the events of that start would mix with this run's
