@@ -119,8 +119,8 @@ def search() -> None:
     for name in ("model_file_path", "query_path", "gallery_path"):
         if not FLAGS[name].value:
             raise SearchError(f"--{name} is needed; see python3 search.py --help.")
-        if not os.path.exists(FLAGS[name].value):  # before an output folder is made for nothing
-            raise SearchError(
+        if name != "model_file_path" and not os.path.exists(FLAGS[name].value):
+            raise SearchError(  # before an output folder is made (the model's loader explains)
                 f"--{name} {FLAGS[name].value!r} does not exist; see python3 search.py --help "
                 "for what it takes."
             )
