@@ -136,6 +136,13 @@ def main(argv):
         export()
     except (ExportUsageError, InUseError, WriteError) as error:
         sys.exit(f"\nError: {error}")
+    except KeyboardInterrupt:
+        print(
+            "\nStopped by Ctrl-C. Nothing half-written was put in place: the same command "
+            "finishes an export that was already checked, or exports again.",
+            flush=True,
+        )
+        sys.exit(130)
 
 
 def export() -> None:

@@ -112,6 +112,14 @@ def main(argv):
         search()
     except (SearchError, OnnxModelError, ThresholdError, WriteError, InUseError) as error:
         sys.exit(f"\nError: {error}")
+    except KeyboardInterrupt:
+        print(
+            "\nStopped by Ctrl-C. The output folder keeps what an earlier search put there, "
+            "or its index.html says that this search's results were being put in place, which "
+            "the next search into the folder finishes first.",
+            flush=True,
+        )
+        sys.exit(130)
 
 
 def search() -> None:

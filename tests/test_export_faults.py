@@ -148,6 +148,29 @@ def test_every_decided_state_is_finished_without_tensorflow(tmp_path, staged):
     assert json.loads((folder / "model.json").read_text())["format"] == "onnx"
 
 
+def test_ctrl_c_is_one_message_and_the_same_command_finishes(tmp_path):
+    """Ctrl-C as the checked model is put in place: no traceback, exit status 130, nothing
+    moved; the same command then finishes the export."""
+    model_file = tmp_path / "inference_model.h5"
+    model_file.write_bytes(b"not read")
+    folder = tmp_path / "exported"
+    folder.mkdir()
+    model = decided_export(folder, str(model_file), staged=False)
+    before = sorted(os.listdir(folder))
+    command = ["--model_file_path", str(model_file), "--output_path", str(folder / "model.onnx")]
+    environment = without_tensorflow(tmp_path / "no_tf")
+    returncode, output = run_export(
+        command, environment={**environment, "FLIPREID_CRASH_AT": "export renames model:1:SIGINT"}
+    )
+    assert returncode == 130 and "Traceback" not in output, output[-3000:]
+    assert "Stopped by Ctrl-C." in output
+    assert sorted(os.listdir(folder)) == before
+    returncode, output = run_export(command, environment=environment)
+    assert returncode == 0, output[-3000:]
+    assert sorted(os.listdir(folder)) == ["model.json", "model.onnx"]
+    assert (folder / "model.onnx").read_bytes() == model
+
+
 def test_a_decided_saved_model_export_is_finished_as_a_folder(tmp_path):
     model_file = tmp_path / "training_model.h5"
     model_file.write_bytes(b"not read")

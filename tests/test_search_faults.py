@@ -177,6 +177,26 @@ def test_a_search_killed_at_any_step_of_its_swap_is_finished_by_the_same_command
     assert "ranked_lists.new" not in left and "ranked_lists.old" not in left
 
 
+@pytest.mark.parametrize("step", ["search swap begins", "search swap renamed new folder"])
+def test_ctrl_c_is_one_message_and_the_next_search_finishes(model, images, tmp_path, step):
+    """Ctrl-C before the swap or in the middle of it: no traceback, exit status 130, the
+    folder shows one search or says that it does not, and the same command finishes."""
+    folder = tmp_path / "results"
+    command = ["--model_file_path", model, "--gallery_path", str(images["gallery"])]
+    command += ["--output_folder_path", str(folder), "--query_path", str(images["queries_b"])]
+    environment = quiet_environment(FLIPREID_CRASH_AT=f"{step}:1:SIGINT")
+    returncode, output = run_search(command, environment=environment)
+    assert returncode == 130 and "Traceback" not in output, output[-3000:]
+    assert "Stopped by Ctrl-C." in output
+    if step == "search swap begins":  # a first search into the folder: nothing shown yet
+        assert not {"index.html", "ranked_lists.csv", "ranked_lists"} & set(os.listdir(folder))
+    else:
+        assert one_search(folder) is None
+    returncode, output = run_search(command)
+    assert returncode == 0, output[-3000:]
+    assert os.listdir(folder / "ranked_lists") == ["0001_0003_c1s1_000003_00.png"]
+
+
 def test_one_search_at_a_time_writes_a_folder(model, images, tmp_path):
     folder = tmp_path / "results"
     folder.mkdir()
