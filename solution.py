@@ -465,6 +465,13 @@ def main(argv):
         sys.exit(128 + interruption.signal_number)  # the shell's convention: 143, 130
     except one_run.RUN_ERRORS as error:
         stop(error)
+    except KeyboardInterrupt:  # outside the training steps (there, Ctrl-C saves and stops)
+        print(
+            "\nStopped by Ctrl-C. Nothing is left half-written: the same command starts again "
+            "(a training run from its last checkpoint, an evaluation from the beginning).",
+            flush=True,
+        )
+        sys.exit(130)
     finally:
         run_log.stop()
 

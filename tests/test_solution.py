@@ -19,6 +19,7 @@ from conftest import (
     SHRUNK,
     TINY_SYNTHETIC,
     evaluate_concurrently,
+    quiet_environment,
     run_solution,
     seed_evaluation_command,
     start_python,
@@ -627,7 +628,8 @@ def test_help_and_bad_flags_answer_before_tensorflow_is_imported(
 def test_an_evaluation_killed_before_its_last_file_is_completed_by_the_same_command(
     trained, market_root, tmp_path
 ):
-    """Killed right after results.csv is in place (before results.json and the finished mark),
+    """Stopped by Ctrl-C as results.csv is written: one message, and the folder it made gone.
+    Killed right after results.csv is in place (before results.json and the finished mark),
     the same --evaluation_only command evaluates again and completes the folder; once finished,
     it refuses as a finished training run does."""
     _, run_folder, returncode, _ = trained
@@ -643,6 +645,12 @@ def test_an_evaluation_killed_before_its_last_file_is_completed_by_the_same_comm
         str(tmp_path),
     ]
     evaluation_folder = tmp_path / "Market1501_resnet18"
+    interrupted = quiet_environment(FLIPREID_CRASH_AT="writing results.csv:1:SIGINT")
+    returncode, output = run_solution(arguments, environment=interrupted)
+    assert returncode == 130 and "Traceback" not in output, output[-3000:]
+    assert "Stopped by Ctrl-C. Nothing is left half-written" in output
+    assert not evaluation_folder.exists()  # made by this start, which wrote nothing else
+
     killed = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "FLIPREID_CRASH_AT": "wrote results.csv:1"}
     returncode, output = run_solution(arguments, environment=killed)
     assert returncode == -signal.SIGKILL, output[-3000:]

@@ -144,8 +144,8 @@ def run(settings: Settings, *, run_log: RunLog, flags_text: str, command: str) -
             resume_point=resume_point,
             command=command,
         )
-    except RUN_ERRORS:
-        if created:  # a start that failed leaves no folder behind
+    except (*RUN_ERRORS, KeyboardInterrupt):
+        if created:  # a start that failed or was stopped leaves no folder behind
             remove_if_only_a_start(output_folder_path)
         raise
     finally:
