@@ -444,7 +444,10 @@ def main(argv):
         settings_from_flags()  # a value that cannot work stops here, before TensorFlow loads
     except SettingsError as error:
         stop(error)
-    from training import run as one_run  # TensorFlow is imported here
+    try:
+        from training import run as one_run  # TensorFlow is imported here
+    except KeyboardInterrupt:
+        stopped_by_ctrl_c()
 
     run_log = one_run.RunLog.start()  # everything printed goes to the run folder's log.txt too
     try:
@@ -466,14 +469,18 @@ def main(argv):
     except one_run.RUN_ERRORS as error:
         stop(error)
     except KeyboardInterrupt:  # outside the training steps (there, Ctrl-C saves and stops)
-        print(
-            "\nStopped by Ctrl-C. Nothing is left half-written: the same command starts again "
-            "(a training run from its last checkpoint, an evaluation from the beginning).",
-            flush=True,
-        )
-        sys.exit(130)
+        stopped_by_ctrl_c()
     finally:
         run_log.stop()
+
+
+def stopped_by_ctrl_c() -> None:
+    print(
+        "\nStopped by Ctrl-C. Nothing is left half-written: the same command starts again "
+        "(a training run from its last checkpoint, an evaluation from the beginning).",
+        flush=True,
+    )
+    sys.exit(130)
 
 
 def stop(error: Exception) -> None:
