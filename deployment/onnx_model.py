@@ -53,6 +53,11 @@ def read_description(file_path: str) -> dict:
                 "was stopped before it put the model in place. Run the same export.py command "
                 "again to finish it."
             )
+        if os.path.isdir(file_path):
+            raise OnnxModelError(
+                f"The ONNX model {file_path!r} is a folder; expected the .onnx file that "
+                "export.py wrote (e.g. tracker_model.onnx, with its .json beside it)."
+            )
         raise OnnxModelError(f"The ONNX model {file_path!r} does not exist.")
     if not os.path.isfile(description_path):
         raise OnnxModelError(

@@ -30,6 +30,12 @@ class SearchModel:
 def load_search_model(model_file_path: str, *, workers: int) -> SearchModel:
     """An ONNX model (.onnx, run by ONNX Runtime) or a Keras weights file (TensorFlow);
     workers: parallel image decoding calls."""
+    if os.path.isdir(model_file_path):
+        raise SearchError(
+            f"--model_file_path {model_file_path!r} is a folder; expected a file: a run's "
+            "inference_model.h5 (with its .json) or training_model.h5, or an .onnx model from "
+            "export.py."
+        )
     if model_file_path.lower().endswith(".onnx"):
         onnx_model = OnnxModel(model_file_path)
         description = onnx_model.description
@@ -44,6 +50,8 @@ def load_search_model(model_file_path: str, *, workers: int) -> SearchModel:
             ),
             thresholds=SamePersonThresholds.from_description(description),
         )
+    if not os.path.isfile(model_file_path):  # said before TensorFlow's import, not after
+        raise SearchError(f"--model_file_path {model_file_path!r} does not exist.")
     return load_keras_search_model(model_file_path, workers=workers)
 
 
@@ -60,8 +68,6 @@ def load_keras_search_model(model_file_path: str, *, workers: int) -> SearchMode
     )
     if problem:
         raise SearchError(problem)
-    if not os.path.isfile(model_file_path):
-        raise SearchError(f"--model_file_path {model_file_path!r} does not exist.")
     try:
         inference_model, settings = applications.inference_model_of_file(model_file_path)
         thresholds = applications.same_person_thresholds_of_file(model_file_path)

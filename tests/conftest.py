@@ -59,6 +59,17 @@ def pytest_collection_modifyitems(items) -> None:
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 
 
+def without_tensorflow(folder) -> dict:
+    """An environment in which importing TensorFlow, Keras, tf_keras or tf2cv fails loudly:
+    packages of those names in folder, first on the path, that raise ImportError."""
+    for name in ("tensorflow", "keras", "tf_keras", "tf2cv"):
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        (folder / name / "__init__.py").write_text(
+            f"raise ImportError('{name} imported where it must not be')\n"
+        )
+    return quiet_environment(PYTHONPATH=str(folder))
+
+
 def start_process(command: list[str], *, environment: dict | None = None) -> subprocess.Popen:
     """`command` in the repository, stdout and stderr together as text."""
     return subprocess.Popen(

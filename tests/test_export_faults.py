@@ -14,23 +14,19 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import REPOSITORY, assert_one_error, quiet_environment, start_python
+from conftest import (
+    REPOSITORY,
+    assert_one_error,
+    quiet_environment,
+    start_python,
+    without_tensorflow,
+)
 
 
 def run_export(arguments, *, environment=None, timeout=600):
     process = start_python(["-u", "export.py", *arguments], environment=environment)
     output, _ = process.communicate(timeout=timeout)
     return process.returncode, output
-
-
-def without_tensorflow(folder) -> dict:
-    """An environment in which importing TensorFlow, Keras, tf_keras or tf2cv fails loudly."""
-    for name in ("tensorflow", "keras", "tf_keras", "tf2cv"):
-        (folder / name).mkdir(parents=True, exist_ok=True)
-        (folder / name / "__init__.py").write_text(
-            f"raise ImportError('{name} imported where it must not be')\n"
-        )
-    return quiet_environment(PYTHONPATH=str(folder))
 
 
 @pytest.fixture(scope="module")

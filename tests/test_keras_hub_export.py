@@ -20,9 +20,8 @@ import numpy as np
 import onnxruntime
 import pandas as pd
 import pytest
-from conftest import start_python
+from conftest import start_python, without_tensorflow
 from test_keras_hub_backbones import build, settings_of, tiny_architectures
-from test_search import without_tensorflow
 
 import applications
 from applications import export
@@ -224,7 +223,7 @@ def test_export_py_writes_dinov2_small_for_trackers_and_search_py_ranks_with_it(
         return pd.read_csv(tmp_path / folder / "ranked_lists.csv")
 
     keras_lists = search(model_path, "keras")
-    onnx_lists = search(onnx_path, "onnx", without_tensorflow(tmp_path))
+    onnx_lists = search(onnx_path, "onnx", without_tensorflow(tmp_path / "no_tensorflow"))
     assert len(keras_lists) == len(onnx_lists) > 0
     assert np.abs(keras_lists["distance"] - onnx_lists["distance"]).max() <= 1e-4
     swapped = keras_lists["gallery_image_file_path"] != onnx_lists["gallery_image_file_path"]

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
-from conftest import SHRUNK, evaluate_concurrently, start_python
+from conftest import SHRUNK, evaluate_concurrently, start_python, without_tensorflow
 
 import applications
 from visualization import BORDER, CAPTION_HEIGHT, GAP, THUMBNAIL_SIZE
@@ -292,18 +292,6 @@ def test_the_querys_camera_is_drawn_on_a_line_of_its_own(tmp_path):
     assert (pictures[3][second_line, :query_width] < 128).any()  # "cam 3" drawn there
 
 
-def without_tensorflow(tmp_path) -> dict:
-    """An environment in which importing TensorFlow, Keras, tf_keras or tf2cv fails: packages of
-    those names, first on the path, that raise ImportError."""
-    blocker = tmp_path / "no_tensorflow"
-    for name in ("tensorflow", "keras", "tf_keras", "tf2cv"):
-        (blocker / name).mkdir(parents=True)
-        (blocker / name / "__init__.py").write_text(
-            f"raise ImportError('{name} imported on a path that must not need it')\n"
-        )
-    return {**os.environ, "PYTHONPATH": str(blocker), "TF_CPP_MIN_LOG_LEVEL": "2"}
-
-
 def test_the_model_description_keeps_the_thresholds_its_weights_were_chosen_by(trained):
     """inference_model.json's same_person entry is the plain row of the evaluation results.json
     names best (the fixture watches the re-ranked mAP, so the best row itself is re-ranked)."""
@@ -385,7 +373,7 @@ def test_an_onnx_export_ranks_as_the_keras_model_without_tensorflow(
         return output, pd.read_csv(tmp_path / folder / "ranked_lists.csv")
 
     _, keras = search(os.path.join(run_folder, "inference_model.h5"), "keras")
-    onnx_output, onnx = search(onnx_path, "onnx", without_tensorflow(tmp_path))
+    onnx_output, onnx = search(onnx_path, "onnx", without_tensorflow(tmp_path / "no_tensorflow"))
     assert "ONNX Runtime" in (tmp_path / "onnx" / "index.html").read_text()
     threshold = description["same_person"]["thresholds"]["1e-2"]
     assert f"cosine distance below {threshold:.6f}" in onnx_output

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import assert_one_error, quiet_environment, start_python
+from conftest import assert_one_error, quiet_environment, start_python, without_tensorflow
 
 HEIGHT, WIDTH, DIMENSION = 64, 32, 16
 THRESHOLDS = {
@@ -241,6 +241,16 @@ def test_bad_input_leaves_no_output_folder_made_for_it(model, images, tmp_path):
         assert not folder.exists(), flag
     empty = tmp_path / "empty"
     empty.mkdir()
+    folder = tmp_path / "results_model_folder"
+    assert_one_error(  # told before TensorFlow is imported (the file is no .onnx)
+        run_search(
+            ["--model_file_path", str(empty), "--query_path", queries, "--gallery_path", gallery]
+            + ["--output_folder_path", str(folder)],
+            environment=without_tensorflow(tmp_path / "no_tf"),
+        ),
+        [f"--model_file_path {str(empty)!r} is a folder; expected a file"],
+    )
+    assert not folder.exists()
     arguments = ["--model_file_path", model, "--query_path", queries, "--gallery_path", str(empty)]
     folder = tmp_path / "results"
     assert_one_error(

@@ -255,6 +255,12 @@ def test_bad_inputs_leave_no_output_folder_behind(tiny_sequence, tmp_path):
         ["--tracker", "botsort", "--model_file_path", str(tmp_path / "missing.onnx")],
     )
     assert status == 1
+    status, output = track(
+        tiny_sequence,
+        tmp_path / "tracks",
+        ["--tracker", "botsort", "--model_file_path", str(tmp_path)],
+    )
+    assert_one_error(status, output, (f"The ONNX model {str(tmp_path)!r} is a folder",))
     assert not (tmp_path / "tracks").exists()
 
 
