@@ -186,6 +186,22 @@ applications.save_inference_model(model, {file_path!r}, settings=settings, class
     subprocess.run([sys.executable, "-c", script], check=True, cwd=REPOSITORY)
 
 
+def parse_step_case(case: str, *, default_rounds: int) -> dict:
+    """A timing case "backbone:HxW:PxK:extraction batch[:rounds]" (e.g. resnet18:64x32:4x4:16:1)
+    as the keyword arguments of time_step_and_extraction."""
+    backbone, size, identities, batch, *rounds = case.split(":")
+    height, width = (int(value) for value in size.split("x"))
+    identity_num, image_num_per_identity = (int(value) for value in identities.split("x"))
+    return {
+        "backbone": backbone,
+        "image_size": (height, width),
+        "identity_num": identity_num,
+        "image_num_per_identity": image_num_per_identity,
+        "extraction_batch": int(batch),
+        "rounds": int(rounds[0]) if rounds else default_rounds,
+    }
+
+
 def time_step_and_extraction(
     *,
     backbone: str,

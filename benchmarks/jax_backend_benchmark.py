@@ -19,6 +19,7 @@ from common import (
     MarkdownTable,
     measure_in_subprocess,
     parse_case_arguments,
+    parse_step_case,
     time_step_and_extraction,
 )
 
@@ -27,17 +28,7 @@ ROUNDS = 5
 
 
 def parse_case(case: str) -> dict:
-    backbone, size, identities, batch, *rounds = case.split(":")
-    height, width = (int(value) for value in size.split("x"))
-    identity_num, image_num_per_identity = (int(value) for value in identities.split("x"))
-    return {
-        "backbone": backbone,
-        "image_size": (height, width),
-        "identity_num": identity_num,
-        "image_num_per_identity": image_num_per_identity,
-        "extraction_batch": int(batch),
-        "rounds": int(rounds[0]) if rounds else ROUNDS,
-    }
+    return parse_step_case(case, default_rounds=ROUNDS)
 
 
 def run_case(case: str) -> dict:

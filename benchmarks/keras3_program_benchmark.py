@@ -28,24 +28,14 @@ import sys
 import tempfile
 import time
 
-from common import MarkdownTable, measure_in_subprocess, parse_case_arguments
+from common import MarkdownTable, measure_in_subprocess, parse_case_arguments, parse_step_case
 
 ROUNDS, CALLS_PER_ROUND, CLASS_NUM = 5, 3, 751
 KINDS = {"step": "training step", "extraction": "extraction"}
 
 
 def parse_case(case: str) -> dict:
-    backbone, size, identities, batch, *rounds = case.split(":")
-    height, width = (int(value) for value in size.split("x"))
-    identity_num, image_num_per_identity = (int(value) for value in identities.split("x"))
-    return {
-        "backbone": backbone,
-        "image_size": (height, width),
-        "identity_num": identity_num,
-        "image_num_per_identity": image_num_per_identity,
-        "extraction_batch": int(batch),
-        "rounds": int(rounds[0]) if rounds else ROUNDS,
-    }
+    return parse_step_case(case, default_rounds=ROUNDS)
 
 
 def run_case(case: str) -> dict:
