@@ -114,28 +114,30 @@ def test_the_hidden_leftovers_of_an_earlier_kill_are_cleared_before_converting(
     assert all(name in output for name in ours[:2])
 
 
-def decided_export(folder, model_file_path, *, staged: bool) -> bytes:
-    """The files an export killed after its check leaves (hand-made): the checked model under
-    its hidden name, its description staged (killed before the first rename) or in place
-    (killed before the second). Returns the model's bytes."""
+def decided_export(tmp_path, *, staged: bool) -> tuple:
+    """The files an export killed after its check leaves (hand-made), in tmp_path/exported: the
+    checked model under its hidden name, its description staged (killed before the first
+    rename) or in place (killed before the second). Returns (that folder, the model's bytes,
+    the export.py command of that export)."""
+    model_file = tmp_path / "inference_model.h5"
+    model_file.write_bytes(b"not read")
+    model_file_path = str(model_file)
+    folder = tmp_path / "exported"
+    folder.mkdir()
     model = b"checked model bytes"
     (folder / ".model.onnx.unchecked").write_bytes(model)
     description = {"format": "onnx", "layout": "pixels", "exported_from": model_file_path}
     name = ".model.json.staged" if staged else "model.json"
     (folder / name).write_text(json.dumps(description))
-    return model
+    command = ["--model_file_path", model_file_path, "--output_path", str(folder / "model.onnx")]
+    return folder, model, command
 
 
 @pytest.mark.parametrize("staged", [True, False])
 def test_every_decided_state_is_finished_without_tensorflow(tmp_path, staged):
     """Killed before the description's rename, or before the model's (also what the earlier
     version left: a complete model.json and the checked .model.onnx.unchecked)."""
-    model_file = tmp_path / "inference_model.h5"
-    model_file.write_bytes(b"not read")
-    folder = tmp_path / "exported"
-    folder.mkdir()
-    model = decided_export(folder, str(model_file), staged=staged)
-    command = ["--model_file_path", str(model_file), "--output_path", str(folder / "model.onnx")]
+    folder, model, command = decided_export(tmp_path, staged=staged)
     returncode, output = run_export(command, environment=without_tensorflow(tmp_path / "no_tf"))
     assert returncode == 0, output[-3000:]
     assert "Finished the export that an interrupted export.py left" in output
@@ -147,13 +149,8 @@ def test_every_decided_state_is_finished_without_tensorflow(tmp_path, staged):
 def test_ctrl_c_is_one_message_and_the_same_command_finishes(tmp_path):
     """Ctrl-C as the checked model is put in place: no traceback, exit status 130, nothing
     moved; the same command then finishes the export."""
-    model_file = tmp_path / "inference_model.h5"
-    model_file.write_bytes(b"not read")
-    folder = tmp_path / "exported"
-    folder.mkdir()
-    model = decided_export(folder, str(model_file), staged=False)
+    folder, model, command = decided_export(tmp_path, staged=False)
     before = sorted(os.listdir(folder))
-    command = ["--model_file_path", str(model_file), "--output_path", str(folder / "model.onnx")]
     environment = without_tensorflow(tmp_path / "no_tf")
     returncode, output = run_export(
         command, environment={**environment, "FLIPREID_CRASH_AT": "export renames model:1:SIGINT"}
@@ -206,13 +203,8 @@ def test_an_undecided_export_is_cleared_and_a_users_description_never_taken(tmp_
 def test_one_export_at_a_time_holds_an_output_path(tmp_path):
     """While another process holds the path's lock, export.py stops at once, saying who holds
     it, and changes nothing; a lock file left by a killed holder does not block."""
-    model_file = tmp_path / "inference_model.h5"
-    model_file.write_bytes(b"not read")
-    folder = tmp_path / "exported"
-    folder.mkdir()
-    model = decided_export(folder, str(model_file), staged=True)
+    folder, model, command = decided_export(tmp_path, staged=True)
     before = sorted(os.listdir(folder))
-    command = ["--model_file_path", str(model_file), "--output_path", str(folder / "model.onnx")]
     environment = without_tensorflow(tmp_path / "no_tf")
     with open(folder / ".model.onnx.lock", "a+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
