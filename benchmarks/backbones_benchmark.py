@@ -13,7 +13,7 @@ import argparse
 import os
 import sys
 
-from common import MarkdownTable, measure_in_subprocess, time_step_and_extraction
+from common import measure_cases, time_step_and_extraction
 
 BACKBONES = "resnet50,dinov2_small,dinov2_base,clip_vit_base_patch16,resnet_50_imagenet"
 P, K, EXTRACTION_BATCH, ROUNDS = 4, 4, 32, 2
@@ -45,8 +45,10 @@ def main() -> None:
         print(json.dumps(run_case(arguments.run_one)))
         sys.exit(0)
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    table = MarkdownTable(
-        [
+    table = measure_cases(
+        os.path.abspath(__file__),
+        [f"{backbone}:{arguments.size}" for backbone in arguments.backbones.split(",")],
+        columns=[
             "backbone",
             "input",
             "parameters (inference model)",
@@ -54,24 +56,16 @@ def main() -> None:
             f"extraction, images/s (batch {EXTRACTION_BATCH}, flip-averaged)",
             "first step (compile), s",
             "peak memory, GB",
-        ]
+        ],
+        describe_case=lambda case: case.split(":"),
+        format_result=lambda result: [
+            f"{result['parameters']:,}",
+            f"{result['step']:.2f}",
+            f"{EXTRACTION_BATCH / result['extraction']:.1f}",
+            f"{result['step_first']:.1f}",
+            f"{result['peak_gb']:.1f}",
+        ],
     )
-    for backbone in arguments.backbones.split(","):
-        result = measure_in_subprocess(os.path.abspath(__file__), f"{backbone}:{arguments.size}")
-        if "error" in result:
-            table.add_row([backbone, arguments.size, f"failed: {result['error']}", "", "", "", ""])
-            continue
-        table.add_row(
-            [
-                backbone,
-                arguments.size,
-                f"{result['parameters']:,}",
-                f"{result['step']:.2f}",
-                f"{EXTRACTION_BATCH / result['extraction']:.1f}",
-                f"{result['step_first']:.1f}",
-                f"{result['peak_gb']:.1f}",
-            ]
-        )
     table.save(arguments.output)
 
 
